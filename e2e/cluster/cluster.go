@@ -1,0 +1,120 @@
+// Package cluster starts a real etcd and kube-apiserver (built by e2e/k8sbins) with
+// sluice's and Istio's CRDs installed, for end-to-end tests and the demo.
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	networkingv1alpha3 "istio.io/client-go/pkg/apis/networking/v1alpha3"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+)
+
+// Cluster is a running control plane.
+type Cluster struct {
+	Config *rest.Config
+	Client client.Client
+	Scheme *runtime.Scheme
+	env    *envtest.Environment
+}
+
+// NewScheme returns a scheme with the core, sluice and Istio networking types.
+func NewScheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, sluicev1alpha1.AddToScheme,
+		networkingv1.AddToScheme, networkingv1alpha3.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("building scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// RepoRoot is the sluice checkout this package was compiled from.
+func RepoRoot() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// IstioCRDs returns the path of Istio's CRD bundle inside the istio.io/api module.
+func IstioCRDs(ctx context.Context) (string, error) {
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "istio.io/api")
+	cmd.Dir = RepoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("locating the istio.io/api module: %w", err)
+	}
+	p := filepath.Join(strings.TrimSpace(string(out)), "kubernetes", "customresourcedefinitions.gen.yaml")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("istio CRDs: %w", err)
+	}
+	return p, nil
+}
+
+// Start launches etcd and kube-apiserver from $KUBEBUILDER_ASSETS and installs the CRDs.
+func Start(ctx context.Context) (*Cluster, error) {
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if assets == "" {
+		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run through `make test`/`make demo`, or export KUBEBUILDER_ASSETS=$(e2e/k8sbins/build.sh)")
+	}
+	istioCRDs, err := IstioCRDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scheme, err := NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: assets,
+		CRDInstallOptions: envtest.CRDInstallOptions{
+			Paths:              []string{filepath.Join(RepoRoot(), "manifests", "crds"), istioCRDs},
+			ErrorIfPathMissing: true,
+			Scheme:             scheme,
+		},
+	}
+	// On loopback the default endpoint reconciler cannot publish the apiserver's address.
+	env.ControlPlane.GetAPIServer().Configure().Set("endpoint-reconciler-type", "none")
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	}
+	cfg.QPS, cfg.Burst = 500, 1000
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		_ = env.Stop()
+		return nil, fmt.Errorf("client for the test API server: %w", err)
+	}
+	return &Cluster{Config: cfg, Client: c, Scheme: scheme, env: env}, nil
+}
+
+// Stop shuts the control plane down.
+func (c *Cluster) Stop() error { return c.env.Stop() }
+
+// Kubeconfig writes a kubeconfig for the cluster to path (for kubectl and the CLI).
+func (c *Cluster) Kubeconfig(path string) error {
+	user, err := c.env.ControlPlane.AddUser(envtest.User{Name: "sluice-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return fmt.Errorf("adding an admin user: %w", err)
+	}
+	data, err := user.KubeConfig()
+	if err != nil {
+		return fmt.Errorf("rendering kubeconfig: %w", err)
+	}
+	return os.WriteFile(path, data, 0o600)
+}

@@ -1,0 +1,73 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+)
+
+// TestPolicyAdmission starts the real API server and checks that the ShiftPolicy schema
+// and CEL rules reject bad policies with a message naming the field, and accept good ones.
+func TestPolicyAdmission(t *testing.T) {
+	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
+		t.Skip("KUBEBUILDER_ASSETS not set (run via make test)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := Start(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Stop() }()
+	d := func(s string) *metav1.Duration {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &metav1.Duration{Duration: v}
+	}
+	tests := map[string]struct {
+		spec    sluicev1alpha1.ShiftPolicySpec
+		wantErr string // substring; "" = accepted
+	}{
+		"default shape": {spec: sluicev1alpha1.ShiftPolicySpec{Steps: []sluicev1alpha1.Step{{Weight: 5}, {Weight: 50}, {Weight: 100}}}},
+		"empty spec":    {spec: sluicev1alpha1.ShiftPolicySpec{}},
+		"full": {spec: sluicev1alpha1.ShiftPolicySpec{
+			Steps:    []sluicev1alpha1.Step{{Weight: 10, Dwell: d("1m"), MinRequests: ptr.To[int32](50)}, {Weight: 100}},
+			Interval: d("500ms"), OnFailure: sluicev1alpha1.FailurePause,
+			Guard: &sluicev1alpha1.Guard{MaxErrorRate: ptr.To(0.02), Confidence: ptr.To(0.999), Window: d("10s"), MaxLatencyP99: d("300ms")},
+		}},
+		"not increasing":   {spec: sluicev1alpha1.ShiftPolicySpec{Steps: []sluicev1alpha1.Step{{Weight: 50}, {Weight: 25}, {Weight: 100}}}, wantErr: "strictly increasing"},
+		"not ending 100":   {spec: sluicev1alpha1.ShiftPolicySpec{Steps: []sluicev1alpha1.Step{{Weight: 5}, {Weight: 50}}}, wantErr: "must be 100"},
+		"weight above 100": {spec: sluicev1alpha1.ShiftPolicySpec{Steps: []sluicev1alpha1.Step{{Weight: 5}, {Weight: 150}}}, wantErr: "spec.steps[1].weight"},
+		"weight zero":      {spec: sluicev1alpha1.ShiftPolicySpec{Steps: []sluicev1alpha1.Step{{Weight: 0}, {Weight: 100}}}, wantErr: "spec.steps[0].weight"},
+		"rate above 1":     {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxErrorRate: ptr.To(1.5)}}, wantErr: "spec.guard.maxErrorRate"},
+		"negative window":  {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{Window: d("-1s")}}, wantErr: "window must be positive"},
+		"zero interval":    {spec: sluicev1alpha1.ShiftPolicySpec{Interval: d("0s")}, wantErr: "interval must be at least 50ms"},
+		"bad action":       {spec: sluicev1alpha1.ShiftPolicySpec{OnFailure: "Explode"}, wantErr: "spec.onFailure"},
+		"confidence 1":     {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{Confidence: ptr.To(1.0)}}, wantErr: "spec.guard.confidence"},
+	}
+	i := 0
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			i++
+			p := &sluicev1alpha1.ShiftPolicy{ObjectMeta: metav1.ObjectMeta{Name: "p" + strings.ReplaceAll(strings.ToLower(name), " ", "-")}, Spec: tc.spec}
+			err := c.Client.Create(ctx, p)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("rejected a valid policy: %v", err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("accepted an invalid policy, want error containing %q", tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("error %q does not mention %q", err, tc.wantErr)
+			}
+		})
+	}
+}

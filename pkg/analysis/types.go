@@ -1,0 +1,74 @@
+package analysis
+
+import (
+	"time"
+)
+
+// Action is what a Decision asks the controller to do.
+type Action string
+
+const (
+	// Hold keeps the current weight.
+	Hold Action = "Hold"
+	// Advance moves to the next step's weight.
+	Advance Action = "Advance"
+	// Promote sends all traffic to the canary and ends the rollout.
+	Promote Action = "Promote"
+	// Pause holds the weight until an operator acts.
+	Pause Action = "Pause"
+	// Rollback sets the canary weight to 0 and ends the rollout.
+	Rollback Action = "Rollback"
+)
+
+// OnFailure is the action a failed guard or unobservable canary leads to.
+type OnFailure string
+
+const (
+	// FailRollback rolls the canary back.
+	FailRollback OnFailure = "Rollback"
+	// FailPause pauses the rollout.
+	FailPause OnFailure = "Pause"
+)
+
+// Thresholds are the guard's limits, from the ShiftPolicy and per-Service overrides.
+type Thresholds struct {
+	// MaxErrorRate is the absolute canary error-rate limit, 0–1.
+	MaxErrorRate float64
+	// MaxErrorRateIncrease is the margin over stable's rate that is tolerated, 0–1.
+	MaxErrorRateIncrease float64
+	// MaxLatencyP99 is the absolute p99 limit; 0 disables it.
+	MaxLatencyP99 time.Duration
+	// LatencyFactor trips when canary p99 > stable p99 × factor; 0 disables it.
+	LatencyFactor float64
+	// Window is the sliding window length.
+	Window time.Duration
+	// MinRequests is the number of canary requests in the window before the guard judges.
+	MinRequests int64
+	// Confidence is the confidence level of the canary-vs-stable test, e.g. 0.999.
+	Confidence float64
+	// OnFailure is what a trip does.
+	OnFailure OnFailure
+	// SilenceTimeout is how long the canary may get no requests while it should.
+	SilenceTimeout time.Duration
+	// UnobservableTimeout is how long the canary may give no usable stats.
+	UnobservableTimeout time.Duration
+	// OnUnobservable is what an unobservable canary leads to.
+	OnUnobservable OnFailure
+}
+
+// DefaultThresholds are the built-in guard limits used when no ShiftPolicy sets them.
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		MaxErrorRate:         0.01,
+		MaxErrorRateIncrease: 0.005,
+		MaxLatencyP99:        0,
+		LatencyFactor:        0,
+		Window:               10 * time.Second,
+		MinRequests:          20,
+		Confidence:           0.999,
+		OnFailure:            FailRollback,
+		SilenceTimeout:       30 * time.Second,
+		UnobservableTimeout:  30 * time.Second,
+		OnUnobservable:       FailPause,
+	}
+}

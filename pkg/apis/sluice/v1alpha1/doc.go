@@ -1,0 +1,21 @@
+// Package v1alpha1 holds sluice's API types: TrafficShift (rollout state, written by
+// sluice) and ShiftPolicy (step schedules and guard thresholds, written by platform teams).
+//
+// +kubebuilder:object:generate=true
+// +groupName=sluice.dev
+package v1alpha1
+
+import (
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/scheme"
+)
+
+// GroupVersion is the API group and version of sluice's resources.
+var GroupVersion = schema.GroupVersion{Group: "sluice.dev", Version: "v1alpha1"}
+
+var (
+	// SchemeBuilder registers sluice's types with a runtime.Scheme.
+	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	// AddToScheme adds sluice's types to a scheme.
+	AddToScheme = SchemeBuilder.AddToScheme
+)

@@ -1,0 +1,135 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FailureAction says what sluice does when the guard trips or the canary cannot be observed.
+// +kubebuilder:validation:Enum=Rollback;Pause
+type FailureAction string
+
+const (
+	// FailureRollback sets the canary weight to 0 and ends the rollout as RolledBack.
+	FailureRollback FailureAction = "Rollback"
+	// FailurePause holds the current weight and waits for an operator.
+	FailurePause FailureAction = "Pause"
+)
+
+// Step is one stage of a rollout: the canary weight and what must hold before moving on.
+type Step struct {
+	// Weight is the canary's share of traffic in percent.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Weight int32 `json:"weight"`
+	// Dwell is the minimum time at this weight before advancing.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s')",message="dwell must not be negative"
+	Dwell *metav1.Duration `json:"dwell,omitempty"`
+	// MinRequests is the number of canary requests the step must see before advancing.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	MinRequests *int32 `json:"minRequests,omitempty"`
+}
+
+// Guard holds the thresholds checked on every tick.
+type Guard struct {
+	// MaxErrorRate is the highest tolerated canary 5xx rate, 0–1.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
+	MaxErrorRate *float64 `json:"maxErrorRate,omitempty"`
+	// MaxErrorRateIncrease is how far, in absolute rate 0–1, the canary may exceed stable
+	// before a significant difference counts as a trip.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
+	MaxErrorRateIncrease *float64 `json:"maxErrorRateIncrease,omitempty"`
+	// MaxLatencyP99 is the highest tolerated canary p99 latency.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="maxLatencyP99 must be positive"
+	MaxLatencyP99 *metav1.Duration `json:"maxLatencyP99,omitempty"`
+	// LatencyFactor trips the guard when canary p99 exceeds stable p99 by this factor (>1).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	LatencyFactor *float64 `json:"latencyFactor,omitempty"`
+	// Window is the length of the sliding stats window the guard looks at.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="window must be positive"
+	Window *metav1.Duration `json:"window,omitempty"`
+	// MinRequests is the number of canary requests in the window needed before the guard judges.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MinRequests *int32 `json:"minRequests,omitempty"`
+	// Confidence is the confidence level of the canary-vs-stable test, e.g. 0.999.
+	// +optional
+	// +kubebuilder:validation:ExclusiveMinimum=true
+	// +kubebuilder:validation:Minimum=0.5
+	// +kubebuilder:validation:ExclusiveMaximum=true
+	// +kubebuilder:validation:Maximum=1
+	Confidence *float64 `json:"confidence,omitempty"`
+}
+
+// ShiftPolicySpec is a step schedule plus the thresholds that guard it.
+// +kubebuilder:validation:XValidation:rule="!has(self.steps) || self.steps.all(i, s, i == 0 || s.weight > self.steps[i-1].weight)",message="steps: weights must be strictly increasing"
+type ShiftPolicySpec struct {
+	// Steps are the canary weights in order; the last must be 100.
+	// +optional
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=20
+	// +kubebuilder:validation:XValidation:rule="self[size(self)-1].weight == 100",message="the last step's weight must be 100"
+	Steps []Step `json:"steps,omitempty"`
+	// DefaultDwell is the dwell of steps that set none.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="defaultDwell must be positive"
+	DefaultDwell *metav1.Duration `json:"defaultDwell,omitempty"`
+	// Interval is the tick: how often an active rollout is evaluated.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('50ms')",message="interval must be at least 50ms"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// Guard holds the per-tick thresholds.
+	// +optional
+	Guard *Guard `json:"guard,omitempty"`
+	// OnFailure is what a guard trip does: Rollback (default) or Pause.
+	// +optional
+	OnFailure FailureAction `json:"onFailure,omitempty"`
+	// SilenceTimeout is how long the canary may receive no requests while it should.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="silenceTimeout must be positive"
+	SilenceTimeout *metav1.Duration `json:"silenceTimeout,omitempty"`
+	// UnobservableTimeout is how long the canary may give no usable stats before OnUnobservable applies.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="unobservableTimeout must be positive"
+	UnobservableTimeout *metav1.Duration `json:"unobservableTimeout,omitempty"`
+	// OnUnobservable is what happens when the canary stays unobservable: Pause (default) or Rollback.
+	// +optional
+	OnUnobservable FailureAction `json:"onUnobservable,omitempty"`
+	// HistoryLimit is how many past rollouts a TrafficShift keeps.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=50
+	HistoryLimit *int32 `json:"historyLimit,omitempty"`
+}
+
+// ShiftPolicy is a cluster-wide step schedule and set of guard thresholds.
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=sp
+// +kubebuilder:printcolumn:name="STEPS",type=string,JSONPath=`.spec.steps[*].weight`
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
+type ShiftPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec ShiftPolicySpec `json:"spec,omitempty"`
+}
+
+// ShiftPolicyList is a list of ShiftPolicy.
+// +kubebuilder:object:root=true
+type ShiftPolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ShiftPolicy `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ShiftPolicy{}, &ShiftPolicyList{})
+}

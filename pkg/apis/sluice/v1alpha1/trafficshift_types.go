@@ -1,0 +1,190 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Phase is where a TrafficShift's rollout stands.
+// +kubebuilder:validation:Enum=Idle;Progressing;Paused;Promoted;RolledBack;Invalid
+type Phase string
+
+const (
+	// PhaseIdle: the stable subset serves alone and no rollout is asked for.
+	PhaseIdle Phase = "Idle"
+	// PhaseProgressing: traffic is moving to the canary step by step.
+	PhaseProgressing Phase = "Progressing"
+	// PhasePaused: the weight is held; the guard keeps running.
+	PhasePaused Phase = "Paused"
+	// PhasePromoted: the canary serves alone and is the new stable.
+	PhasePromoted Phase = "Promoted"
+	// PhaseRolledBack: the canary weight is 0 and stays so for this canary.
+	PhaseRolledBack Phase = "RolledBack"
+	// PhaseInvalid: the Service's annotations, policy or routing objects are unusable.
+	PhaseInvalid Phase = "Invalid"
+)
+
+// Condition types set on a TrafficShift.
+const (
+	// ConditionReady is True when sluice can manage the Service (spec valid, routes found).
+	ConditionReady = "Ready"
+	// ConditionProgressing is True while a rollout is under way.
+	ConditionProgressing = "Progressing"
+	// ConditionObservable is True while the canary's stats are being read.
+	ConditionObservable = "Observable"
+)
+
+// TrafficShiftSpec is empty: the Service's annotations are the spec. The object exists
+// so that rollout state is durable and visible.
+type TrafficShiftSpec struct {
+	// Service is the name of the Service this TrafficShift tracks (same namespace).
+	// +optional
+	Service string `json:"service,omitempty"`
+}
+
+// Decision is the last verdict of the decision engine.
+type Decision struct {
+	// Action is Hold, Advance, Promote, Pause or Rollback.
+	Action string `json:"action,omitempty"`
+	// Reason is a machine-readable CamelCase reason.
+	Reason string `json:"reason,omitempty"`
+	// Message explains the decision with the numbers it rests on.
+	Message string `json:"message,omitempty"`
+	// Time is when the decision was taken.
+	// +optional
+	Time *metav1.Time `json:"time,omitempty"`
+}
+
+// SubsetWindow summarises one subset's traffic over the latest window.
+type SubsetWindow struct {
+	Subset   string `json:"subset,omitempty"`
+	Requests int64  `json:"requests"`
+	Errors   int64  `json:"errors"`
+	// ErrorRate is Errors/Requests formatted as a decimal string (e.g. "0.0123"), empty without requests.
+	// +optional
+	ErrorRate string `json:"errorRate,omitempty"`
+	// P50Millis and P99Millis are latency quantiles in milliseconds, empty without samples.
+	// +optional
+	P50Millis string `json:"p50Millis,omitempty"`
+	// +optional
+	P99Millis string `json:"p99Millis,omitempty"`
+	// Pods is how many pods contributed data; FailedPods how many could not be read.
+	Pods       int32 `json:"pods"`
+	FailedPods int32 `json:"failedPods,omitempty"`
+}
+
+// WindowStatus is the latest per-subset window.
+type WindowStatus struct {
+	// Seconds is the length of time the window actually covers.
+	Seconds string        `json:"seconds,omitempty"`
+	Stable  *SubsetWindow `json:"stable,omitempty"`
+	Canary  *SubsetWindow `json:"canary,omitempty"`
+}
+
+// RolloutRecord is one finished rollout.
+type RolloutRecord struct {
+	Stable     string       `json:"stable,omitempty"`
+	Canary     string       `json:"canary"`
+	Result     Phase        `json:"result"`
+	Reason     string       `json:"reason,omitempty"`
+	Message    string       `json:"message,omitempty"`
+	StartedAt  *metav1.Time `json:"startedAt,omitempty"`
+	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+}
+
+// RouteRef names one http route of a VirtualService.
+type RouteRef struct {
+	VirtualService string `json:"virtualService"`
+	// Index is the route's position in spec.http.
+	Index int32 `json:"index"`
+	// Name is the route's name, if it has one.
+	// +optional
+	Name string `json:"name,omitempty"`
+}
+
+// TrafficShiftStatus is the durable state of a Service's rollout.
+type TrafficShiftStatus struct {
+	// ObservedGeneration is the Service generation last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// +optional
+	Phase Phase `json:"phase,omitempty"`
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+	// Stable is the subset serving outside a rollout.
+	// +optional
+	Stable string `json:"stable,omitempty"`
+	// Canary is the subset being rolled out (or last rolled out).
+	// +optional
+	Canary string `json:"canary,omitempty"`
+	// Step is the 1-based index of the current step; 0 before the first.
+	// +optional
+	Step int32 `json:"step,omitempty"`
+	// Weight is the canary weight sluice last wrote.
+	// +optional
+	Weight int32 `json:"weight"`
+	// RolloutStartedAt is when the current rollout began.
+	// +optional
+	RolloutStartedAt *metav1.Time `json:"rolloutStartedAt,omitempty"`
+	// StepStartedAt is when the current step's weight was written.
+	// +optional
+	StepStartedAt *metav1.Time `json:"stepStartedAt,omitempty"`
+	// StepRequests counts canary requests seen since the step started.
+	// +optional
+	StepRequests int64 `json:"stepRequests,omitempty"`
+	// PausedReason says why the rollout is paused.
+	// +optional
+	PausedReason string `json:"pausedReason,omitempty"`
+	// LastDecision is the decision engine's latest verdict that changed something.
+	// +optional
+	LastDecision *Decision `json:"lastDecision,omitempty"`
+	// Window is the latest per-subset window.
+	// +optional
+	Window *WindowStatus `json:"window,omitempty"`
+	// VirtualServices are the VirtualServices sluice manages for this Service.
+	// +optional
+	VirtualServices []string `json:"virtualServices,omitempty"`
+	// ManagedRoutes are the routes whose weights sluice moves.
+	// +optional
+	ManagedRoutes []RouteRef `json:"managedRoutes,omitempty"`
+	// BypassRoutes send to the host without a subset, so the shift does not apply to them.
+	// +optional
+	BypassRoutes []RouteRef `json:"bypassRoutes,omitempty"`
+	// LastRetry is the sluice.dev/retry value last acted on, so a retry is used once.
+	// +optional
+	LastRetry string `json:"lastRetry,omitempty"`
+	// History lists the last finished rollouts, newest first.
+	// +optional
+	History []RolloutRecord `json:"history,omitempty"`
+}
+
+// TrafficShift is the rollout state of one opted-in Service; sluice writes it.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ts
+// +kubebuilder:printcolumn:name="STABLE",type=string,JSONPath=`.status.stable`
+// +kubebuilder:printcolumn:name="CANARY",type=string,JSONPath=`.status.canary`
+// +kubebuilder:printcolumn:name="WEIGHT",type=integer,JSONPath=`.status.weight`
+// +kubebuilder:printcolumn:name="STEP",type=integer,JSONPath=`.status.step`
+// +kubebuilder:printcolumn:name="PHASE",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="AGE",type=date,JSONPath=`.metadata.creationTimestamp`
+type TrafficShift struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   TrafficShiftSpec   `json:"spec,omitempty"`
+	Status TrafficShiftStatus `json:"status,omitempty"`
+}
+
+// TrafficShiftList is a list of TrafficShift.
+// +kubebuilder:object:root=true
+type TrafficShiftList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TrafficShift `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&TrafficShift{}, &TrafficShiftList{})
+}

@@ -1,0 +1,96 @@
+package envoy
+
+// Histogram is a cumulative latency histogram in milliseconds, Prometheus style.
+type Histogram struct {
+	// Bounds are the finite upper bounds in milliseconds, ascending.
+	Bounds []float64
+	// Counts[i] is the cumulative number of observations <= Bounds[i].
+	Counts []uint64
+	// Count is the total number of observations (the +Inf bucket).
+	Count uint64
+	// Sum is the sum of all observations in milliseconds.
+	Sum float64
+}
+
+// Counts are cumulative request counters of one subset as reported by one endpoint.
+type Counts struct {
+	// Requests is every completed request.
+	Requests uint64
+	// Rq2xx … Rq5xx split Requests by response code class; requests with another or
+	// no code (e.g. response_code="0") are in Requests only.
+	Rq2xx, Rq3xx, Rq4xx, Rq5xx uint64
+	// Latency is the request duration histogram; empty when the endpoint has none.
+	Latency Histogram
+	// P50, P99 are computed quantiles in ms when the source only has those
+	// (Envoy's /stats text and JSON formats); 0 when absent.
+	P50, P99 float64
+}
+
+// Errors is the number of requests counted as failures: 5xx responses.
+func (c Counts) Errors() uint64 { return c.Rq5xx }
+
+// Report is what one scrape of one endpoint says, keyed by subset (caller side: the
+// SUBSET of `outbound|PORT|SUBSET|HOST`; destination side: destination_version).
+type Report struct {
+	Subsets map[string]Counts
+}
+
+// Total sums every subset of the report: the destination-side view of one pod.
+func (r Report) Total() Counts {
+	var t Counts
+	for _, c := range r.Subsets {
+		t.Requests += c.Requests
+		t.Rq2xx += c.Rq2xx
+		t.Rq3xx += c.Rq3xx
+		t.Rq4xx += c.Rq4xx
+		t.Rq5xx += c.Rq5xx
+		t.Latency = mergeHistogram(t.Latency, c.Latency)
+		if c.P50 > t.P50 {
+			t.P50 = c.P50
+		}
+		if c.P99 > t.P99 {
+			t.P99 = c.P99
+		}
+	}
+	return t
+}
+
+// mergeHistogram adds b into a when their bounds agree; otherwise keeps the larger.
+func mergeHistogram(a, b Histogram) Histogram {
+	if a.Count == 0 && len(a.Bounds) == 0 {
+		return cloneHistogram(b)
+	}
+	if len(b.Bounds) == 0 && b.Count == 0 {
+		return a
+	}
+	if !sameBounds(a.Bounds, b.Bounds) {
+		if b.Count > a.Count {
+			return cloneHistogram(b)
+		}
+		return a
+	}
+	for i := range a.Counts {
+		a.Counts[i] += b.Counts[i]
+	}
+	a.Count += b.Count
+	a.Sum += b.Sum
+	return a
+}
+
+func cloneHistogram(h Histogram) Histogram {
+	h.Bounds = append([]float64(nil), h.Bounds...)
+	h.Counts = append([]uint64(nil), h.Counts...)
+	return h
+}
+
+func sameBounds(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
