@@ -1,0 +1,57 @@
+// Package metrics defines the controller's own Prometheus metrics, registered against an
+// injected registerer.
+package metrics
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the controller's instruments.
+type Metrics struct {
+	Decisions     *prometheus.CounterVec
+	CanaryWeight  *prometheus.GaugeVec
+	TickSeconds   prometheus.Histogram
+	ScrapeErrors  *prometheus.CounterVec
+	PatchFailures *prometheus.CounterVec
+	FaultToZero   prometheus.Histogram
+}
+
+// New builds the metrics and registers them with reg.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_decisions_total",
+			Help: "Decisions that changed a rollout, by action and reason.",
+		}, []string{"action", "reason"}),
+		CanaryWeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_canary_weight",
+			Help: "Canary weight sluice last wrote, per Service.",
+		}, []string{"namespace", "service"}),
+		TickSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sluice_tick_duration_seconds",
+			Help:    "Time one reconcile of an active rollout takes: gather, decide, act.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+		ScrapeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_scrape_errors_total",
+			Help: "Stats scrapes that failed, by namespace and service.",
+		}, []string{"namespace", "service"}),
+		PatchFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_virtualservice_patch_failures_total",
+			Help: "VirtualService patches refused (conflicting concurrent edit or API error).",
+		}, []string{"namespace", "service"}),
+		FaultToZero: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sluice_rollback_write_seconds",
+			Help:    "Time from the start of the tick that decided a rollback to the VirtualService write returning.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("registering sluice metrics: %w", err)
+		}
+	}
+	return m, nil
+}

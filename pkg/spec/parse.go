@@ -1,0 +1,213 @@
+package spec
+
+import (
+	"strings"
+	"time"
+
+	"github.com/sluicedev/sluice/pkg/analysis"
+	"github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/schedule"
+)
+
+// Spec is the validated rollout spec of one Service.
+type Spec struct {
+	// Enabled is true when sluice.dev/enabled is "true".
+	Enabled bool
+	// Canary is the subset that should serve; "" when not set.
+	Canary string
+	// Stable is the subset serving before the first rollout; "" when not set.
+	Stable string
+	// VirtualServices are the VirtualServices to shift; nil means discover them.
+	VirtualServices []string
+	// PolicyName is the ShiftPolicy the Service uses (DefaultPolicyName when unset).
+	PolicyName string
+	// Steps is the merged step schedule; it passes schedule.Schedule.Validate.
+	Steps schedule.Schedule
+	// Interval is the tick of an active rollout.
+	Interval time.Duration
+	// Guard holds the merged guard thresholds.
+	Guard analysis.Thresholds
+	// StatsFrom selects caller pods whose stats to read; nil means the destination side.
+	StatsFrom *StatsFrom
+	// Paused is true when sluice.dev/paused is "true".
+	Paused bool
+	// Promote is the subset sluice.dev/promote names; "" if none.
+	Promote string
+	// Abort is the subset sluice.dev/abort names; "" if none.
+	Abort string
+	// Retry is the subset sluice.dev/retry names; "" if none.
+	Retry string
+	// RetryToken is the raw sluice.dev/retry value; a retry is acted on once per token.
+	RetryToken string
+	// HistoryLimit is how many past rollouts the TrafficShift keeps.
+	HistoryLimit int
+}
+
+// Parse validates every sluice.dev/* annotation and the policy (nil = DefaultPolicy) and
+// merges them: unset policy fields fall back to DefaultPolicy, annotations override the
+// policy. It reports all problems at once as *InvalidError and then returns a zero Spec.
+// Annotations without the sluice.dev/ prefix are ignored.
+func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error) {
+	var annProblems, policyProblems problems
+	p := DefaultPolicy()
+	if policy != nil {
+		p = *policy
+	}
+	pol := resolvePolicy(p, &policyProblems)
+	s := Spec{
+		PolicyName:   DefaultPolicyName,
+		Interval:     pol.Interval,
+		Guard:        pol.Guard,
+		HistoryLimit: pol.HistoryLimit,
+	}
+	r := reader{ann: ann, ps: &annProblems}
+	r.bool(AnnEnabled, &s.Enabled)
+	r.subset(AnnCanary, &s.Canary)
+	r.subset(AnnStable, &s.Stable)
+	r.with(AnnVirtualService, func(v string) string {
+		names, exp := parseVirtualServices(v)
+		s.VirtualServices = names
+		return exp
+	})
+	r.with(AnnPolicy, func(v string) (exp string) {
+		s.PolicyName, exp = parsePolicyName(v)
+		return exp
+	})
+	var annSteps []annotationStep
+	r.with(AnnSteps, func(v string) (exp string) {
+		annSteps, exp = parseSteps(v)
+		return exp
+	})
+	dwell := pol.DefaultDwell
+	r.with(AnnStepDuration, func(v string) string {
+		d, exp := parsePositiveDuration(v)
+		if exp == "" {
+			dwell = d
+		}
+		return exp
+	})
+	r.with(AnnMaxErrorRate, func(v string) string {
+		f, exp := parseRate(v)
+		if exp == "" {
+			s.Guard.MaxErrorRate = f
+		}
+		return exp
+	})
+	r.with(AnnMaxLatencyP99, func(v string) string {
+		d, exp := parsePositiveDuration(v)
+		if exp == "" {
+			s.Guard.MaxLatencyP99 = d
+		}
+		return exp
+	})
+	r.with(AnnMinRequests, func(v string) string {
+		n, exp := parseCount(v)
+		if exp == "" {
+			s.Guard.MinRequests = n
+		}
+		return exp
+	})
+	r.with(AnnStatsFrom, func(v string) (exp string) {
+		s.StatsFrom, exp = parseStatsFrom(v)
+		return exp
+	})
+	r.bool(AnnPaused, &s.Paused)
+	r.subset(AnnPromote, &s.Promote)
+	r.subset(AnnAbort, &s.Abort)
+	r.with(AnnRetry, func(v string) (exp string) {
+		if s.Retry, exp = parseRetry(v); exp == "" {
+			s.RetryToken = v
+		}
+		return exp
+	})
+	for _, k := range unknownKeys(ann) {
+		expected := "one of " + strings.Join(keys, ", ")
+		if near := closestKey(k); near != "" {
+			expected = "a known sluice annotation; did you mean " + near + "?"
+		}
+		annProblems.add(k, ann[k], expected)
+	}
+
+	all := append(annProblems, policyProblems...)
+	if annSteps != nil {
+		s.Steps = annotationSchedule(annSteps, dwell, s.Guard.MinRequests)
+		all = checkMerged(all, AnnSteps, ann[AnnSteps], s.Steps)
+	} else {
+		s.Steps = policySchedule(pol.Steps, dwell, s.Guard.MinRequests)
+		all = checkMerged(all, "policy.spec.steps", weightsText(s.Steps), s.Steps)
+	}
+	if len(all) > 0 {
+		return Spec{}, &InvalidError{Problems: all}
+	}
+	return s, nil
+}
+
+// reader validates present annotations one by one, recording problems.
+type reader struct {
+	ann map[string]string
+	ps  *problems
+}
+
+// with calls parse on the annotation's value when present; parse returns the
+// expectation the value failed, or "".
+func (r reader) with(key string, parse func(v string) string) {
+	v, ok := r.ann[key]
+	if !ok {
+		return
+	}
+	if exp := parse(v); exp != "" {
+		r.ps.add(key, v, exp)
+	}
+}
+
+func (r reader) bool(key string, dst *bool) {
+	r.with(key, func(v string) (exp string) {
+		*dst, exp = parseBool(v)
+		return exp
+	})
+}
+
+func (r reader) subset(key string, dst *string) {
+	r.with(key, func(v string) (exp string) {
+		*dst, exp = parseSubset(v)
+		return exp
+	})
+}
+
+// annotationSchedule builds the steps of sluice.dev/steps: an item's own dwell, else dwell.
+func annotationSchedule(steps []annotationStep, dwell time.Duration, minRequests int64) schedule.Schedule {
+	out := make(schedule.Schedule, len(steps))
+	for i, st := range steps {
+		out[i] = schedule.Step{Weight: st.Weight, Dwell: dwell, MinRequests: minRequests}
+		if st.Dwell != nil {
+			out[i].Dwell = *st.Dwell
+		}
+	}
+	return out
+}
+
+// policySchedule builds the policy's steps: a step's own dwell and minimum win.
+func policySchedule(steps []v1alpha1.Step, dwell time.Duration, minRequests int64) schedule.Schedule {
+	out := make(schedule.Schedule, len(steps))
+	for i, st := range steps {
+		out[i] = schedule.Step{Weight: st.Weight, Dwell: dwell, MinRequests: minRequests}
+		if st.Dwell != nil {
+			out[i].Dwell = st.Dwell.Duration
+		}
+		if st.MinRequests != nil {
+			out[i].MinRequests = int64(*st.MinRequests)
+		}
+	}
+	return out
+}
+
+// checkMerged validates the merged schedule unless its source already has a problem.
+func checkMerged(all problems, field, value string, s schedule.Schedule) problems {
+	if all.has(field) {
+		return all
+	}
+	if msg := checkSchedule(s); msg != "" {
+		all.add(field, value, "strictly increasing weights in 1..100 ending at 100 ("+msg+")")
+	}
+	return all
+}
