@@ -1,0 +1,23 @@
+// Command sluice is the controller: flags → wiring → manager.Start.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/sluicedev/sluice/pkg/controller/manager"
+)
+
+func main() {
+	var o manager.Options
+	fs := flag.NewFlagSet("sluice", flag.ExitOnError)
+	o.BindFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	if err := manager.Run(ctrl.SetupSignalHandler(), ctrl.GetConfigOrDie(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "sluice:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,343 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluicedev/sluice/e2e/standin"
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+)
+
+var (
+	nsCounter atomic.Int32
+	vsGVR     = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
+)
+
+// scenario is one namespace with the reviews Service, its routing objects, two
+// Deployments nothing runs, and stand-in pods whose traffic follows the VirtualService.
+type scenario struct {
+	t     *testing.T
+	ctx   context.Context
+	ns    string
+	svc   string
+	fleet *standin.Fleet
+}
+
+const reviewsRouting = `
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews}
+spec:
+  host: reviews
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+  - {name: v3, labels: {version: v3}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+`
+
+// newScenario builds the namespace; rate is the total request rate of the stand-in traffic.
+func newScenario(t *testing.T, name string, rate float64, routing string) *scenario {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := nsCounter.Add(1)
+	s := &scenario{t: t, ctx: ctx, ns: fmt.Sprintf("e2e-%s-%d", name, n), svc: "reviews"}
+	c := env.Client
+	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.ns}}))
+	must(t, c.Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: s.svc, Namespace: s.ns},
+		Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "reviews"},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 9080, TargetPort: intstr.FromInt32(9080)}},
+		},
+	}))
+	if routing == "" {
+		routing = reviewsRouting
+	}
+	s.apply(routing)
+	for _, v := range []string{"v1", "v2"} {
+		must(t, c.Create(ctx, deployment(s.ns, "reviews-"+v, v)))
+	}
+	fleet, err := standin.Start(ctx, standin.Config{
+		Client: kube, Dynamic: dyn, Namespace: s.ns, Service: s.svc, VirtualService: "reviews",
+		Rate: rate, IPPrefix: fmt.Sprintf("127.0.%d.", 10+n), Seed: uint64(n),
+	})
+	must(t, err)
+	s.fleet = fleet
+	for v, count := range map[string]int{"v1": 2, "v2": 2, "v3": 1} {
+		_, err := fleet.AddPods(ctx, v, map[string]string{"app": "reviews", "version": v}, count)
+		must(t, err)
+	}
+	t.Cleanup(func() {
+		fleet.Stop()
+		cancel()
+		_ = env.Client.Delete(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.ns}})
+	})
+	return s
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func deployment(ns, name, version string) *appsv1.Deployment {
+	labels := map[string]string{"app": "reviews", "version": version}
+	return &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+		Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "reviews", Image: "example.invalid/reviews:" + version}}},
+			},
+		},
+	}
+}
+
+// apply creates the YAML documents (Istio routing objects) in the scenario's namespace.
+func (s *scenario) apply(docs string) {
+	s.t.Helper()
+	for _, doc := range strings.Split(docs, "\n---\n") {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var meta struct {
+			Kind string `json:"kind"`
+		}
+		must(s.t, yaml.Unmarshal([]byte(doc), &meta))
+		var obj client.Object
+		switch meta.Kind {
+		case "VirtualService":
+			obj = &networkingv1.VirtualService{}
+		case "DestinationRule":
+			obj = &networkingv1.DestinationRule{}
+		case "Gateway":
+			obj = &networkingv1.Gateway{}
+		default:
+			s.t.Fatalf("apply: unsupported kind %q", meta.Kind)
+		}
+		data, err := yaml.YAMLToJSON([]byte(doc))
+		must(s.t, err)
+		must(s.t, json.Unmarshal(data, obj))
+		// Fixtures from Istio's samples use v1alpha3; the same spec serves as v1.
+		obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{})
+		obj.SetNamespace(s.ns)
+		obj.SetResourceVersion("")
+		must(s.t, env.Client.Create(s.ctx, obj))
+	}
+}
+
+// annotate merges annotations into the Service; an empty value removes the key.
+func (s *scenario) annotate(kv map[string]string) {
+	s.t.Helper()
+	ann := map[string]any{}
+	for k, v := range kv {
+		if v == "" {
+			ann[k] = nil
+		} else {
+			ann[k] = v
+		}
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
+	must(s.t, err)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: s.svc, Namespace: s.ns}}
+	must(s.t, env.Client.Patch(s.ctx, svc, client.RawPatch(types.MergePatchType, patch)))
+}
+
+func (s *scenario) ts() *sluicev1alpha1.TrafficShift {
+	ts := &sluicev1alpha1.TrafficShift{}
+	if err := env.Client.Get(s.ctx, client.ObjectKey{Namespace: s.ns, Name: s.svc}, ts); err != nil {
+		return nil
+	}
+	return ts
+}
+
+// waitTS polls the TrafficShift until cond holds, failing with the last status after timeout.
+func (s *scenario) waitTS(timeout time.Duration, what string, cond func(*sluicev1alpha1.TrafficShift) bool) *sluicev1alpha1.TrafficShift {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ts := s.ts()
+		if ts != nil && cond(ts) {
+			return ts
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out after %s waiting for %s; TrafficShift status: %s", timeout, what, statusJSON(ts))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func statusJSON(ts *sluicev1alpha1.TrafficShift) string {
+	if ts == nil {
+		return "<no TrafficShift>"
+	}
+	b, _ := json.MarshalIndent(ts.Status, "", "  ")
+	return string(b)
+}
+
+func phaseIs(p sluicev1alpha1.Phase) func(*sluicev1alpha1.TrafficShift) bool {
+	return func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Phase == p }
+}
+
+// vsRaw returns the VirtualService exactly as the API server stores it.
+func (s *scenario) vsRaw(name string) []byte {
+	s.t.Helper()
+	u, err := dyn.Resource(vsGVR).Namespace(s.ns).Get(s.ctx, name, metav1.GetOptions{})
+	must(s.t, err)
+	spec, err := json.Marshal(u.Object["spec"])
+	must(s.t, err)
+	return spec
+}
+
+func (s *scenario) vs(name string) *networkingv1.VirtualService {
+	s.t.Helper()
+	vs := &networkingv1.VirtualService{}
+	must(s.t, env.Client.Get(s.ctx, client.ObjectKey{Namespace: s.ns, Name: name}, vs))
+	return vs
+}
+
+// weights are the default route's weights of VirtualService name.
+func (s *scenario) weights(name string) map[string]int32 {
+	return standin.DefaultRouteWeights(s.vs(name), s.ns, s.svc)
+}
+
+// events lists the Events sluice recorded about the TrafficShift, oldest first.
+func (s *scenario) events() []eventsv1.Event {
+	s.t.Helper()
+	list := &eventsv1.EventList{}
+	must(s.t, env.Client.List(s.ctx, list, client.InNamespace(s.ns)))
+	var out []eventsv1.Event
+	for _, e := range list.Items {
+		if e.Regarding.Kind == "TrafficShift" {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// waitEvent waits for an Event with reason whose note contains substr.
+func (s *scenario) waitEvent(timeout time.Duration, reason, substr string) eventsv1.Event {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, e := range s.events() {
+			if e.Reason == reason && strings.Contains(e.Note, substr) {
+				return e
+			}
+		}
+		if time.Now().After(deadline) {
+			var seen []string
+			for _, e := range s.events() {
+				seen = append(seen, e.Reason+": "+e.Note)
+			}
+			s.t.Fatalf("no %s event containing %q within %s; events: %q", reason, substr, timeout, seen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// weightLog records every canary weight the VirtualService's default route takes, with
+// the time the watch delivered it.
+type weightLog struct {
+	mu      sync.Mutex
+	entries []weightEntry
+}
+
+type weightEntry struct {
+	at      time.Time
+	weights map[string]int32
+}
+
+func (s *scenario) watchWeights(name string) *weightLog {
+	s.t.Helper()
+	wl := &weightLog{}
+	w, err := dyn.Resource(vsGVR).Namespace(s.ns).Watch(s.ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	must(s.t, err)
+	go func() {
+		defer w.Stop()
+		for ev := range w.ResultChan() {
+			at := time.Now()
+			raw, err := json.Marshal(ev.Object)
+			if err != nil {
+				continue
+			}
+			ws, err := standin.WeightsFromJSON(raw, s.ns, s.svc)
+			if err != nil {
+				continue
+			}
+			wl.mu.Lock()
+			if n := len(wl.entries); n == 0 || !sameWeights(wl.entries[n-1].weights, ws) {
+				wl.entries = append(wl.entries, weightEntry{at: at, weights: ws})
+			}
+			wl.mu.Unlock()
+		}
+	}()
+	return wl
+}
+
+func sameWeights(a, b map[string]int32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// canarySeq is the sequence of distinct canary weights seen.
+func (wl *weightLog) canarySeq(canary string) []int32 {
+	wl.mu.Lock()
+	defer wl.mu.Unlock()
+	var out []int32
+	for _, e := range wl.entries {
+		w := e.weights[canary]
+		if len(out) == 0 || out[len(out)-1] != w {
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// firstAfter returns when the canary weight first became w at or after t.
+func (wl *weightLog) firstAfter(t time.Time, canary string, w int32) (time.Time, bool) {
+	wl.mu.Lock()
+	defer wl.mu.Unlock()
+	for _, e := range wl.entries {
+		if !e.at.Before(t) && e.weights[canary] == w {
+			return e.at, true
+		}
+	}
+	return time.Time{}, false
+}

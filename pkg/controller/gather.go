@@ -1,0 +1,182 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/mesh/istio"
+	"github.com/sluicedev/sluice/pkg/spec"
+)
+
+// world is everything gathered for one reconcile of an opted-in Service.
+type world struct {
+	svc    *corev1.Service
+	spec   spec.Spec
+	target istio.Target
+	vss    []*networkingv1.VirtualService
+	drs    []*networkingv1.DestinationRule
+}
+
+// invalid is a problem with the user's input: terminal, shown in status and an Event.
+type invalid struct {
+	reason, message string
+}
+
+func (e *invalid) Error() string { return e.reason + ": " + e.message }
+
+// Reasons for the Invalid phase.
+const (
+	ReasonInvalidSpec           = "InvalidSpec"
+	ReasonPolicyNotFound        = "PolicyNotFound"
+	ReasonNoVirtualService      = "NoVirtualService"
+	ReasonVirtualServiceMissing = "VirtualServiceNotFound"
+	ReasonSubsetMissing         = "SubsetNotFound"
+	ReasonNoManagedRoute        = "NoManagedRoute"
+	ReasonInvalidRoute          = "InvalidRoute"
+	ReasonUnknownStable         = "UnknownStable"
+)
+
+// gather reads the Service's policy and routing objects. It returns *invalid for bad input
+// and a plain error for I/O failures (which are retried).
+func (r *Reconciler) gather(ctx context.Context, svc *corev1.Service) (*world, error) {
+	w := &world{svc: svc, target: istio.Target{Name: svc.Name, Namespace: svc.Namespace}}
+	policy, err := r.policy(ctx, spec.PolicyName(svc.Annotations))
+	if err != nil {
+		return nil, err
+	}
+	w.spec, err = spec.Parse(svc.Annotations, policy)
+	if err != nil {
+		return nil, &invalid{ReasonInvalidSpec, err.Error()}
+	}
+	if w.vss, err = r.virtualServices(ctx, w); err != nil {
+		return nil, err
+	}
+	drs := &networkingv1.DestinationRuleList{}
+	if err := r.Client.List(ctx, drs, client.InNamespace(svc.Namespace)); err != nil {
+		return nil, fmt.Errorf("listing DestinationRules in %s: %w", svc.Namespace, err)
+	}
+	w.drs = drs.Items
+	return w, nil
+}
+
+// policy returns the named ShiftPolicy's spec, nil for the built-in default.
+func (r *Reconciler) policy(ctx context.Context, name string) (*sluicev1alpha1.ShiftPolicySpec, error) {
+	p := &sluicev1alpha1.ShiftPolicy{}
+	if err := r.Client.Get(ctx, client.ObjectKey{Name: name}, p); err != nil {
+		if apierrors.IsNotFound(err) {
+			if name == spec.DefaultPolicyName {
+				return nil, nil
+			}
+			return nil, &invalid{ReasonPolicyNotFound, fmt.Sprintf("%s: ShiftPolicy %q does not exist", spec.AnnPolicy, name)}
+		}
+		return nil, fmt.Errorf("reading ShiftPolicy %q: %w", name, err)
+	}
+	return &p.Spec, nil
+}
+
+// virtualServices returns the named VirtualServices, or every one in the namespace routing
+// to the Service's host. Reads are uncached: weights must be current.
+func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networkingv1.VirtualService, error) {
+	ns := w.svc.Namespace
+	if names := w.spec.VirtualServices; len(names) > 0 {
+		out := make([]*networkingv1.VirtualService, 0, len(names))
+		var missing []string
+		for _, n := range names {
+			vs := &networkingv1.VirtualService{}
+			if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, vs); err != nil {
+				if apierrors.IsNotFound(err) {
+					missing = append(missing, n)
+					continue
+				}
+				return nil, fmt.Errorf("reading VirtualService %s/%s: %w", ns, n, err)
+			}
+			if !istio.RoutesTo(vs, w.target) {
+				return nil, &invalid{ReasonNoManagedRoute, fmt.Sprintf("VirtualService %s/%s has no http route to %s", ns, n, w.target.FQDN())}
+			}
+			out = append(out, vs)
+		}
+		if len(missing) > 0 {
+			return nil, &invalid{ReasonVirtualServiceMissing, fmt.Sprintf("%s names VirtualService(s) %s that do not exist in namespace %s", spec.AnnVirtualService, strings.Join(missing, ", "), ns)}
+		}
+		return out, nil
+	}
+	list := &networkingv1.VirtualServiceList{}
+	if err := r.APIReader.List(ctx, list, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("listing VirtualServices in %s: %w", ns, err)
+	}
+	var out []*networkingv1.VirtualService
+	for _, vs := range list.Items {
+		if istio.RoutesTo(vs, w.target) {
+			out = append(out, vs)
+		}
+	}
+	if len(out) == 0 {
+		return nil, &invalid{ReasonNoVirtualService, fmt.Sprintf("no VirtualService in namespace %s has an http route to %s", ns, w.target.FQDN())}
+	}
+	slices.SortFunc(out, func(a, b *networkingv1.VirtualService) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// routes inspects every VirtualService for the stable/canary pair. It fails with *invalid
+// when a route is malformed or no route can be managed.
+func (w *world) routes(stable, canary string) (managed, bypass []sluicev1alpha1.RouteRef, byVS map[string][]istio.RouteInfo, err error) {
+	byVS = map[string][]istio.RouteInfo{}
+	for _, vs := range w.vss {
+		infos, err := istio.Inspect(vs, w.target, stable, canary)
+		if err != nil {
+			return nil, nil, nil, &invalid{ReasonInvalidRoute, err.Error()}
+		}
+		byVS[vs.Name] = infos
+		for _, ri := range infos {
+			ref := sluicev1alpha1.RouteRef{VirtualService: vs.Name, Index: int32(ri.Index), Name: ri.Name}
+			switch ri.Kind {
+			case istio.Managed:
+				managed = append(managed, ref)
+			case istio.Bypass:
+				bypass = append(bypass, ref)
+			}
+		}
+	}
+	if len(managed) == 0 {
+		return nil, nil, nil, &invalid{ReasonNoManagedRoute, fmt.Sprintf("no http route sends %s's traffic to subset %q alone or to %q and %q", w.target.FQDN(), stable, stable, canary)}
+	}
+	return managed, bypass, byVS, nil
+}
+
+// observedCanaryWeights lists the distinct canary weights across managed routes.
+func observedCanaryWeights(byVS map[string][]istio.RouteInfo) []int32 {
+	var ws []int32
+	for _, infos := range byVS {
+		for _, ri := range infos {
+			if ri.Kind == istio.Managed && !slices.Contains(ws, ri.CanaryWeight) {
+				ws = append(ws, ri.CanaryWeight)
+			}
+		}
+	}
+	slices.Sort(ws)
+	return ws
+}
+
+// inferStable finds the subset serving now when neither status nor annotation says.
+func (w *world) inferStable() (string, error) {
+	var found string
+	for _, vs := range w.vss {
+		s, err := istio.ServingSubset(vs, w.target)
+		if err != nil {
+			return "", &invalid{ReasonUnknownStable, fmt.Sprintf("%v; set %s to the subset serving now", err, spec.AnnStable)}
+		}
+		if found != "" && s != found {
+			return "", &invalid{ReasonUnknownStable, fmt.Sprintf("VirtualServices disagree on the serving subset (%q vs %q); set %s", found, s, spec.AnnStable)}
+		}
+		found = s
+	}
+	return found, nil
+}

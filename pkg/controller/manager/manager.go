@@ -1,0 +1,140 @@
+// Package manager wires sluice's reconciler into a controller-runtime manager: scheme,
+// logging, metrics, health checks and the stats scraper. Both the sluice binary and the
+// end-to-end tests start the controller through Run.
+package manager
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap/zapcore"
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/controller"
+	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/metrics"
+)
+
+// Options are the controller's settings (the sluice binary's flags).
+type Options struct {
+	MetricsAddr   string
+	ProbeAddr     string
+	LeaderElect   bool
+	LogFormat     string // json or console
+	LogDebug      bool
+	Workers       int
+	ScrapeTimeout time.Duration
+	StatsPort     int
+	// Clock is injected by tests; nil means the real clock.
+	Clock clock.PassiveClock
+	// LogOutput receives the logs; nil means stderr.
+	LogOutput io.Writer
+	// Registerer receives the controller's metrics; nil means controller-runtime's registry.
+	Registerer prometheus.Registerer
+}
+
+// BindFlags registers the options as command-line flags.
+func (o *Options) BindFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the controller's own /metrics (\"0\" disables)")
+	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so that only one replica acts")
+	fs.StringVar(&o.LogFormat, "log-format", "json", "log format: json or console")
+	fs.BoolVar(&o.LogDebug, "debug", false, "debug-level logs")
+	fs.IntVar(&o.Workers, "workers", 4, "Services reconciled concurrently")
+	fs.DurationVar(&o.ScrapeTimeout, "scrape-timeout", 400*time.Millisecond, "timeout of one stats scrape")
+	fs.IntVar(&o.StatsPort, "stats-port", 15090, "port of the sidecars' Prometheus stats")
+}
+
+// Scheme has every type the controller reads or writes.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1alpha1.AddToScheme, networkingv1.AddToScheme} {
+		if err := add(s); err != nil {
+			return nil, fmt.Errorf("building scheme: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Run starts the manager and blocks until ctx ends.
+func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	if o.LogFormat != "json" && o.LogFormat != "console" {
+		return fmt.Errorf("--log-format %q: expected json or console", o.LogFormat)
+	}
+	logger := zap.New(zap.UseDevMode(o.LogFormat == "console"), func(zo *zap.Options) {
+		if o.LogOutput != nil {
+			zo.DestWriter = o.LogOutput
+		}
+		zo.Level = zapcore.InfoLevel
+		if o.LogDebug {
+			zo.Level = zapcore.DebugLevel
+		}
+	})
+	ctrl.SetLogger(logger)
+	scheme, err := Scheme()
+	if err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress: o.ProbeAddr,
+		LeaderElection:         o.LeaderElect,
+		LeaderElectionID:       "sluice.sluice.dev",
+		Logger:                 logger,
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	reg := o.Registerer
+	if reg == nil {
+		reg = crmetrics.Registry
+	}
+	m, err := metrics.New(reg)
+	if err != nil {
+		return err
+	}
+	clk := o.Clock
+	if clk == nil {
+		clk = clock.RealClock{}
+	}
+	workers := o.Workers
+	if workers < 1 {
+		workers = 1
+	}
+	r := &controller.Reconciler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Recorder:  mgr.GetEventRecorder("sluice"),
+		Clock:     clk,
+		Stats:     &controller.DestinationScraper{Scraper: envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout}), Port: o.StatsPort},
+		Metrics:   m,
+	}
+	if err := r.SetupWithManager(mgr, workers); err != nil {
+		return fmt.Errorf("setting up the reconciler: %w", err)
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding health check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		return fmt.Errorf("adding ready check: %w", err)
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running the manager: %w", err)
+	}
+	return nil
+}

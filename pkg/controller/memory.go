@@ -1,0 +1,65 @@
+package controller
+
+import (
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/sluicedev/sluice/pkg/window"
+)
+
+// rolloutMemory is what sluice keeps in memory about one active rollout: the sliding
+// windows and bookkeeping between status writes. Losing it (a restart) costs one window
+// of data, never a weight change: the durable state is the TrafficShift status.
+type rolloutMemory struct {
+	canary      string
+	startedAt   time.Time
+	canaryW     *window.Window
+	stableW     *window.Window
+	stepReqs    int64
+	step        int32
+	pending     *int32 // weight being written right now, accepted by the external-edit check
+	lastStatus  time.Time
+	lastSummary string
+}
+
+type memory struct {
+	mu sync.Mutex
+	m  map[types.NamespacedName]*rolloutMemory
+}
+
+// get returns the memory for key's rollout of canary started at startedAt, making a fresh
+// one when the rollout differs from the remembered one.
+func (m *memory) get(key types.NamespacedName, canary string, startedAt time.Time, windowLen time.Duration, stepReqs int64, step int32) *rolloutMemory {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[types.NamespacedName]*rolloutMemory{}
+	}
+	rm := m.m[key]
+	if rm == nil || rm.canary != canary || !rm.startedAt.Equal(startedAt) {
+		rm = &rolloutMemory{
+			canary: canary, startedAt: startedAt,
+			canaryW: window.New(windowLen), stableW: window.New(windowLen),
+			stepReqs: stepReqs, step: step,
+		}
+		m.m[key] = rm
+	}
+	rm.canaryW.SetLength(windowLen)
+	rm.stableW.SetLength(windowLen)
+	return rm
+}
+
+func (m *memory) forget(key types.NamespacedName) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, key)
+}
+
+// peek returns key's memory without creating it.
+func (m *memory) peek(key types.NamespacedName) *rolloutMemory {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.m[key]
+}

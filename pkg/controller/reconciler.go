@@ -1,0 +1,103 @@
+// Package controller reconciles opted-in Services: it gathers their routing objects,
+// policy and traffic stats, asks the decision engine what to do, and acts on the answer.
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/metrics"
+	"github.com/sluicedev/sluice/pkg/spec"
+)
+
+// Reconciler drives the rollouts of opted-in Services.
+type Reconciler struct {
+	// Client reads through the manager's cache and writes to the API server.
+	Client client.Client
+	// APIReader reads VirtualServices uncached, so sluice sees its own last write at once
+	// and never mistakes its own patch for someone else's edit.
+	APIReader client.Reader
+	Recorder  events.EventRecorder
+	Clock     clock.PassiveClock
+	Stats     Collector
+	Metrics   *metrics.Metrics
+	// StatusEvery bounds how often a Hold tick rewrites the status window (default 2s).
+	StatusEvery time.Duration
+
+	mem memory
+}
+
+// Reconcile handles one Service: the controller-runtime contract, keyed by the Service's name.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	logger := log.FromContext(ctx).WithValues("service", req.NamespacedName)
+	ctx = log.IntoContext(ctx, logger)
+	start := r.Clock.Now()
+
+	svc := &corev1.Service{}
+	if err := r.Client.Get(ctx, req.NamespacedName, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.mem.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("reading Service %s: %w", req.NamespacedName, err)
+	}
+	ts, err := r.trafficShift(ctx, req.NamespacedName)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !spec.Enabled(svc.Annotations) {
+		if ts == nil {
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, r.optOut(ctx, svc, ts)
+	}
+	if ts == nil {
+		if ts, err = r.createTrafficShift(ctx, svc); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	res, err := r.reconcileRollout(ctx, svc, ts, start)
+	if res.RequeueAfter > 0 && r.Metrics != nil {
+		r.Metrics.TickSeconds.Observe(r.Clock.Since(start).Seconds())
+	}
+	return res, err
+}
+
+func (r *Reconciler) trafficShift(ctx context.Context, key types.NamespacedName) (*sluicev1alpha1.TrafficShift, error) {
+	ts := &sluicev1alpha1.TrafficShift{}
+	if err := r.Client.Get(ctx, key, ts); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading TrafficShift %s: %w", key, err)
+	}
+	return ts, nil
+}
+
+func (r *Reconciler) createTrafficShift(ctx context.Context, svc *corev1.Service) (*sluicev1alpha1.TrafficShift, error) {
+	ts := &sluicev1alpha1.TrafficShift{}
+	ts.Name, ts.Namespace = svc.Name, svc.Namespace
+	ts.Spec.Service = svc.Name
+	if err := ctrl.SetControllerReference(svc, ts, r.Client.Scheme()); err != nil {
+		return nil, fmt.Errorf("owning TrafficShift by its Service: %w", err)
+	}
+	if err := r.Client.Create(ctx, ts); err != nil {
+		if apierrors.IsAlreadyExists(err) {
+			return r.trafficShift(ctx, client.ObjectKeyFromObject(svc))
+		}
+		return nil, fmt.Errorf("creating TrafficShift %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	log.FromContext(ctx).Info("tracking Service", "trafficshift", ts.Name)
+	return ts, nil
+}

@@ -1,0 +1,63 @@
+package controller
+
+import (
+	"context"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/spec"
+)
+
+// SetupWithManager registers the reconciler: Services are the key; their TrafficShifts,
+// the VirtualServices and DestinationRules of their namespace, and ShiftPolicies map back
+// to the opted-in Services they affect.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("sluice").
+		For(&corev1.Service{}).
+		Owns(&sluicev1alpha1.TrafficShift{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&networkingv1.VirtualService{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
+		Watches(&networkingv1.DestinationRule{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
+		Watches(&sluicev1alpha1.ShiftPolicy{}, handler.EnqueueRequestsFromMapFunc(r.servicesUsingPolicy)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+}
+
+func (r *Reconciler) servicesInNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.optedIn(ctx, obj.GetNamespace(), func(*corev1.Service) bool { return true })
+}
+
+func (r *Reconciler) servicesUsingPolicy(ctx context.Context, obj client.Object) []reconcile.Request {
+	return r.optedIn(ctx, "", func(s *corev1.Service) bool { return spec.PolicyName(s.Annotations) == obj.GetName() })
+}
+
+// optedIn lists the Services (in ns, or everywhere) whose sluice annotations are present.
+func (r *Reconciler) optedIn(ctx context.Context, ns string, keep func(*corev1.Service) bool) []reconcile.Request {
+	list := &corev1.ServiceList{}
+	var opts []client.ListOption
+	if ns != "" {
+		opts = append(opts, client.InNamespace(ns))
+	}
+	if err := r.Client.List(ctx, list, opts...); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "listing Services to requeue")
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		s := &list.Items[i]
+		if _, ok := s.Annotations[spec.AnnEnabled]; ok && keep(s) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: s.Namespace, Name: s.Name}})
+		}
+	}
+	return out
+}

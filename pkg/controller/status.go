@@ -1,0 +1,186 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/window"
+)
+
+func timePtr(t time.Time) *metav1.Time { mt := metav1.NewTime(t); return &mt }
+
+func (r *Reconciler) writeStatus(ctx context.Context, ts *sluicev1alpha1.TrafficShift) error {
+	ts.Status.ObservedGeneration = ts.Generation
+	if err := r.Client.Status().Update(ctx, ts); err != nil {
+		return fmt.Errorf("updating TrafficShift %s/%s status: %w", ts.Namespace, ts.Name, err)
+	}
+	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil {
+		rm.lastStatus = r.Clock.Now()
+	}
+	return nil
+}
+
+func (r *Reconciler) writeStatusIfChanged(ctx context.Context, ts *sluicev1alpha1.TrafficShift, before *sluicev1alpha1.TrafficShiftStatus) error {
+	if equality.Semantic.DeepEqual(before, &ts.Status) {
+		return nil
+	}
+	return r.writeStatus(ctx, ts)
+}
+
+// writeTickStatus writes after a tick when anything but the window changed, and otherwise
+// refreshes the window at most every StatusEvery, so a steady rollout costs one status
+// write per few seconds rather than one per tick.
+func (r *Reconciler) writeTickStatus(ctx context.Context, ts *sluicev1alpha1.TrafficShift, before *sluicev1alpha1.TrafficShiftStatus, rm *rolloutMemory, now time.Time) error {
+	probe := ts.Status.DeepCopy()
+	probe.Window, probe.StepRequests = before.Window, before.StepRequests
+	if probe.LastDecision != nil && before.LastDecision != nil && probe.LastDecision.Reason == before.LastDecision.Reason {
+		probe.LastDecision = before.LastDecision
+	}
+	every := r.StatusEvery
+	if every == 0 {
+		every = 2 * time.Second
+	}
+	if equality.Semantic.DeepEqual(before, probe) && now.Sub(rm.lastStatus) < every {
+		return nil
+	}
+	return r.writeStatus(ctx, ts)
+}
+
+// markInvalid records bad input: Invalid phase, Ready=False, one Event per new message.
+// Weights are left exactly as they are.
+func (r *Reconciler) markInvalid(ctx context.Context, ts *sluicev1alpha1.TrafficShift, inv *invalid) error {
+	before := ts.Status.DeepCopy()
+	ts.Status.Phase = sluicev1alpha1.PhaseInvalid
+	setCondition(ts, sluicev1alpha1.ConditionReady, false, inv.reason, inv.message)
+	ts.Status.LastDecision = &sluicev1alpha1.Decision{Action: "None", Reason: inv.reason, Message: inv.message, Time: timePtr(r.Clock.Now())}
+	prev := meta.FindStatusCondition(before.Conditions, sluicev1alpha1.ConditionReady)
+	if prev == nil || prev.Message != inv.message || before.Phase != sluicev1alpha1.PhaseInvalid {
+		r.event(ts, nil, corev1.EventTypeWarning, inv.reason, "Validate", "%s", inv.message)
+	}
+	if before.LastDecision != nil && before.Phase == sluicev1alpha1.PhaseInvalid && before.LastDecision.Message == inv.message {
+		ts.Status.LastDecision = before.LastDecision
+	}
+	return r.writeStatusIfChanged(ctx, ts, before)
+}
+
+func setCondition(ts *sluicev1alpha1.TrafficShift, typ string, ok bool, reason, msg string) {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	meta.SetStatusCondition(&ts.Status.Conditions, metav1.Condition{
+		Type: typ, Status: s, Reason: reason, Message: truncate(msg, 1000), ObservedGeneration: ts.Generation,
+	})
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func (r *Reconciler) event(ts *sluicev1alpha1.TrafficShift, svc *corev1.Service, typ, reason, action, format string, args ...any) {
+	if r.Recorder == nil {
+		return
+	}
+	if svc == nil {
+		r.Recorder.Eventf(ts, nil, typ, reason, action, format, args...)
+		return
+	}
+	r.Recorder.Eventf(ts, svc, typ, reason, action, format, args...)
+}
+
+// noteRoutes records which routes are managed and reports routes that bypass the shift.
+func (r *Reconciler) noteRoutes(w *world, ts *sluicev1alpha1.TrafficShift, managed, bypass []sluicev1alpha1.RouteRef) {
+	st := &ts.Status
+	names := make([]string, 0, len(w.vss))
+	for _, vs := range w.vss {
+		names = append(names, vs.Name)
+	}
+	st.VirtualServices = names
+	st.ManagedRoutes = managed
+	newBypass := !equality.Semantic.DeepEqual(st.BypassRoutes, bypass) && len(bypass) > 0
+	st.BypassRoutes = bypass
+	if newBypass {
+		r.event(ts, w.svc, corev1.EventTypeWarning, ReasonBypassRoutes, "Inspect",
+			"%d route(s) send to %s without a subset and bypass the shift: %s", len(bypass), w.target.FQDN(), routeList(bypass))
+	}
+}
+
+func routeList(refs []sluicev1alpha1.RouteRef) string {
+	s := ""
+	for i, r := range refs {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s http[%d]", r.VirtualService, r.Index)
+		if r.Name != "" {
+			s += " (" + r.Name + ")"
+		}
+	}
+	return s
+}
+
+// noteObservable keeps the Observable condition and a StatsUnavailable Event in step with
+// whether the canary's stats can be read.
+func (r *Reconciler) noteObservable(ts *sluicev1alpha1.TrafficShift, w *world, c window.Stats, now time.Time) {
+	ok := c.Pods > 0
+	msg := fmt.Sprintf("reading stats from %d canary pod(s)", c.Pods)
+	if !ok {
+		msg = fmt.Sprintf("no usable stats from canary %q: %d pod(s) failed to answer, none answered", ts.Status.Canary, c.FailedPods)
+		if c.FailedPods == 0 {
+			msg = fmt.Sprintf("canary %q has no Ready pods with an IP to read stats from", ts.Status.Canary)
+		}
+	}
+	prev := meta.FindStatusCondition(ts.Status.Conditions, sluicev1alpha1.ConditionObservable)
+	if !ok && (prev == nil || prev.Status == metav1.ConditionTrue) {
+		r.event(ts, w.svc, corev1.EventTypeWarning, ReasonStatsUnavailble, "Observe", "%s", msg)
+	}
+	reason := "StatsAvailable"
+	if !ok {
+		reason = ReasonStatsUnavailble
+	}
+	setCondition(ts, sluicev1alpha1.ConditionObservable, ok, reason, msg)
+}
+
+func windowStatus(stable, canary string, c, s window.Stats) *sluicev1alpha1.WindowStatus {
+	return &sluicev1alpha1.WindowStatus{
+		Seconds: strconv.FormatFloat(max(c.Span, s.Span).Seconds(), 'f', 1, 64),
+		Stable:  subsetWindow(stable, s),
+		Canary:  subsetWindow(canary, c),
+	}
+}
+
+func subsetWindow(name string, s window.Stats) *sluicev1alpha1.SubsetWindow {
+	sw := &sluicev1alpha1.SubsetWindow{
+		Subset: name, Requests: int64(s.Requests), Errors: int64(s.Errors()),
+		Pods: int32(s.Pods), FailedPods: int32(s.FailedPods),
+	}
+	if s.Requests > 0 {
+		sw.ErrorRate = strconv.FormatFloat(s.ErrorRate(), 'f', 4, 64)
+	}
+	if !math.IsNaN(s.P50) && s.P50 > 0 {
+		sw.P50Millis = strconv.FormatFloat(s.P50, 'f', 1, 64)
+	}
+	if !math.IsNaN(s.P99) && s.P99 > 0 {
+		sw.P99Millis = strconv.FormatFloat(s.P99, 'f', 1, 64)
+	}
+	return sw
+}
+
+func (r *Reconciler) setWeightMetric(ts *sluicev1alpha1.TrafficShift, w int32) {
+	if r.Metrics != nil {
+		r.Metrics.CanaryWeight.WithLabelValues(ts.Namespace, ts.Name).Set(float64(w))
+	}
+}

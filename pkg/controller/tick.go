@@ -1,0 +1,144 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicedev/sluice/pkg/analysis"
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/window"
+)
+
+// tick is one evaluation of an active rollout: gather stats, decide, act.
+func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, stable, canary string, now time.Time) (ctrl.Result, error) {
+	key := client.ObjectKeyFromObject(ts)
+	st := &ts.Status
+	managed, bypass, byVS, err := w.routes(stable, canary)
+	if err != nil {
+		return ctrl.Result{}, r.markInvalid(ctx, ts, err.(*invalid))
+	}
+	r.noteRoutes(w, ts, managed, bypass)
+	started := now
+	if st.RolloutStartedAt != nil {
+		started = st.RolloutStartedAt.Time
+	}
+	rm := r.mem.get(key, canary, started, w.spec.Guard.Window, st.StepRequests, st.Step)
+	if rm.step != st.Step {
+		rm.step, rm.stepReqs = st.Step, st.StepRequests
+	}
+
+	// Weights someone else wrote: anything but what sluice wrote or is writing.
+	observed := observedCanaryWeights(byVS)
+	external := slices.ContainsFunc(observed, func(v int32) bool {
+		return v != st.Weight && (rm.pending == nil || v != *rm.pending)
+	})
+	rm.pending = nil
+
+	// Operator resume: a pause by annotation ends when the annotation does; any pause
+	// ends with a fresh retry token naming this canary, adopting the weights as found.
+	before := st.DeepCopy()
+	if st.Phase == sluicev1alpha1.PhasePaused {
+		if r.resume(w, ts, canary, observed, now) {
+			external = false
+		}
+	}
+
+	canaryStats, stableStats, err := r.observe(ctx, w, rm, stable, canary, now)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	rm.stepReqs += int64(canaryStats.tick.Requests)
+
+	in := analysis.Input{
+		Now:                  now,
+		Phase:                string(st.Phase),
+		Commands:             analysis.Commands{Pause: w.spec.Paused, Promote: w.spec.Promote == canary, Abort: w.spec.Abort == canary},
+		ExternalWeightChange: external,
+		Steps:                w.spec.Steps,
+		Step:                 st.Step,
+		Weight:               st.Weight,
+		StepCanaryRequests:   rm.stepReqs,
+		Canary:               canaryStats.window,
+		Stable:               stableStats.window,
+		Thresholds:           w.spec.Guard,
+	}
+	if st.StepStartedAt != nil {
+		in.StepStartedAt = st.StepStartedAt.Time
+	}
+	d := analysis.Decide(in)
+	st.StepRequests = rm.stepReqs
+	st.Window = windowStatus(stable, canary, canaryStats.window, stableStats.window)
+	r.noteObservable(ts, w, canaryStats.window, now)
+	if err := r.act(ctx, w, ts, rm, d, stable, canary, observed, now); err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.writeTickStatus(ctx, ts, before, rm, now); err != nil {
+		return ctrl.Result{}, err
+	}
+	if !active(st.Phase) {
+		r.mem.forget(key)
+		return ctrl.Result{}, nil
+	}
+	next := w.spec.Interval - r.Clock.Since(now)
+	if next < time.Millisecond {
+		next = time.Millisecond
+	}
+	return ctrl.Result{RequeueAfter: next}, nil
+}
+
+// resume moves a Paused rollout back to Progressing when the operator says so.
+func (r *Reconciler) resume(w *world, ts *sluicev1alpha1.TrafficShift, canary string, observed []int32, now time.Time) bool {
+	st := &ts.Status
+	retry := w.spec.Retry == canary && w.spec.RetryToken != "" && w.spec.RetryToken != st.LastRetry
+	byOperatorDone := st.PausedReason == pausedByOperator && !w.spec.Paused
+	if !retry && !byOperatorDone {
+		return false
+	}
+	if retry {
+		st.LastRetry = w.spec.RetryToken
+		if len(observed) == 1 && observed[0] != st.Weight {
+			// Adopt the weights as found and continue from the step at or below them.
+			st.Weight = observed[0]
+			st.Step = max(w.spec.Steps.StepFor(st.Weight), 1)
+			st.StepStartedAt, st.StepRequests = timePtr(now), 0
+		}
+	}
+	st.Phase, st.PausedReason = sluicev1alpha1.PhaseProgressing, ""
+	msg := fmt.Sprintf("rollout of %q resumed at step %d, canary weight %d", canary, st.Step, st.Weight)
+	st.LastDecision = &sluicev1alpha1.Decision{Action: "Resume", Reason: ReasonResumed, Message: msg, Time: timePtr(now)}
+	r.event(ts, w.svc, corev1.EventTypeNormal, ReasonResumed, "Resume", "%s", msg)
+	return true
+}
+
+// subsetObservation is one subset's window and this tick's increment.
+type subsetObservation struct {
+	window, tick window.Stats
+}
+
+// observe scrapes both subsets' pods and feeds the windows.
+func (r *Reconciler) observe(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time) (c, s subsetObservation, err error) {
+	host := w.target.FQDN()
+	for _, sub := range []struct {
+		name string
+		win  *window.Window
+		out  *subsetObservation
+	}{{canary, rm.canaryW, &c}, {stable, rm.stableW, &s}} {
+		pods, err := r.subsetPods(ctx, w, sub.name)
+		if err != nil {
+			return c, s, err
+		}
+		ok, failed := r.Stats.Collect(ctx, host, pods)
+		if failed > 0 && r.Metrics != nil {
+			r.Metrics.ScrapeErrors.WithLabelValues(w.svc.Namespace, w.svc.Name).Add(float64(failed))
+		}
+		sub.out.tick = sub.win.Observe(now, ok, failed)
+		sub.out.window = sub.win.Stats(now)
+	}
+	return c, s, nil
+}

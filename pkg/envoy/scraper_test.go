@@ -1,0 +1,229 @@
+package envoy
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const page = "envoy_cluster_upstream_rq_completed{cluster_name=\"outbound|9080|v1|reviews.default.svc.cluster.local\"} 5\n"
+
+func gzipped(t testing.TB, data []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h(w, r.WithContext(withRelease(r.Context(), release)))
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	return srv.URL + "/stats/prometheus"
+}
+
+type releaseKey struct{}
+
+func withRelease(ctx context.Context, ch chan struct{}) context.Context {
+	return context.WithValue(ctx, releaseKey{}, ch)
+}
+
+// block waits until the client goes away or the test ends.
+func block(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-r.Context().Value(releaseKey{}).(chan struct{}):
+	}
+}
+
+func TestScraperFetch(t *testing.T) {
+	bomb := gzipped(t, make([]byte, 8<<20)) // ~8 KiB on the wire, 8× the cap decompressed
+	tests := map[string]struct {
+		handler http.HandlerFunc
+		want    string // body on success
+		wantErr error  // errors.Is target; nil with want=="" means any error
+	}{
+		"plain": {handler: func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(page)) }, want: page},
+		"gzip": {handler: func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("Accept-Encoding") != "gzip" {
+				http.Error(w, "no gzip", http.StatusBadRequest)
+				return
+			}
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = w.Write(gzipped(t, []byte(page)))
+		}, want: page},
+		"slow headers": {handler: func(w http.ResponseWriter, r *http.Request) { block(r) }},
+		"slow body": {handler: func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte("envoy_"))
+			w.(http.Flusher).Flush()
+			block(r)
+		}},
+		"endless": {handler: func(w http.ResponseWriter, r *http.Request) {
+			line := []byte(strings.Repeat("x", 1023) + "\n")
+			for r.Context().Err() == nil {
+				if _, err := w.Write(line); err != nil {
+					return
+				}
+			}
+		}, wantErr: ErrTooLarge},
+		"huge content-length": {handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "1000000000")
+			_, _ = w.Write([]byte("x"))
+		}, wantErr: ErrTooLarge},
+		"huge chunked": {handler: func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(make([]byte, 2<<20))
+		}, wantErr: ErrTooLarge},
+		"gzip bomb": {handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			_, _ = w.Write(bomb)
+		}, wantErr: ErrTooLarge},
+		"truncated": {handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Length", "5000")
+			_, _ = w.Write([]byte(page))
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				_ = conn.Close()
+			}
+		}},
+		"truncated gzip": {handler: func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Encoding", "gzip")
+			z := gzipped(t, []byte(page))
+			_, _ = w.Write(z[:len(z)/2])
+		}},
+		"status 503": {handler: func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusServiceUnavailable) }},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			url := serve(t, tc.handler)
+			s := NewScraper(ScrapeOptions{Timeout: 300 * time.Millisecond, MaxBytes: 1 << 20})
+			start := time.Now()
+			body, err := s.Fetch(context.Background(), url)
+			if elapsed := time.Since(start); elapsed > 2*time.Second {
+				t.Errorf("Fetch took %v, want bounded by the timeout", elapsed)
+			}
+			switch {
+			case tc.want != "":
+				if err != nil || string(body) != tc.want {
+					t.Errorf("Fetch = %q, %v; want %q", body, err, tc.want)
+				}
+			case err == nil:
+				t.Errorf("Fetch = %d bytes, want an error", len(body))
+			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+				t.Errorf("Fetch error = %v, want %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestScraperBackoff(t *testing.T) {
+	var hits, fail atomic.Int32
+	fail.Store(1)
+	url := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if fail.Load() == 1 {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte(page))
+	})
+	s := NewScraper(ScrapeOptions{Backoff: time.Second})
+	now := time.Unix(1000, 0)
+	s.now = func() time.Time { return now }
+	ctx := context.Background()
+
+	steps := []struct {
+		advance  time.Duration
+		fail     bool
+		wantHits int32
+		wantErr  error // nil: success
+	}{
+		{0, true, 1, errAny},                          // first failure: backoff 1s
+		{500 * time.Millisecond, true, 1, ErrBackoff}, // fails fast, no request
+		{600 * time.Millisecond, true, 2, errAny},     // second failure: backoff 2s
+		{1500 * time.Millisecond, true, 2, ErrBackoff},
+		{600 * time.Millisecond, false, 3, nil}, // recovered: backoff cleared
+		{0, true, 4, errAny},                    // fails again: back to 1s
+		{900 * time.Millisecond, true, 4, ErrBackoff},
+	}
+	for i, st := range steps {
+		now = now.Add(st.advance)
+		if st.fail {
+			fail.Store(1)
+		} else {
+			fail.Store(0)
+		}
+		_, err := s.Fetch(ctx, url)
+		switch {
+		case st.wantErr == nil && err != nil:
+			t.Fatalf("step %d: Fetch error %v, want success", i, err)
+		case st.wantErr == errAny && (err == nil || errors.Is(err, ErrBackoff)):
+			t.Fatalf("step %d: Fetch error %v, want a scrape failure", i, err)
+		case st.wantErr == ErrBackoff && !errors.Is(err, ErrBackoff):
+			t.Fatalf("step %d: Fetch error %v, want ErrBackoff", i, err)
+		}
+		if h := hits.Load(); h != st.wantHits {
+			t.Fatalf("step %d: %d requests, want %d", i, h, st.wantHits)
+		}
+	}
+}
+
+var errAny = errors.New("any scrape error")
+
+func TestScraperBackoffCap(t *testing.T) {
+	s := NewScraper(ScrapeOptions{Backoff: time.Second})
+	now := time.Unix(0, 0)
+	s.now = func() time.Time { return now }
+	for range 20 {
+		s.record("u", errAny)
+	}
+	if left := s.backoffLeft("u"); left != maxBackoff {
+		t.Errorf("backoff after 20 failures = %v, want %v", left, maxBackoff)
+	}
+}
+
+func TestScraperBoundsConcurrency(t *testing.T) {
+	var inFlight, peak atomic.Int32
+	url := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		n := inFlight.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(30 * time.Millisecond)
+		inFlight.Add(-1)
+		_, _ = w.Write([]byte(page))
+	})
+	s := NewScraper(ScrapeOptions{MaxConcurrent: 2, Timeout: 2 * time.Second})
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if _, err := s.Fetch(context.Background(), url+"?i="+string(rune('a'+i))); err != nil {
+				t.Errorf("Fetch: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if p := peak.Load(); p > 2 || p < 1 {
+		t.Errorf("peak concurrent scrapes = %d, want 1..2", p)
+	}
+}
