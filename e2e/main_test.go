@@ -45,7 +45,7 @@ func startController() error {
 		defer f.Close()
 		done <- manager.Run(ctx, env.Config, manager.Options{
 			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 4,
-			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: prometheus.NewRegistry(),
+			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: prometheus.NewRegistry(), AllowRestart: true,
 		})
 	}()
 	ctrlRun = &controllerRun{cancel: cancel, done: done}

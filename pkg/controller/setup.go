@@ -21,7 +21,9 @@ import (
 // SetupWithManager registers the reconciler: Services are the key; their TrafficShifts,
 // the VirtualServices and DestinationRules of their namespace, and ShiftPolicies map back
 // to the opted-in Services they affect.
-func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
+// A second manager in the same process (a restarted controller in tests) must set
+// skipNameCheck, since controller names are registered process-wide.
+func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int, skipNameCheck bool) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("sluice").
 		For(&corev1.Service{}).
@@ -29,7 +31,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		Watches(&networkingv1.VirtualService{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&networkingv1.DestinationRule{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&sluicev1alpha1.ShiftPolicy{}, handler.EnqueueRequestsFromMapFunc(r.servicesUsingPolicy)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skipNameCheck}).
 		Complete(r)
 }
 

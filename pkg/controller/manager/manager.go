@@ -41,6 +41,8 @@ type Options struct {
 	StatsPort     int
 	// Clock is injected by tests; nil means the real clock.
 	Clock clock.PassiveClock
+	// AllowRestart lets a process start the controller more than once (tests).
+	AllowRestart bool
 	// LogOutput receives the logs; nil means stderr.
 	LogOutput io.Writer
 	// Registerer receives the controller's metrics; nil means controller-runtime's registry.
@@ -124,7 +126,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Stats:     &controller.DestinationScraper{Scraper: envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout}), Port: o.StatsPort},
 		Metrics:   m,
 	}
-	if err := r.SetupWithManager(mgr, workers); err != nil {
+	if err := r.SetupWithManager(mgr, workers, o.AllowRestart); err != nil {
 		return fmt.Errorf("setting up the reconciler: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
