@@ -6,7 +6,7 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./e2e/standin/...
 
-.PHONY: all build bins generate check-generated lint test unit fuzz e2e demo bench clean-cache
+.PHONY: all build bins generate check-generated lint test unit fuzz e2e demo bench bench-detect
 
 all: build
 
@@ -50,3 +50,7 @@ demo: bins
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/...
+
+## bench-detect: the seeded detection simulation (sluice vs Flagger- and Argo-style rules); writes bench/detect/.
+bench-detect:
+	$(GO) run ./bench/detect -out bench/detect

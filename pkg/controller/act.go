@@ -134,4 +134,3 @@ func (r *Reconciler) patchAll(ctx context.Context, w *world, key types.Namespace
 	}
 	return nil
 }
-

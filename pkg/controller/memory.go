@@ -13,15 +13,18 @@ import (
 // windows and bookkeeping between status writes. Losing it (a restart) costs one window
 // of data, never a weight change: the durable state is the TrafficShift status.
 type rolloutMemory struct {
-	canary      string
-	startedAt   time.Time
-	canaryW     *window.Window
-	stableW     *window.Window
-	stepReqs    int64
-	step        int32
-	pending     *int32 // weight being written right now, accepted by the external-edit check
-	lastStatus  time.Time
-	lastSummary string
+	canary    string
+	startedAt time.Time
+	canaryW   *window.Window
+	stableW   *window.Window
+	stepReqs  int64
+	step      int32
+	// stableBaseline is stable's latest window with enough requests to compare against
+	// once stable gets little or no traffic (the last step).
+	stableBaseline window.Stats
+	pending        *int32 // weight being written right now, accepted by the external-edit check
+	lastStatus     time.Time
+	lastSummary    string
 }
 
 type memory struct {

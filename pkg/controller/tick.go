@@ -54,6 +54,9 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 		return ctrl.Result{}, err
 	}
 	rm.stepReqs += int64(canaryStats.tick.Requests)
+	if int64(stableStats.window.Requests) >= w.spec.Guard.MinRequests {
+		rm.stableBaseline = stableStats.window
+	}
 
 	in := analysis.Input{
 		Now:                  now,
@@ -66,6 +69,8 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 		StepCanaryRequests:   rm.stepReqs,
 		Canary:               canaryStats.window,
 		Stable:               stableStats.window,
+		CanaryTick:           canaryStats.tick,
+		StableBaseline:       rm.stableBaseline,
 		Thresholds:           w.spec.Guard,
 	}
 	if st.StepStartedAt != nil {

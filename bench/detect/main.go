@@ -1,0 +1,159 @@
+// Command detect is the detection bench: a seeded traffic simulator that drives the real
+// window and analysis.Decide on a virtual clock and compares sluice's guard with a
+// Flagger-style and an Argo-style rule on false rollbacks and detection time.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+)
+
+func main() {
+	out := flag.String("out", "bench/detect", "directory for results.json, README.md and detect.svg")
+	healthyRuns := flag.Int("healthy-runs", 1000, "healthy runs per cell")
+	faultyRuns := flag.Int("faulty-runs", 300, "faulty runs per cell")
+	seed := flag.Uint64("seed", 1, "random seed")
+	flag.Parse()
+
+	cells := grid()
+	results := make([]result, len(cells))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	start := time.Now()
+	for i, c := range cells {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			runs := *faultyRuns
+			if c.Healthy {
+				runs = *healthyRuns
+			}
+			r := rand.New(rand.NewPCG(*seed, uint64(i)))
+			results[i] = measure(r, c, runs)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start).Round(time.Second)
+
+	if err := write(*out, results, elapsed); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%d cells in %s; wrote %s\n", len(cells), elapsed, *out)
+}
+
+// grid is the grid: total rate × canary condition × stable error, plus latency
+// faults (canary p99 ×3) with the latency rule on.
+func grid() []cell {
+	var cells []cell
+	for _, rate := range []float64{1, 10, 100, 1000} {
+		for _, se := range []float64{0, 0.005, 0.02} {
+			cells = append(cells,
+				cell{Rate: rate, StableErr: se, Canary: "same as stable", CanaryErr: se, Healthy: true},
+				cell{Rate: rate, StableErr: se, Canary: "+1 pt", CanaryErr: se + 0.01},
+				cell{Rate: rate, StableErr: se, Canary: "+5 pt", CanaryErr: se + 0.05},
+				cell{Rate: rate, StableErr: se, Canary: "50 %", CanaryErr: 0.5},
+				cell{Rate: rate, StableErr: se, Canary: "100 %", CanaryErr: 1},
+			)
+		}
+		cells = append(cells,
+			cell{Rate: rate, Canary: "same, latency rule on", Latency: true, Healthy: true},
+			cell{Rate: rate, Canary: "p99 ×3", Latency: true},
+		)
+	}
+	return cells
+}
+
+// ruleResult summarises one rule over a cell's runs.
+type ruleResult struct {
+	Rule string
+	// Tripped counts runs where the rule rolled back: in a healthy cell, false rollbacks;
+	// in a faulty cell, PreFault of them happened before the fault (false too).
+	Tripped, PreFault int
+	// Detected counts faulty runs caught after the fault and within detectCap.
+	Detected int
+	// MedianS, P99S are detection times in seconds over all runs without a pre-fault
+	// trip; a missed fault counts as +Inf (then reported as "> 60 s").
+	MedianS, P99S float64
+}
+
+type result struct {
+	cell
+	CanaryRPS float64
+	Runs      int
+	Rules     [nRules]ruleResult
+}
+
+func measure(r *rand.Rand, c cell, runs int) result {
+	res := result{cell: c, Runs: runs, CanaryRPS: c.Rate * faultWeight / 100}
+	times := make([][]float64, nRules)
+	for range runs {
+		o := simulate(r, c)
+		for k := range nRules {
+			tr := o.trip[k]
+			if tr >= 0 {
+				res.Rules[k].Tripped++
+			}
+			if c.Healthy {
+				continue
+			}
+			switch {
+			case tr >= 0 && tr < o.faultAt:
+				res.Rules[k].PreFault++
+			case tr >= 0:
+				res.Rules[k].Detected++
+				times[k] = append(times[k], (tr - o.faultAt).Seconds())
+			default:
+				times[k] = append(times[k], inf)
+			}
+		}
+	}
+	for k := range nRules {
+		res.Rules[k].Rule = ruleNames[k]
+		res.Rules[k].MedianS, res.Rules[k].P99S = quantile(times[k], 0.5), quantile(times[k], 0.99)
+	}
+	return res
+}
+
+const inf = 1e18
+
+// quantile is the nearest-rank quantile; −1 for no values.
+func quantile(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return -1
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.999999) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
+
+func write(dir string, results []result, elapsed time.Duration) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	js, err := json.MarshalIndent(results, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(js, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "detect.svg"), []byte(plot(results)), 0o644); err != nil {
+		return fmt.Errorf("writing plot: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(report(results, elapsed)), 0o644); err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,35 @@
+package analysis
+
+import "fmt"
+
+func externalWeightCheck(in Input) (Decision, bool) {
+	if !in.ExternalWeightChange {
+		return Decision{}, false
+	}
+	return Decision{Action: Pause, Reason: ReasonExternalWeightChange,
+		Message: fmt.Sprintf("the route weights were changed by someone else (canary weight %d%%): pausing instead of overwriting", in.Weight)}, true
+}
+
+func promoteCheck(in Input) (Decision, bool) {
+	if !in.Commands.Promote {
+		return Decision{}, false
+	}
+	return Decision{Action: Promote, Reason: ReasonPromoteCommand, Message: fmt.Sprintf("promoted by operator command at weight %d%%", in.Weight)}, true
+}
+
+// pausedCheck pauses a progressing rollout on the pause command and holds a paused one.
+// Resuming is the controller's move: it sets the phase back to Progressing (when the pause
+// command is gone, or on a resume), and only then does the step judgement run again.
+func pausedCheck(in Input) (Decision, bool) {
+	switch {
+	case in.Phase == PhasePaused:
+		msg := fmt.Sprintf("paused at weight %d%%; the guard keeps running", in.Weight)
+		if in.Commands.Pause {
+			msg = fmt.Sprintf("paused by operator command at weight %d%%; the guard keeps running", in.Weight)
+		}
+		return Decision{Action: Hold, Reason: ReasonPaused, Message: msg}, true
+	case in.Commands.Pause:
+		return Decision{Action: Pause, Reason: ReasonPaused, Message: fmt.Sprintf("paused by operator command at weight %d%%", in.Weight)}, true
+	}
+	return Decision{}, false
+}

@@ -1,0 +1,134 @@
+package analysis
+
+import (
+	"time"
+
+	"github.com/sluicedev/sluice/pkg/schedule"
+	"github.com/sluicedev/sluice/pkg/window"
+)
+
+// Phases Decide distinguishes.
+const (
+	PhaseProgressing = "Progressing"
+	PhasePaused      = "Paused"
+)
+
+// Reasons are machine-readable: they end up in status, Events and metrics.
+const (
+	ReasonAborted              = "Aborted"
+	ReasonErrorRate            = "ErrorRate"
+	ReasonLatency              = "Latency"
+	ReasonSilent               = "Silent"
+	ReasonUnobservable         = "Unobservable"
+	ReasonExternalWeightChange = "ExternalWeightChange"
+	ReasonPromoteCommand       = "PromoteCommand"
+	ReasonPaused               = "Paused"
+	ReasonNotProgressing       = "NotProgressing"
+	ReasonInvalidStep          = "InvalidStep"
+	ReasonStarting             = "Starting"
+	ReasonStepComplete         = "StepComplete"
+	ReasonRolloutComplete      = "RolloutComplete"
+	ReasonDwell                = "Dwell"
+	ReasonWaitingForRequests   = "WaitingForRequests"
+	ReasonNoData               = "NoData"
+)
+
+// Commands are the operator commands, already filtered by the controller to this canary.
+type Commands struct {
+	Pause, Promote, Abort bool
+}
+
+// Input is everything one decision needs; Decide reads nothing else.
+type Input struct {
+	// Now is the controller's injected clock value (data, not a clock).
+	Now time.Time
+	// Phase is PhaseProgressing or PhasePaused.
+	Phase    string
+	Commands Commands
+	// ExternalWeightChange reports that someone else changed the weights.
+	ExternalWeightChange bool
+	Steps                schedule.Schedule
+	// Step is the current 1-based step (0: not started yet); Weight the canary weight now.
+	Step   int32
+	Weight int32
+	// StepStartedAt is when the current step's weight was applied.
+	StepStartedAt time.Time
+	// StepCanaryRequests counts the canary requests since StepStartedAt.
+	StepCanaryRequests int64
+	// Canary, Stable are the subsets' sliding windows at Now.
+	Canary, Stable window.Stats
+	// CanaryTick is the canary's latest tick increment (what window.Observe returned);
+	// optional. When set, a hard fault is judged on it too, so that healthy traffic
+	// earlier in the window cannot dilute it (see errorRateCheck).
+	CanaryTick window.Stats
+	// StableBaseline is stable's latest window that had traffic (at least MinRequests),
+	// kept by the controller; optional. The error-rate comparison uses it when Stable has
+	// no requests (at weight 100 the stable gets none), so that a service whose stable
+	// already failed above the absolute limit is not rolled back for matching it.
+	StableBaseline window.Stats
+	Thresholds     Thresholds
+}
+
+// Decision is what to do, why (Reason, a constant), the numbers behind it (Message), and
+// which check decided (Check).
+type Decision struct {
+	Action  Action
+	Reason  string
+	Message string
+	Check   string
+}
+
+// check is one link of the chain: it decides (true) or passes to the next (false).
+type check struct {
+	name string
+	fn   func(Input) (Decision, bool)
+}
+
+// chain is the decision order: operator abort first, then the guard (which runs in every
+// phase), then what pauses or finishes the rollout, then the step judgement.
+var chain = []check{
+	{"abort", abortCheck},
+	{"errorRate", errorRateCheck},
+	{"latency", latencyCheck},
+	{"silence", silenceCheck},
+	{"unobservable", unobservableCheck},
+	{"externalWeightChange", externalWeightCheck},
+	{"promoteCommand", promoteCheck},
+	{"paused", pausedCheck},
+	{"step", stepCheck},
+}
+
+// Decide runs the chain; the first check that decides wins, and the default is Hold.
+func Decide(in Input) Decision {
+	for _, c := range chain {
+		if d, ok := c.fn(in); ok {
+			d.Check = c.name
+			return d
+		}
+	}
+	return Decision{Action: Hold, Reason: ReasonNotProgressing, Message: "phase " + in.Phase + ": nothing to do", Check: "default"}
+}
+
+// CheckNames lists the chain's checks in the order they run.
+func CheckNames() []string {
+	names := make([]string, len(chain))
+	for i, c := range chain {
+		names[i] = c.name
+	}
+	return names
+}
+
+func abortCheck(in Input) (Decision, bool) {
+	if !in.Commands.Abort {
+		return Decision{}, false
+	}
+	return Decision{Action: Rollback, Reason: ReasonAborted, Message: "aborted by operator command"}, true
+}
+
+// failureAction maps a policy's OnFailure to an Action; unset means Rollback.
+func failureAction(f OnFailure) Action {
+	if f == FailPause {
+		return Pause
+	}
+	return Rollback
+}

@@ -1,0 +1,284 @@
+package analysis
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/schedule"
+	"github.com/sluicedev/sluice/pkg/window"
+)
+
+var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
+// traffic is a window of req requests of which e are 5xx, fresh at now.
+func traffic(now time.Time, req, e uint64) window.Stats {
+	s := window.Stats{Requests: req, Rq2xx: req - e, Rq5xx: e, Span: 10 * time.Second, Pods: 2, LastData: now}
+	if req > 0 {
+		s.LastRequest = now
+	}
+	return s
+}
+
+// base is a healthy rollout at step 2 (25 %), 60 s into a 30 s dwell with enough requests.
+func base() Input {
+	now := t0.Add(time.Minute)
+	return Input{
+		Now:                now,
+		Phase:              PhaseProgressing,
+		Steps:              schedule.Default(30*time.Second, 100),
+		Step:               2,
+		Weight:             25,
+		StepStartedAt:      t0,
+		StepCanaryRequests: 500,
+		Canary:             traffic(now, 1000, 2),
+		Stable:             traffic(now, 3000, 9),
+		Thresholds:         DefaultThresholds(),
+	}
+}
+
+func TestDecide(t *testing.T) {
+	tests := map[string]struct {
+		edit       func(*Input)
+		wantAction Action
+		wantReason string
+		wantInMsg  string
+	}{
+		"healthy after dwell advances": {
+			edit: func(*Input) {}, wantAction: Advance, wantReason: ReasonStepComplete, wantInMsg: "advancing to 50%",
+		},
+		"dwell not yet": {
+			edit:       func(in *Input) { in.StepStartedAt = in.Now.Add(-29 * time.Second) },
+			wantAction: Hold, wantReason: ReasonDwell, wantInMsg: "29s of 30s dwell",
+		},
+		"exactly the dwell advances": {
+			edit:       func(in *Input) { in.StepStartedAt = in.Now.Add(-30 * time.Second) },
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"one request short of the step minimum": {
+			edit:       func(in *Input) { in.StepCanaryRequests = 99 },
+			wantAction: Hold, wantReason: ReasonWaitingForRequests, wantInMsg: "99/100",
+		},
+		"exactly the step minimum advances": {
+			edit:       func(in *Input) { in.StepCanaryRequests = 100 },
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"last step promotes": {
+			edit:       func(in *Input) { in.Step, in.Weight, in.Stable = 4, 100, window.Stats{} },
+			wantAction: Promote, wantReason: ReasonRolloutComplete,
+		},
+		"not started": {
+			edit:       func(in *Input) { in.Step, in.Weight = 0, 0 },
+			wantAction: Advance, wantReason: ReasonStarting,
+		},
+		"step outside the schedule": {
+			edit:       func(in *Input) { in.Step = 7 },
+			wantAction: Hold, wantReason: ReasonInvalidStep,
+		},
+		"stale canary data holds": {
+			edit:       func(in *Input) { in.Canary.LastData = in.Now.Add(-15 * time.Second) },
+			wantAction: Hold, wantReason: ReasonNoData, wantInMsg: "15s ago",
+		},
+		"a failing canary pod holds": {
+			edit:       func(in *Input) { in.Canary.FailedPods = 1 },
+			wantAction: Hold, wantReason: ReasonNoData,
+		},
+		"zero traffic anywhere holds, never passes": {
+			edit: func(in *Input) {
+				in.Canary, in.Stable, in.StepCanaryRequests = traffic(in.Now, 0, 0), traffic(in.Now, 0, 0), 0
+			},
+			wantAction: Hold, wantReason: ReasonWaitingForRequests,
+		},
+		"idle canary with stable idle too is not rolled back": {
+			edit: func(in *Input) {
+				in.Canary, in.Stable, in.StepCanaryRequests = traffic(in.Now, 0, 0), traffic(in.Now, 0, 0), 0
+				in.Canary.LastRequest = in.Now.Add(-10 * time.Minute)
+			},
+			wantAction: Hold, wantReason: ReasonWaitingForRequests,
+		},
+
+		// Error rate.
+		"100% errors at 10 requests trips before MinRequests": {
+			edit:       func(in *Input) { in.Canary = traffic(in.Now, 10, 10) },
+			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "canary 5xx 100.0% (10/10) vs stable 0.3% (9/3000) over 10s; limit 1.0%, difference significant at 99.9%",
+		},
+		"1 error in 5 does not trip": {
+			edit:       func(in *Input) { in.Canary = traffic(in.Now, 5, 1) },
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"1 error in 5 without stable traffic does not trip": {
+			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 5, 1), window.Stats{} },
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"exactly MinRequests trips on the point rule": {
+			// 3 of 20 is 15% > 2%; its 99.9% lower bound (about 1%) is not above 2%, so with
+			// 19 requests it waits; against a clean stable the difference is significant.
+			edit: func(in *Input) {
+				in.Thresholds.MaxErrorRate = 0.02
+				in.Canary, in.Stable = traffic(in.Now, 20, 3), traffic(in.Now, 100000, 0)
+			},
+			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "(3/20)",
+		},
+		"one under MinRequests waits": {
+			edit: func(in *Input) {
+				in.Thresholds.MaxErrorRate = 0.02
+				in.Canary, in.Stable = traffic(in.Now, 19, 3), traffic(in.Now, 100000, 0)
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"canary as bad as stable does not trip": {
+			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 1000, 52), traffic(in.Now, 3000, 150) },
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"stable silent: absolute limit with a lower bound trips": {
+			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 100, 30), window.Stats{} },
+			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "no stable traffic",
+		},
+		"weight 100 compares with the stable baseline": {
+			edit: func(in *Input) {
+				in.Step, in.Weight = 4, 100
+				in.Canary, in.Stable = traffic(in.Now, 1000, 30), window.Stats{}
+				in.StableBaseline = traffic(in.Now.Add(-time.Minute), 3000, 75)
+			},
+			wantAction: Promote, wantReason: ReasonRolloutComplete,
+		},
+		"weight 100 without a baseline: absolute limit alone": {
+			edit: func(in *Input) {
+				in.Step, in.Weight = 4, 100
+				in.Canary, in.Stable = traffic(in.Now, 1000, 30), window.Stats{}
+			},
+			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "no stable traffic",
+		},
+		"stable silent: 2% of 100 is not surely above 1%": {
+			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 100, 2), window.Stats{} },
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"error trip pauses when the policy says so": {
+			edit: func(in *Input) {
+				in.Canary = traffic(in.Now, 150, 18)
+				in.Thresholds.OnFailure = FailPause
+			},
+			wantAction: Pause, wantReason: ReasonErrorRate,
+		},
+		"a fault in the latest tick is not diluted by the window": {
+			edit: func(in *Input) {
+				in.Canary = traffic(in.Now, 1000, 10) // 1.0%: not above the limit
+				in.CanaryTick = traffic(in.Now, 5, 5)
+			},
+			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "latest tick: canary 5xx 100.0% (5/5)",
+		},
+		"2 errors of 2 in the latest tick are not enough at 1e-6": {
+			edit: func(in *Input) {
+				in.Canary = traffic(in.Now, 1000, 10)
+				in.CanaryTick = traffic(in.Now, 2, 2)
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+
+		// Phases and commands.
+		"paused phase is still guarded": {
+			edit: func(in *Input) {
+				in.Phase = PhasePaused
+				in.Canary = traffic(in.Now, 150, 18)
+			},
+			wantAction: Rollback, wantReason: ReasonErrorRate,
+		},
+		"paused phase holds": {
+			edit:       func(in *Input) { in.Phase = PhasePaused },
+			wantAction: Hold, wantReason: ReasonPaused,
+		},
+		"pause command pauses": {
+			edit:       func(in *Input) { in.Commands.Pause = true },
+			wantAction: Pause, wantReason: ReasonPaused,
+		},
+		"abort beats the guard and promote": {
+			edit: func(in *Input) {
+				in.Commands = Commands{Abort: true, Promote: true}
+				in.Canary = traffic(in.Now, 150, 18)
+			},
+			wantAction: Rollback, wantReason: ReasonAborted,
+		},
+		"guard beats promote": {
+			edit: func(in *Input) {
+				in.Commands.Promote = true
+				in.Canary = traffic(in.Now, 150, 18)
+			},
+			wantAction: Rollback, wantReason: ReasonErrorRate,
+		},
+		"promote command": {
+			edit:       func(in *Input) { in.Commands.Promote = true; in.Phase = PhasePaused },
+			wantAction: Promote, wantReason: ReasonPromoteCommand,
+		},
+		"external weight change pauses": {
+			edit:       func(in *Input) { in.ExternalWeightChange = true; in.Commands.Promote = true },
+			wantAction: Pause, wantReason: ReasonExternalWeightChange,
+		},
+		"unknown phase holds": {
+			edit:       func(in *Input) { in.Phase = "Idle" },
+			wantAction: Hold, wantReason: ReasonNotProgressing,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := base()
+			tc.edit(&in)
+			assertDecision(t, Decide(in), tc.wantAction, tc.wantReason, tc.wantInMsg)
+		})
+	}
+}
+
+func assertDecision(t *testing.T, d Decision, action Action, reason, inMsg string) {
+	t.Helper()
+	if d.Action != action || d.Reason != reason {
+		t.Fatalf("Decide = %s/%s (%s: %q), want %s/%s", d.Action, d.Reason, d.Check, d.Message, action, reason)
+	}
+	if !strings.Contains(d.Message, inMsg) {
+		t.Fatalf("message %q lacks %q", d.Message, inMsg)
+	}
+	if d.Check == "" || d.Message == "" {
+		t.Fatalf("decision without check or message: %+v", d)
+	}
+}
+
+// TestCounterResetMidWindow runs the real window: a canary pod restarting mid-window
+// must not look like a burst of requests or errors.
+func TestCounterResetMidWindow(t *testing.T) {
+	in := base()
+	canary, stable := window.New(10*time.Second), window.New(10*time.Second)
+	var cTick window.Stats
+	for i := range 20 {
+		now := in.Now.Add(time.Duration(i-19) * 500 * time.Millisecond)
+		c := envoy.Counts{Requests: 100000 + uint64(i)*50, Rq5xx: 5000}
+		if i >= 10 { // Envoy restarted: counters start again from 0, the reset tick counts nothing
+			c = envoy.Counts{Requests: uint64(i-10) * 50}
+		}
+		cTick = canary.Observe(now, map[string]envoy.Counts{"c/1": c}, 0)
+		stable.Observe(now, map[string]envoy.Counts{"s/1": {Requests: uint64(i) * 150}}, 0)
+	}
+	in.Canary, in.Stable, in.CanaryTick = canary.Stats(in.Now), stable.Stats(in.Now), cTick
+	if in.Canary.Requests != 18*50 || in.Canary.Errors() != 0 {
+		t.Fatalf("canary window %d requests %d errors, want %d and 0", in.Canary.Requests, in.Canary.Errors(), 18*50)
+	}
+	assertDecision(t, Decide(in), Advance, ReasonStepComplete, "")
+}
+
+func TestCheckNamesAndReasonsDistinct(t *testing.T) {
+	seen := map[string]bool{}
+	for _, n := range CheckNames() {
+		if seen[n] {
+			t.Fatalf("check %q twice", n)
+		}
+		seen[n] = true
+	}
+	reasons := []string{ReasonAborted, ReasonErrorRate, ReasonLatency, ReasonSilent, ReasonUnobservable,
+		ReasonExternalWeightChange, ReasonPromoteCommand, ReasonPaused, ReasonNotProgressing, ReasonInvalidStep,
+		ReasonStarting, ReasonStepComplete, ReasonRolloutComplete, ReasonDwell, ReasonWaitingForRequests, ReasonNoData}
+	seen = map[string]bool{}
+	for _, r := range reasons {
+		if seen[r] || r == "" {
+			t.Fatalf("reason %q repeated or empty", r)
+		}
+		seen[r] = true
+	}
+}

@@ -1,0 +1,85 @@
+package analysis
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/window"
+)
+
+func TestLatency(t *testing.T) {
+	bounds := []float64{10, 50, 100, 250, 500, 1000}
+	// hist spreads n samples: fast% at ≤10ms, the rest in the (250,500] bucket.
+	hist := func(n, fast uint64) envoy.Histogram {
+		f := n * fast / 100
+		return envoy.Histogram{Bounds: bounds, Counts: []uint64{f, f, f, f, n, n}, Count: n}
+	}
+	withHist := func(s window.Stats, h envoy.Histogram) window.Stats {
+		s.Latency = h
+		s.P50, s.P99 = window.Quantile(h, 0.5), window.Quantile(h, 0.99)
+		return s
+	}
+	tests := map[string]struct {
+		edit       func(*Input)
+		wantAction Action
+		wantReason string
+	}{
+		"p99 above the absolute limit": {
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
+				in.Canary = withHist(in.Canary, hist(1000, 90)) // 10% in (250,500]
+			},
+			wantAction: Rollback, wantReason: ReasonLatency,
+		},
+		"absolute limit needs MinRequests samples": {
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
+				in.Canary = withHist(traffic(in.Now, 19, 0), hist(19, 50))
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"a p99 over the limit from one slow sample is not significant": {
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
+				h := envoy.Histogram{Bounds: bounds, Counts: []uint64{99, 99, 99, 99, 100, 100}, Count: 100}
+				in.Canary = withHist(traffic(in.Now, 100, 0), h)
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"p99 above stable × factor": {
+			edit: func(in *Input) {
+				in.Thresholds.LatencyFactor = 2
+				in.Canary = withHist(in.Canary, hist(1000, 90))
+				in.Stable = withHist(in.Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
+			},
+			wantAction: Rollback, wantReason: ReasonLatency,
+		},
+		"factor needs stable samples": {
+			edit: func(in *Input) {
+				in.Thresholds.LatencyFactor = 2
+				in.Canary = withHist(in.Canary, hist(1000, 90))
+				in.Stable = withHist(traffic(in.Now, 19, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{19, 19, 19, 19, 19, 19}, Count: 19})
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"computed quantiles only: point value decides": {
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
+				in.Canary.P99 = 250
+			},
+			wantAction: Rollback, wantReason: ReasonLatency,
+		},
+		"disabled limits never trip": {
+			edit:       func(in *Input) { in.Canary = withHist(in.Canary, hist(1000, 0)) },
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			in := base()
+			tc.edit(&in)
+			assertDecision(t, Decide(in), tc.wantAction, tc.wantReason, "")
+		})
+	}
+}
