@@ -26,7 +26,7 @@ func fastRollout(canary string) map[string]string {
 func deploymentVersions(s *scenario) map[string]string {
 	s.t.Helper()
 	out := map[string]string{}
-	for _, n := range []string{"reviews-v1", "reviews-v2"} {
+	for _, n := range []string{s.svc + "-v1", s.svc + "-v2"} {
 		d := &appsv1.Deployment{}
 		must(s.t, env.Client.Get(s.ctx, client.ObjectKey{Namespace: s.ns, Name: n}, d))
 		out[n] = d.ResourceVersion

@@ -64,15 +64,22 @@ spec:
 // newScenario builds the namespace; rate is the total request rate of the stand-in traffic.
 func newScenario(t *testing.T, name string, rate float64, routing string) *scenario {
 	t.Helper()
+	return newScenarioFor(t, name, "reviews", rate, routing)
+}
+
+// newScenarioFor is newScenario for Service svc (selector app=svc, pods v1 ×2, v2 ×2, v3 ×1),
+// following VirtualService svc.
+func newScenarioFor(t *testing.T, name, svcName string, rate float64, routing string) *scenario {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	n := nsCounter.Add(1)
-	s := &scenario{t: t, ctx: ctx, ns: fmt.Sprintf("e2e-%s-%d", name, n), svc: "reviews"}
+	s := &scenario{t: t, ctx: ctx, ns: fmt.Sprintf("e2e-%s-%d", name, n), svc: svcName}
 	c := env.Client
 	must(t, c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: s.ns}}))
 	must(t, c.Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: s.svc, Namespace: s.ns},
 		Spec: corev1.ServiceSpec{
-			Selector: map[string]string{"app": "reviews"},
+			Selector: map[string]string{"app": svcName},
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 9080, TargetPort: intstr.FromInt32(9080)}},
 		},
 	}))
@@ -81,16 +88,16 @@ func newScenario(t *testing.T, name string, rate float64, routing string) *scena
 	}
 	s.apply(routing)
 	for _, v := range []string{"v1", "v2"} {
-		must(t, c.Create(ctx, deployment(s.ns, "reviews-"+v, v)))
+		must(t, c.Create(ctx, deployment(s.ns, svcName+"-"+v, svcName, v)))
 	}
 	fleet, err := standin.Start(ctx, standin.Config{
-		Client: kube, Dynamic: dyn, Namespace: s.ns, Service: s.svc, VirtualService: "reviews",
+		Client: kube, Dynamic: dyn, Namespace: s.ns, Service: s.svc, VirtualService: s.svc,
 		Rate: rate, IPPrefix: fmt.Sprintf("127.0.%d.", 10+n), Seed: uint64(n),
 	})
 	must(t, err)
 	s.fleet = fleet
 	for v, count := range map[string]int{"v1": 2, "v2": 2, "v3": 1} {
-		_, err := fleet.AddPods(ctx, v, map[string]string{"app": "reviews", "version": v}, count)
+		_, err := fleet.AddPods(ctx, v, map[string]string{"app": svcName, "version": v}, count)
 		must(t, err)
 	}
 	t.Cleanup(func() {
@@ -108,15 +115,15 @@ func must(t *testing.T, err error) {
 	}
 }
 
-func deployment(ns, name, version string) *appsv1.Deployment {
-	labels := map[string]string{"app": "reviews", "version": version}
+func deployment(ns, name, app, version string) *appsv1.Deployment {
+	labels := map[string]string{"app": app, "version": version}
 	return &appsv1.Deployment{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
 		Spec: appsv1.DeploymentSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: labels},
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "reviews", Image: "example.invalid/reviews:" + version}}},
+				Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: app, Image: "example.invalid/" + app + ":" + version}}},
 			},
 		},
 	}

@@ -165,18 +165,26 @@ func observedCanaryWeights(byVS map[string][]istio.RouteInfo) []int32 {
 	return ws
 }
 
-// inferStable finds the subset serving now when neither status nor annotation says.
+// inferStable finds the subset serving now when neither status nor annotation says. A
+// VirtualService without any subset route to the host (a gateway route) has no say.
 func (w *world) inferStable() (string, error) {
 	var found string
+	var firstErr error
 	for _, vs := range w.vss {
 		s, err := istio.ServingSubset(vs, w.target)
 		if err != nil {
-			return "", &invalid{ReasonUnknownStable, fmt.Sprintf("%v; set %s to the subset serving now", err, spec.AnnStable)}
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
 		}
 		if found != "" && s != found {
 			return "", &invalid{ReasonUnknownStable, fmt.Sprintf("VirtualServices disagree on the serving subset (%q vs %q); set %s", found, s, spec.AnnStable)}
 		}
 		found = s
+	}
+	if found == "" {
+		return "", &invalid{ReasonUnknownStable, fmt.Sprintf("%v; set %s to the subset serving now", firstErr, spec.AnnStable)}
 	}
 	return found, nil
 }
