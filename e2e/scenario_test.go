@@ -348,3 +348,5 @@ func (wl *weightLog) firstAfter(t time.Time, canary string, w int32) (time.Time,
 	}
 	return time.Time{}, false
 }
+
+func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -1,0 +1,114 @@
+// Package istio computes and applies weight changes to Istio VirtualServices.
+package istio
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+)
+
+// clusterDomain is the DNS suffix of in-cluster Service names.
+const clusterDomain = "svc.cluster.local"
+
+// Target is the Service whose traffic shifts.
+type Target struct {
+	Name, Namespace string
+}
+
+// FQDN returns the Service's fully qualified name, name.namespace.svc.cluster.local.
+func (t Target) FQDN() string {
+	return t.Name + "." + t.Namespace + "." + clusterDomain
+}
+
+// String returns namespace/name.
+func (t Target) String() string { return t.Namespace + "/" + t.Name }
+
+// MatchesHost reports whether a destination host is the target. The host may be short
+// ("reviews", resolved against vsNamespace, the namespace of the object that names it),
+// "reviews.ns", "reviews.ns.svc" or "reviews.ns.svc.cluster.local"; case and a trailing
+// dot are ignored. Wildcards never match.
+func (t Target) MatchesHost(host, vsNamespace string) bool {
+	if t.Name == "" || t.Namespace == "" {
+		return false
+	}
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "" || strings.Contains(h, "*") {
+		return false
+	}
+	name, ns := strings.ToLower(t.Name), strings.ToLower(t.Namespace)
+	parts := strings.SplitN(h, ".", 3)
+	if parts[0] != name {
+		return false
+	}
+	switch len(parts) {
+	case 1:
+		return strings.EqualFold(vsNamespace, t.Namespace)
+	case 2:
+		return parts[1] == ns
+	default:
+		return parts[1] == ns && (parts[2] == "svc" || parts[2] == clusterDomain)
+	}
+}
+
+// RoutesTo reports whether vs has an http route with a destination to the target.
+func RoutesTo(vs *networkingv1.VirtualService, t Target) bool {
+	if vs == nil {
+		return false
+	}
+	for _, r := range vs.Spec.GetHttp() {
+		for _, d := range r.GetRoute() {
+			if t.MatchesHost(d.GetDestination().GetHost(), vs.Namespace) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// CheckSubsets verifies that the DestinationRules for the target host together define
+// every given subset (empty names are skipped). The error names the missing subset and
+// the DestinationRules looked at. DestinationRules are only read, never modified.
+func CheckSubsets(drs []*networkingv1.DestinationRule, t Target, subsets ...string) error {
+	defined := map[string]bool{}
+	var matched, all []string
+	for _, dr := range drs {
+		if dr == nil {
+			continue
+		}
+		id := dr.Namespace + "/" + dr.Name
+		all = append(all, id)
+		if !t.MatchesHost(dr.Spec.GetHost(), dr.Namespace) {
+			continue
+		}
+		matched = append(matched, id)
+		for _, s := range dr.Spec.GetSubsets() {
+			defined[s.GetName()] = true
+		}
+	}
+	for _, s := range subsets {
+		if s == "" || defined[s] {
+			continue
+		}
+		if len(matched) == 0 {
+			return fmt.Errorf("checking subset %q of %s: no DestinationRule for host %s (looked at %s)",
+				s, t, t.FQDN(), listOrNone(all))
+		}
+		names := make([]string, 0, len(defined))
+		for n := range defined {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("checking subset %q of %s: not defined by DestinationRule %s (subsets: %s)",
+			s, t, strings.Join(matched, ", "), listOrNone(names))
+	}
+	return nil
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
+}
