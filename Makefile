@@ -4,7 +4,7 @@ GO ?= go
 TOOLS := $(GO) run -modfile=tools/go.mod
 FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
-RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./e2e/standin/...
+RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/...
 
 .PHONY: all build bins generate check-generated lint test unit fuzz e2e demo bench bench-detect
 
@@ -31,9 +31,10 @@ lint:
 	$(GO) vet ./...
 	$(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...
 
-unit:
-	$(GO) test -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
-	$(GO) test -count=1 -race $(RACE_PKGS)
+# Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
+unit: bins
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -race $(RACE_PKGS)
 
 fuzz:
 	@hack/fuzz.sh $(FUZZTIME)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +26,6 @@ var (
 
 // controllerRun is the sluice controller running in this process.
 type controllerRun struct {
-	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan error
 }

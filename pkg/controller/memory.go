@@ -24,7 +24,6 @@ type rolloutMemory struct {
 	stableBaseline window.Stats
 	pending        *int32 // weight being written right now, accepted by the external-edit check
 	lastStatus     time.Time
-	lastSummary    string
 }
 
 type memory struct {

@@ -6,8 +6,9 @@
 package v1alpha1
 
 import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"sigs.k8s.io/controller-runtime/pkg/scheme"
 )
 
 // GroupVersion is the API group and version of sluice's resources.
@@ -15,7 +16,13 @@ var GroupVersion = schema.GroupVersion{Group: "sluice.dev", Version: "v1alpha1"}
 
 var (
 	// SchemeBuilder registers sluice's types with a runtime.Scheme.
-	SchemeBuilder = &scheme.Builder{GroupVersion: GroupVersion}
+	SchemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 	// AddToScheme adds sluice's types to a scheme.
 	AddToScheme = SchemeBuilder.AddToScheme
 )
+
+func addKnownTypes(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &TrafficShift{}, &TrafficShiftList{}, &ShiftPolicy{}, &ShiftPolicyList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}

@@ -129,7 +129,3 @@ type ShiftPolicyList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ShiftPolicy `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ShiftPolicy{}, &ShiftPolicyList{})
-}

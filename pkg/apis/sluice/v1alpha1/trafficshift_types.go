@@ -184,7 +184,3 @@ type TrafficShiftList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []TrafficShift `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&TrafficShift{}, &TrafficShiftList{})
-}

@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/duration"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+)
+
+// historyShown is how many past rollouts status prints.
+const historyShown = 5
+
+// renderStatus writes the human-readable status of ts. total is the number of steps
+// (0 when unknown); now dates the ages.
+func renderStatus(out io.Writer, ts *sluicev1alpha1.TrafficShift, total int, now time.Time) error {
+	st := &ts.Status
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
+	p("Service:\t%s/%s\n", ts.Namespace, ts.Name)
+	phase := orDash(string(st.Phase))
+	if st.Phase == sluicev1alpha1.PhasePaused && st.PausedReason != "" {
+		phase += " (" + st.PausedReason + ")"
+	}
+	p("Phase:\t%s\n", phase)
+	p("Stable → canary:\t%s → %s\n", orDash(st.Stable), orDash(st.Canary))
+	p("Step:\t%s, canary weight %d%%\n", stepText(st.Step, total), st.Weight)
+	if d := st.LastDecision; d != nil {
+		p("Last decision:\t%s %s (%s ago)\n", orDash(d.Action), orDash(d.Reason), age(now, d.Time))
+		if d.Message != "" {
+			p("\t%s\n", d.Message)
+		}
+	}
+	if len(st.VirtualServices) > 0 {
+		p("VirtualServices:\t%s (%d managed route(s))\n", strings.Join(st.VirtualServices, ", "), len(st.ManagedRoutes))
+	}
+	if len(st.BypassRoutes) > 0 {
+		p("Bypass routes:\t%s\n", routeRefs(st.BypassRoutes))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	if w := st.Window; w != nil && (w.Stable != nil || w.Canary != nil) {
+		fmt.Fprintf(tw, "\nWindow (%s):\n", windowSeconds(w.Seconds))
+		fmt.Fprintln(tw, "  ROLE\tSUBSET\tREQUESTS\tERRORS\tERROR RATE\tP50\tP99\tPODS")
+		for _, r := range []struct {
+			role string
+			sw   *sluicev1alpha1.SubsetWindow
+		}{{"stable", w.Stable}, {"canary", w.Canary}} {
+			if r.sw == nil {
+				continue
+			}
+			pods := strconv.Itoa(int(r.sw.Pods))
+			if r.sw.FailedPods > 0 {
+				pods += fmt.Sprintf(" (%d failed)", r.sw.FailedPods)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", r.role, orDash(r.sw.Subset), r.sw.Requests, r.sw.Errors,
+				percent(r.sw.ErrorRate), millis(r.sw.P50Millis), millis(r.sw.P99Millis), pods)
+		}
+	}
+	if len(st.Conditions) > 0 {
+		fmt.Fprintln(tw, "\nConditions:")
+		fmt.Fprintln(tw, "  TYPE\tSTATUS\tREASON\tAGE\tMESSAGE")
+		for _, c := range st.Conditions {
+			t := c.LastTransitionTime
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", c.Type, c.Status, orDash(c.Reason), age(now, &t), c.Message)
+		}
+	}
+	if len(st.History) > 0 {
+		fmt.Fprintln(tw, "\nHistory (newest first):")
+		fmt.Fprintln(tw, "  CANARY\tSTABLE\tRESULT\tREASON\tFINISHED\tMESSAGE")
+		for i, h := range st.History {
+			if i == historyShown {
+				fmt.Fprintf(tw, "  … %d more\n", len(st.History)-historyShown)
+				break
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s ago\t%s\n", h.Canary, orDash(h.Stable), h.Result, orDash(h.Reason), age(now, h.FinishedAt), h.Message)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	return nil
+}
+
+// progressLine is the line wait prints when the phase, canary, step or weight changes.
+func progressLine(now time.Time, name string, st *sluicev1alpha1.TrafficShiftStatus, total int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s: %s", now.Format("15:04:05"), name, orDash(string(st.Phase)))
+	if st.Canary != "" {
+		fmt.Fprintf(&b, " %s → %s step %s weight %d%%", orDash(st.Stable), st.Canary, stepText(st.Step, total), st.Weight)
+	} else if st.Stable != "" {
+		fmt.Fprintf(&b, " stable %s", st.Stable)
+	}
+	if st.Phase == sluicev1alpha1.PhasePaused && st.PausedReason != "" {
+		fmt.Fprintf(&b, " (paused: %s)", st.PausedReason)
+	}
+	b.WriteString(decisionSuffix(st.LastDecision))
+	return b.String()
+}
+
+// progressKey identifies what progressLine reports, so a line is printed only on change.
+func progressKey(st *sluicev1alpha1.TrafficShiftStatus) string {
+	return fmt.Sprintf("%s|%s|%s|%d|%d|%s", st.Phase, st.Stable, st.Canary, st.Step, st.Weight, st.PausedReason)
+}
+
+func stepText(step int32, total int) string {
+	switch {
+	case step == 0:
+		return "-"
+	case total > 0:
+		return fmt.Sprintf("%d/%d", step, total)
+	default:
+		return strconv.Itoa(int(step))
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// age renders how long ago t was, kubectl style ("5m", "2d3h"); "?" without a time.
+func age(now time.Time, t *metav1.Time) string {
+	if t == nil || t.IsZero() {
+		return "?"
+	}
+	return duration.HumanDuration(now.Sub(t.Time))
+}
+
+// percent renders a decimal rate string ("0.0123") as "1.23%"; "-" when empty, the raw
+// text when it is not a number.
+func percent(rate string) string {
+	if rate == "" {
+		return "-"
+	}
+	f, err := strconv.ParseFloat(rate, 64)
+	if err != nil {
+		return rate
+	}
+	return strconv.FormatFloat(f*100, 'f', 2, 64) + "%"
+}
+
+func millis(v string) string {
+	if v == "" {
+		return "-"
+	}
+	return v + "ms"
+}
+
+func windowSeconds(v string) string {
+	if v == "" {
+		return "length unknown"
+	}
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return "last " + strconv.FormatFloat(f, 'f', -1, 64) + "s"
+	}
+	return v
+}
+
+func routeRefs(rs []sluicev1alpha1.RouteRef) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%s[%d]", r.VirtualService, r.Index)
+		if r.Name != "" {
+			parts[i] = fmt.Sprintf("%s/%s", r.VirtualService, r.Name)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
