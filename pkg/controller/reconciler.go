@@ -30,7 +30,7 @@ type Reconciler struct {
 	APIReader client.Reader
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
-	Stats     Collector
+	Stats     Sources
 	Metrics   *metrics.Metrics
 	// StatusEvery bounds how often a Hold tick rewrites the status window (default 2s).
 	StatusEvery time.Duration

@@ -3,88 +3,21 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
-	"sync"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
+	"github.com/sluicedev/sluice/pkg/source"
 )
 
-// Collector reads the cumulative counts of a set of pods for a host.
-type Collector interface {
-	// Collect returns, per pod identity, the cumulative counts each pod reports for host,
-	// and how many pods could not be read. A failed read is missing data, never zero.
-	Collect(ctx context.Context, host string, pods []corev1.Pod) (map[string]envoy.Counts, int)
-}
-
-// DestinationScraper reads each pod's own sidecar stats (`:15090/stats/prometheus`,
-// istio_requests_total{reporter="destination"}).
-type DestinationScraper struct {
-	Scraper *envoy.Scraper
-	Port    int
-	Path    string
-}
-
-// Collect scrapes every pod concurrently (the scraper bounds concurrency).
-func (d *DestinationScraper) Collect(ctx context.Context, host string, pods []corev1.Pod) (map[string]envoy.Counts, int) {
-	port, path := d.Port, d.Path
-	if port == 0 {
-		port = 15090
-	}
-	if path == "" {
-		path = "/stats/prometheus"
-	}
-	var (
-		mu     sync.Mutex
-		ok     = make(map[string]envoy.Counts, len(pods))
-		failed int
-		wg     sync.WaitGroup
-	)
-	for i := range pods {
-		p := &pods[i]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			url := "http://" + net.JoinHostPort(p.Status.PodIP, strconv.Itoa(port)) + path
-			c, err := d.read(ctx, url, host)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed++
-				return
-			}
-			ok[podIdentity(p)] = c
-		}()
-	}
-	wg.Wait()
-	return ok, failed
-}
-
-func (d *DestinationScraper) read(ctx context.Context, url, host string) (envoy.Counts, error) {
-	data, err := d.Scraper.Fetch(ctx, url)
-	if err != nil {
-		return envoy.Counts{}, err
-	}
-	rep, err := envoy.Parse(data, envoy.Query{Host: host, Side: envoy.Destination})
-	if err != nil {
-		return envoy.Counts{}, fmt.Errorf("parsing stats from %s: %w", url, err)
-	}
-	return rep.Total(), nil
-}
-
-// podIdentity changes when a pod is replaced or restarted, so its counters start a new series.
-func podIdentity(p *corev1.Pod) string {
-	var restarts int32
-	for _, cs := range p.Status.ContainerStatuses {
-		restarts += cs.RestartCount
-	}
-	return p.Name + "/" + string(p.UID) + "/" + p.Status.PodIP + "/" + strconv.Itoa(int(restarts))
+// Sources are where stats come from: the subsets' own sidecars by default, the callers
+// named by sluice.dev/stats-from when set.
+type Sources struct {
+	Destination source.Source
+	Callers     source.Source
 }
 
 // subsetPods lists the Ready pods with an IP that belong to subset: the Service's selector

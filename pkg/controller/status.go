@@ -134,14 +134,17 @@ func routeList(refs []sluicev1alpha1.RouteRef) string {
 
 // noteObservable keeps the Observable condition and a StatsUnavailable Event in step with
 // whether the canary's stats can be read.
-func (r *Reconciler) noteObservable(ts *sluicev1alpha1.TrafficShift, w *world, c window.Stats, now time.Time) {
+func (r *Reconciler) noteObservable(ts *sluicev1alpha1.TrafficShift, w *world, c window.Stats, note string) {
 	ok := c.Pods > 0
-	msg := fmt.Sprintf("reading stats from %d canary pod(s)", c.Pods)
+	msg := fmt.Sprintf("reading stats of canary %q from %d endpoint(s)", ts.Status.Canary, c.Pods)
 	if !ok {
-		msg = fmt.Sprintf("no usable stats from canary %q: %d pod(s) failed to answer, none answered", ts.Status.Canary, c.FailedPods)
+		msg = fmt.Sprintf("no usable stats for canary %q: %d endpoint(s) failed to answer, none answered", ts.Status.Canary, c.FailedPods)
 		if c.FailedPods == 0 {
 			msg = fmt.Sprintf("canary %q has no Ready pods with an IP to read stats from", ts.Status.Canary)
 		}
+	}
+	if note != "" {
+		msg += "; " + note
 	}
 	prev := meta.FindStatusCondition(ts.Status.Conditions, sluicev1alpha1.ConditionObservable)
 	if !ok && (prev == nil || prev.Status == metav1.ConditionTrue) {

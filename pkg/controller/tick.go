@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluicedev/sluice/pkg/analysis"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/source"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -49,7 +50,7 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 		}
 	}
 
-	canaryStats, stableStats, err := r.observe(ctx, w, rm, stable, canary, now)
+	canaryStats, stableStats, note, err := r.observe(ctx, w, rm, stable, canary, now)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -79,7 +80,7 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	d := analysis.Decide(in)
 	st.StepRequests = rm.stepReqs
 	st.Window = windowStatus(stable, canary, canaryStats.window, stableStats.window)
-	r.noteObservable(ts, w, canaryStats.window, now)
+	r.noteObservable(ts, w, canaryStats.window, note)
 	if err := r.act(ctx, w, ts, rm, d, stable, canary, observed, now); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -126,24 +127,34 @@ type subsetObservation struct {
 	window, tick window.Stats
 }
 
-// observe scrapes both subsets' pods and feeds the windows.
-func (r *Reconciler) observe(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time) (c, s subsetObservation, err error) {
-	host := w.target.FQDN()
+// observe reads both subsets once (destination side, or the callers named by
+// sluice.dev/stats-from) and feeds the windows.
+func (r *Reconciler) observe(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time) (c, s subsetObservation, note string, err error) {
+	req := source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, Subsets: map[string][]corev1.Pod{}, StatsFrom: w.spec.StatsFrom}
+	for _, sub := range []string{canary, stable} {
+		if req.Subsets[sub], err = r.subsetPods(ctx, w, sub); err != nil {
+			return c, s, "", err
+		}
+	}
+	src := r.Stats.Destination
+	if w.spec.StatsFrom != nil {
+		src = r.Stats.Callers
+	}
+	snap, err := src.Read(ctx, req)
+	if err != nil {
+		return c, s, "", fmt.Errorf("reading stats of %s: %w", w.target.FQDN(), err)
+	}
 	for _, sub := range []struct {
 		name string
 		win  *window.Window
 		out  *subsetObservation
 	}{{canary, rm.canaryW, &c}, {stable, rm.stableW, &s}} {
-		pods, err := r.subsetPods(ctx, w, sub.name)
-		if err != nil {
-			return c, s, err
+		ss := snap.Subsets[sub.name]
+		if ss.Failed > 0 && r.Metrics != nil {
+			r.Metrics.ScrapeErrors.WithLabelValues(w.svc.Namespace, w.svc.Name).Add(float64(ss.Failed))
 		}
-		ok, failed := r.Stats.Collect(ctx, host, pods)
-		if failed > 0 && r.Metrics != nil {
-			r.Metrics.ScrapeErrors.WithLabelValues(w.svc.Namespace, w.svc.Name).Add(float64(failed))
-		}
-		sub.out.tick = sub.win.Observe(now, ok, failed)
+		sub.out.tick = sub.win.Observe(now, ss.OK, ss.Failed)
 		sub.out.window = sub.win.Stats(now)
 	}
-	return c, s, nil
+	return c, s, snap.Note, nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/controller"
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/metrics"
+	"github.com/sluicedev/sluice/pkg/source"
 )
 
 // Options are the controller's settings (the sluice binary's flags).
@@ -118,13 +119,17 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if workers < 1 {
 		workers = 1
 	}
+	scraper := envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout})
 	r := &controller.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("sluice"),
 		Clock:     clk,
-		Stats:     &controller.DestinationScraper{Scraper: envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout}), Port: o.StatsPort},
-		Metrics:   m,
+		Stats: controller.Sources{
+			Destination: &source.Destination{Scraper: scraper, Port: o.StatsPort},
+			Callers:     &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort},
+		},
+		Metrics: m,
 	}
 	if err := r.SetupWithManager(mgr, workers, o.AllowRestart); err != nil {
 		return fmt.Errorf("setting up the reconciler: %w", err)

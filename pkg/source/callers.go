@@ -1,0 +1,184 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
+)
+
+// Callers reads the caller side: the proxies of the pods named by the stats-from
+// annotation (typically the ingress gateway). Each caller's outbound|PORT|SUBSET|HOST
+// cluster stats (or, without those, its istio_requests_total{reporter="source"}) are
+// attributed to their subset under the caller's PodIdentity. This counts the failures
+// that never reach a subset pod (connect failures, timeouts, 503 UF/UH).
+type Callers struct {
+	// Reader lists the caller pods.
+	Reader client.Reader
+	// Scraper fetches the pages; it bounds concurrency, time and size.
+	Scraper *envoy.Scraper
+	// Port and Path locate the callers' stats endpoint (defaults DefaultPort, DefaultPath).
+	Port int
+	Path string
+}
+
+// callerRead is the outcome of scraping one caller.
+type callerRead struct {
+	id  string
+	rep envoy.Report
+	err error
+}
+
+// Read lists the callers and scrapes each one concurrently. A caller that cannot be read
+// counts as Failed in every subset. When no caller that was read has stats for the host's
+// subsets, every subset gets Failed = number of callers and Note says why: that is missing
+// data, never zero traffic.
+func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
+	sf := req.StatsFrom
+	if sf == nil || sf.Selector == nil {
+		return Snapshot{}, fmt.Errorf("reading caller-side stats of %s: no stats-from selector", req.Host)
+	}
+	if c.Reader == nil || c.Scraper == nil {
+		return Snapshot{}, fmt.Errorf("reading caller-side stats of %s: no pod reader or scraper", req.Host)
+	}
+	ns := sf.Namespace
+	if ns == "" {
+		ns = req.Namespace
+	}
+	callers, err := c.listCallers(ctx, sf.Selector, ns)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	out := newSubsets(req)
+	if len(callers) == 0 {
+		return Snapshot{Subsets: out, Note: fmt.Sprintf("no Ready pod with an IP matches stats-from %q in namespace %s, so no caller-side stats could be read", sf.Selector, ns)}, nil
+	}
+	reads := c.scrape(ctx, req.Host, callers)
+
+	wanted := func(s string) bool { _, ok := out[s]; return ok || len(req.Subsets) == 0 }
+	var failed, relevant int
+	var firstErr error
+	others := map[string]bool{}
+	for _, r := range reads {
+		switch {
+		case r.err != nil:
+			failed++
+			if firstErr == nil {
+				firstErr = r.err
+			}
+		case hasSubset(r.rep, wanted):
+			relevant++
+		default:
+			for s := range r.rep.Subsets {
+				others[s] = true
+			}
+		}
+	}
+	if len(req.Subsets) == 0 {
+		for _, r := range reads {
+			for s := range r.rep.Subsets {
+				if _, ok := out[s]; !ok {
+					out[s] = SubsetSnapshot{OK: map[string]envoy.Counts{}}
+				}
+			}
+		}
+	}
+	var notes []string
+	if failed > 0 {
+		notes = append(notes, fmt.Sprintf("%d of %d caller pods could not be read (first error: %v)", failed, len(callers), firstErr))
+	}
+	if relevant == 0 {
+		if failed < len(callers) {
+			notes = append(notes, noStatsNote(req, sf.Selector.String(), ns, len(callers)-failed, slices.Sorted(maps.Keys(others))))
+		}
+		for s := range out {
+			out[s] = SubsetSnapshot{OK: map[string]envoy.Counts{}, Failed: len(callers)}
+		}
+		return Snapshot{Subsets: out, Note: strings.Join(notes, "; ")}, nil
+	}
+	for _, r := range reads {
+		for s, snap := range out {
+			if r.err != nil {
+				snap.Failed++
+				out[s] = snap
+				continue
+			}
+			// With `usedonly`, a subset cluster nobody has sent to yet is absent: zero.
+			snap.OK[r.id] = r.rep.Subsets[s]
+		}
+	}
+	return Snapshot{Subsets: out, Note: strings.Join(notes, "; ")}, nil
+}
+
+// listCallers returns the Ready caller pods that have an IP.
+func (c *Callers) listCallers(ctx context.Context, sel labels.Selector, ns string) ([]corev1.Pod, error) {
+	list := &corev1.PodList{}
+	if err := c.Reader.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+		return nil, fmt.Errorf("listing stats-from pods %q in namespace %s: %w", sel, ns, err)
+	}
+	out := make([]corev1.Pod, 0, len(list.Items))
+	for _, p := range list.Items {
+		if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(&p) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// scrape reads every caller concurrently (the scraper bounds concurrency).
+func (c *Callers) scrape(ctx context.Context, host string, callers []corev1.Pod) []callerRead {
+	q := envoy.Query{Host: host, Side: envoy.Source}
+	reads := make([]callerRead, len(callers))
+	var wg sync.WaitGroup
+	for i := range callers {
+		p := &callers[i]
+		wg.Go(func() {
+			rep, err := fetchReport(ctx, c.Scraper, statsURL(p.Status.PodIP, c.Port, c.Path, q), q)
+			reads[i] = callerRead{id: PodIdentity(p), rep: rep, err: err}
+		})
+	}
+	wg.Wait()
+	return reads
+}
+
+// noStatsNote explains precisely why the callers gave nothing for the host.
+func noStatsNote(req Request, sel, ns string, answered int, others []string) string {
+	who := fmt.Sprintf("%d caller pod(s) matching stats-from %q in namespace %s", answered, sel, ns)
+	if len(others) > 0 {
+		return fmt.Sprintf("%s report %s only under subsets %s, none of the rollout's subsets %s: the counts are missing, not zero",
+			who, req.Host, strings.Join(others, ", "), strings.Join(slices.Sorted(maps.Keys(req.Subsets)), ", "))
+	}
+	return fmt.Sprintf("%s answered but expose no stats for the subset clusters of %s (outbound|<port>|<subset>|%s) nor istio_requests_total{reporter=\"source\"} for it: "+
+		"the counts are missing, not zero. Istio trims per-cluster stats by default; on the caller pods set the annotation "+
+		"sidecar.istio.io/statsInclusionPrefixes: \"cluster.outbound\" or proxy.istio.io/config proxyStatsMatcher inclusionRegexps: [%q]. "+
+		"If they are included already, no request has gone to %s through these callers yet",
+		who, req.Host, req.Host, `cluster\.outbound\|[0-9]+\|[^|]*\|`+regexp.QuoteMeta(req.Host)+`.*`, req.Host)
+}
+
+// hasSubset reports whether rep names a subset for which wanted is true.
+func hasSubset(rep envoy.Report, wanted func(string) bool) bool {
+	for s := range rep.Subsets {
+		if wanted(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}

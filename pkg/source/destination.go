@@ -1,0 +1,79 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
+)
+
+// Destination reads each subset pod's own sidecar (`:15090/stats/prometheus`,
+// istio_requests_total{reporter="destination"} and its duration histogram): the pod's
+// Report.Total() is that pod's cumulative counts.
+type Destination struct {
+	// Scraper fetches the pages; it bounds concurrency, time and size.
+	Scraper *envoy.Scraper
+	// Port and Path locate the stats endpoint (defaults DefaultPort, DefaultPath).
+	Port int
+	Path string
+}
+
+// Read scrapes every pod of every subset concurrently. A pod that cannot be fetched or
+// parsed counts as Failed in its subset.
+func (d *Destination) Read(ctx context.Context, req Request) (Snapshot, error) {
+	if d.Scraper == nil {
+		return Snapshot{}, fmt.Errorf("reading destination-side stats of %s: no scraper", req.Host)
+	}
+	q := envoy.Query{Host: req.Host, Side: envoy.Destination}
+	out := newSubsets(req)
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for subset, pods := range req.Subsets {
+		for i := range pods {
+			p := &pods[i]
+			wg.Go(func() {
+				c, err := d.readPod(ctx, statsURL(p.Status.PodIP, d.Port, d.Path, q), q)
+				mu.Lock()
+				defer mu.Unlock()
+				s := out[subset]
+				if err != nil {
+					s.Failed++
+					out[subset] = s
+					return
+				}
+				s.OK[PodIdentity(p)] = c
+			})
+		}
+	}
+	wg.Wait()
+	return Snapshot{Subsets: out}, nil
+}
+
+func (d *Destination) readPod(ctx context.Context, url string, q envoy.Query) (envoy.Counts, error) {
+	rep, err := fetchReport(ctx, d.Scraper, url, q)
+	if err != nil {
+		return envoy.Counts{}, err
+	}
+	return rep.Total(), nil
+}
+
+// fetchReport fetches and parses one stats page. An empty page is an empty report: with
+// `usedonly`, Envoy sends nothing at all while no matching stat has been used yet.
+func fetchReport(ctx context.Context, s *envoy.Scraper, url string, q envoy.Query) (envoy.Report, error) {
+	data, err := s.Fetch(ctx, url)
+	if err != nil {
+		return envoy.Report{}, err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return envoy.Report{Subsets: map[string]envoy.Counts{}}, nil
+	}
+	rep, err := envoy.Parse(data, q)
+	if err != nil {
+		return envoy.Report{}, fmt.Errorf("parsing stats from %s: %w", url, err)
+	}
+	return rep, nil
+}

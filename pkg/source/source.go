@@ -1,0 +1,91 @@
+// Package source reads per-subset cumulative request counts from where they live: the subsets' own sidecars, the callers' proxies, or Prometheus.
+package source
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/spec"
+)
+
+// Default scrape target: the Istio sidecar Envoy's own Prometheus stats endpoint.
+const (
+	DefaultPort = 15090
+	DefaultPath = "/stats/prometheus"
+)
+
+// Snapshot is one read of every subset: per subset, the cumulative counts per endpoint
+// identity, and how many endpoints failed.
+type Snapshot struct {
+	// Subsets holds every subset of the Request (or, when the Request names none, every
+	// subset the source reported).
+	Subsets map[string]SubsetSnapshot
+	// Note explains, for people, why data is missing (e.g. callers expose no stats for the
+	// host's clusters); "" when nothing needs explaining.
+	Note string
+}
+
+// SubsetSnapshot is what one read says about one subset.
+type SubsetSnapshot struct {
+	// OK holds the cumulative counts per endpoint identity: a pod identity (see
+	// PodIdentity) for the sidecar sources, "prometheus" for Prometheus. The identity
+	// changes when the endpoint's counters restart from zero.
+	OK map[string]envoy.Counts
+	// Failed is how many endpoints could not be read: missing data, never zero traffic.
+	Failed int
+}
+
+// Request says what to read.
+type Request struct {
+	// Host is the FQDN of the Service, e.g. reviews.default.svc.cluster.local.
+	Host string
+	// Namespace is the Service's namespace.
+	Namespace string
+	// Subsets holds the Ready pods (with IPs) of each subset; the destination side scrapes
+	// them, the other sources only use the subset names.
+	Subsets map[string][]corev1.Pod
+	// StatsFrom selects the caller pods for the caller side; nil otherwise.
+	StatsFrom *spec.StatsFrom
+}
+
+// Source reads one Snapshot. A returned error means nothing could be read at all (e.g.
+// the callers could not be listed, Prometheus could not be queried); endpoints that fail
+// individually are counted in SubsetSnapshot.Failed instead.
+type Source interface {
+	Read(ctx context.Context, req Request) (Snapshot, error)
+}
+
+// PodIdentity names a pod's counter series: it changes when the pod is replaced or a
+// container restarts, so that counters starting again from zero begin a new series. The
+// part before the first "/" is the pod name (pkg/window relies on that).
+func PodIdentity(p *corev1.Pod) string {
+	var restarts int32
+	for _, cs := range p.Status.ContainerStatuses {
+		restarts += cs.RestartCount
+	}
+	return p.Name + "/" + string(p.UID) + "/" + p.Status.PodIP + "/" + strconv.Itoa(int(restarts))
+}
+
+// statsURL is the filtered stats URL of a pod's Envoy for q.
+func statsURL(ip string, port int, path string, q envoy.Query) string {
+	if port == 0 {
+		port = DefaultPort
+	}
+	if path == "" {
+		path = DefaultPath
+	}
+	return envoy.StatsURL("http://"+net.JoinHostPort(ip, strconv.Itoa(port))+path, q)
+}
+
+// newSubsets returns an empty SubsetSnapshot for every subset named in req.
+func newSubsets(req Request) map[string]SubsetSnapshot {
+	out := make(map[string]SubsetSnapshot, len(req.Subsets))
+	for name, pods := range req.Subsets {
+		out[name] = SubsetSnapshot{OK: make(map[string]envoy.Counts, len(pods))}
+	}
+	return out
+}
