@@ -33,6 +33,7 @@ lint:
 
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
 unit: bins
+	@hack/install-prometheus.sh
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -race $(RACE_PKGS)
 
