@@ -62,7 +62,7 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 		from := st.Weight
 		st.LastDecision = decided
 		st.Step, st.Weight = st.Step+1, next.Weight
-		st.StepStartedAt, st.StepRequests = timePtr(now), 0
+		st.StepStartedAt, st.StepRequests = microPtr(now), 0
 		rm.step, rm.stepReqs = st.Step, 0
 		msg := fmt.Sprintf("canary weight %d → %d (step %d/%d): %s", from, next.Weight, st.Step, len(w.spec.Steps), d.Message)
 		setCondition(ts, sluicev1alpha1.ConditionProgressing, true, ReasonStepAdvanced, msg)
@@ -100,7 +100,7 @@ func (r *Reconciler) finish(ts *sluicev1alpha1.TrafficShift, limit int, result s
 	st := &ts.Status
 	rec := sluicev1alpha1.RolloutRecord{
 		Stable: st.Stable, Canary: st.Canary, Result: result, Reason: reason, Message: msg,
-		StartedAt: st.RolloutStartedAt, FinishedAt: timePtr(now),
+		StartedAt: startedAt(st), FinishedAt: timePtr(now),
 	}
 	st.History = append([]sluicev1alpha1.RolloutRecord{rec}, st.History...)
 	if limit >= 0 && len(st.History) > limit {

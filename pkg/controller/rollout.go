@@ -144,7 +144,7 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	st.Phase = sluicev1alpha1.PhaseProgressing
 	st.Stable, st.Canary = stable, canary
 	st.Step, st.Weight = 1, first.Weight
-	st.RolloutStartedAt, st.StepStartedAt = timePtr(now), timePtr(now)
+	st.RolloutStartedAt, st.StepStartedAt = microPtr(now), microPtr(now)
 	st.StepRequests, st.PausedReason, st.Window = 0, "", nil
 	if w.spec.Retry == canary {
 		st.LastRetry = w.spec.RetryToken
@@ -162,7 +162,7 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	if err := r.writeStatus(ctx, ts); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.mem.get(key, canary, now, w.spec.Guard.Window, 0, 1)
+	r.mem.get(key, canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
 	return ctrl.Result{RequeueAfter: w.spec.Interval}, nil
 }
 

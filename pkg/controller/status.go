@@ -19,6 +19,15 @@ import (
 
 func timePtr(t time.Time) *metav1.Time { mt := metav1.NewTime(t); return &mt }
 
+func microPtr(t time.Time) *metav1.MicroTime { mt := metav1.NewMicroTime(t); return &mt }
+
+func startedAt(st *sluicev1alpha1.TrafficShiftStatus) *metav1.Time {
+	if st.RolloutStartedAt == nil {
+		return nil
+	}
+	return timePtr(st.RolloutStartedAt.Time)
+}
+
 func (r *Reconciler) writeStatus(ctx context.Context, ts *sluicev1alpha1.TrafficShift) error {
 	ts.Status.ObservedGeneration = ts.Generation
 	if err := r.Client.Status().Update(ctx, ts); err != nil {

@@ -27,7 +27,7 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	r.noteRoutes(w, ts, managed, bypass)
 	started := now
 	if st.RolloutStartedAt != nil {
-		started = st.RolloutStartedAt.Time
+		started = st.RolloutStartedAt.Time.Truncate(time.Microsecond) // as stored
 	}
 	rm := r.mem.get(key, canary, started, w.spec.Guard.Window, st.StepRequests, st.Step)
 	if rm.step != st.Step {
@@ -112,7 +112,7 @@ func (r *Reconciler) resume(w *world, ts *sluicev1alpha1.TrafficShift, canary st
 			// Adopt the weights as found and continue from the step at or below them.
 			st.Weight = observed[0]
 			st.Step = max(w.spec.Steps.StepFor(st.Weight), 1)
-			st.StepStartedAt, st.StepRequests = timePtr(now), 0
+			st.StepStartedAt, st.StepRequests = microPtr(now), 0
 		}
 	}
 	st.Phase, st.PausedReason = sluicev1alpha1.PhaseProgressing, ""

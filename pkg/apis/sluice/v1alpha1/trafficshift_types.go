@@ -124,12 +124,14 @@ type TrafficShiftStatus struct {
 	// Weight is the canary weight sluice last wrote.
 	// +optional
 	Weight int32 `json:"weight"`
-	// RolloutStartedAt is when the current rollout began.
+	// RolloutStartedAt is when the current rollout began (microsecond precision: it
+	// identifies the rollout across controller restarts).
 	// +optional
-	RolloutStartedAt *metav1.Time `json:"rolloutStartedAt,omitempty"`
-	// StepStartedAt is when the current step's weight was written.
+	RolloutStartedAt *metav1.MicroTime `json:"rolloutStartedAt,omitempty"`
+	// StepStartedAt is when the current step's weight was written (microsecond
+	// precision: dwell times are measured from it).
 	// +optional
-	StepStartedAt *metav1.Time `json:"stepStartedAt,omitempty"`
+	StepStartedAt *metav1.MicroTime `json:"stepStartedAt,omitempty"`
 	// StepRequests counts canary requests seen since the step started.
 	// +optional
 	StepRequests int64 `json:"stepRequests,omitempty"`
