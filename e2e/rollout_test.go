@@ -69,7 +69,7 @@ func TestHealthyCanaryPromoted(t *testing.T) {
 	if got := s.weights("reviews"); len(got) != 1 || got["v2"] != 100 {
 		t.Fatalf("after promotion the route must hold v2 alone at 100, got %v", got)
 	}
-	if seq := wl.canarySeq("v2"); !slices.Equal(seq, []int32{0, 5, 25, 50, 100}) {
+	if seq := wl.CanarySeq("v2"); !slices.Equal(seq, []int32{0, 5, 25, 50, 100}) {
 		t.Fatalf("canary weight sequence %v, want [0 5 25 50 100]", seq)
 	}
 	s.waitEvent(5*time.Second, "RolloutStarted", `"v2"`)
@@ -109,9 +109,9 @@ func TestBadCanaryRolledBack(t *testing.T) {
 	fault := time.Now()
 	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 0.5})
 	ts := s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
-	zeroAt, ok := wl.firstAfter(fault, "v2", 0)
+	zeroAt, ok := wl.FirstAfter(fault, "v2", 0)
 	if !ok {
-		t.Fatalf("no VirtualService event with canary weight 0 after the fault; seq %v", wl.canarySeq("v2"))
+		t.Fatalf("no VirtualService event with canary weight 0 after the fault; seq %v", wl.CanarySeq("v2"))
 	}
 	took := zeroAt.Sub(fault)
 	t.Logf("fault → canary weight 0 (VirtualService watch event): %s", took.Round(time.Millisecond))
@@ -130,7 +130,7 @@ func TestBadCanaryRolledBack(t *testing.T) {
 	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseRolledBack {
 		t.Fatalf("did not stay rolled back: %s", statusJSON(ts))
 	}
-	if seq := wl.canarySeq("v2"); !slices.Equal(seq, []int32{0, 5, 25, 0}) {
+	if seq := wl.CanarySeq("v2"); !slices.Equal(seq, []int32{0, 5, 25, 0}) {
 		t.Fatalf("canary weight sequence %v, want [0 5 25 0]", seq)
 	}
 	if after := deploymentVersions(s); !mapsEqual(deps, after) {
@@ -153,7 +153,7 @@ func TestControllerRestartResumes(t *testing.T) {
 	}
 	must(t, startController())
 	ts := s.waitTS(60*time.Second, "Promoted after restart", phaseIs(sluicev1alpha1.PhasePromoted))
-	if seq := wl.canarySeq("v2"); !slices.Equal(seq, []int32{0, 5, 25, 50, 100}) {
+	if seq := wl.CanarySeq("v2"); !slices.Equal(seq, []int32{0, 5, 25, 50, 100}) {
 		t.Fatalf("canary weight sequence across the restart %v, want [0 5 25 50 100]", seq)
 	}
 	if ts.Status.RolloutStartedAt == nil || !ts.Status.RolloutStartedAt.Equal(before.Status.RolloutStartedAt) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,12 +21,13 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluicedev/sluice/e2e/standin"
+	"github.com/sluicedev/sluice/e2e/vswatch"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
 var (
 	nsCounter atomic.Int32
-	vsGVR     = schema.GroupVersionResource{Group: "networking.istio.io", Version: "v1", Resource: "virtualservices"}
+	vsGVR     = standin.VirtualServiceGVR
 )
 
 // scenario is one namespace with the reviews Service, its routing objects, two
@@ -272,81 +272,12 @@ func (s *scenario) waitEvent(timeout time.Duration, reason, substr string) event
 	}
 }
 
-// weightLog records every canary weight the VirtualService's default route takes, with
-// the time the watch delivered it.
-type weightLog struct {
-	mu      sync.Mutex
-	entries []weightEntry
-}
-
-type weightEntry struct {
-	at      time.Time
-	weights map[string]int32
-}
-
-func (s *scenario) watchWeights(name string) *weightLog {
+// watchWeights records the default route's weights of VirtualService name.
+func (s *scenario) watchWeights(name string) *vswatch.Log {
 	s.t.Helper()
-	wl := &weightLog{}
-	w, err := dyn.Resource(vsGVR).Namespace(s.ns).Watch(s.ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	l, err := vswatch.Watch(s.ctx, dyn, s.ns, name, s.svc)
 	must(s.t, err)
-	go func() {
-		defer w.Stop()
-		for ev := range w.ResultChan() {
-			at := time.Now()
-			raw, err := json.Marshal(ev.Object)
-			if err != nil {
-				continue
-			}
-			ws, err := standin.WeightsFromJSON(raw, s.ns, s.svc)
-			if err != nil {
-				continue
-			}
-			wl.mu.Lock()
-			if n := len(wl.entries); n == 0 || !sameWeights(wl.entries[n-1].weights, ws) {
-				wl.entries = append(wl.entries, weightEntry{at: at, weights: ws})
-			}
-			wl.mu.Unlock()
-		}
-	}()
-	return wl
-}
-
-func sameWeights(a, b map[string]int32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
-}
-
-// canarySeq is the sequence of distinct canary weights seen.
-func (wl *weightLog) canarySeq(canary string) []int32 {
-	wl.mu.Lock()
-	defer wl.mu.Unlock()
-	var out []int32
-	for _, e := range wl.entries {
-		w := e.weights[canary]
-		if len(out) == 0 || out[len(out)-1] != w {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
-// firstAfter returns when the canary weight first became w at or after t.
-func (wl *weightLog) firstAfter(t time.Time, canary string, w int32) (time.Time, bool) {
-	wl.mu.Lock()
-	defer wl.mu.Unlock()
-	for _, e := range wl.entries {
-		if !e.at.Before(t) && e.weights[canary] == w {
-			return e.at, true
-		}
-	}
-	return time.Time{}, false
+	return l
 }
 
 func jsonUnmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -22,9 +23,13 @@ func main() {
 	healthyRuns := flag.Int("healthy-runs", 1000, "healthy runs per cell")
 	faultyRuns := flag.Int("faulty-runs", 300, "faulty runs per cell")
 	seed := flag.Uint64("seed", 1, "random seed")
+	only := flag.String("only", "", "run only the cells whose canary label contains this (for quick looks; prints, writes nothing)")
 	flag.Parse()
 
 	cells := grid()
+	if *only != "" {
+		cells = slices.DeleteFunc(cells, func(c cell) bool { return !strings.Contains(c.Canary, *only) })
+	}
 	results := make([]result, len(cells))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -46,6 +51,16 @@ func main() {
 	wg.Wait()
 	elapsed := time.Since(start).Round(time.Second)
 
+	if *only != "" {
+		for _, r := range results {
+			fmt.Printf("%-6g %-5s %-22s", r.Rate, pctStr(r.StableErr), r.Canary)
+			for _, rr := range r.Rules {
+				fmt.Printf(" | %d tripped, pre %d, %s / %s", rr.Tripped, rr.PreFault, secs(rr.MedianS), secs(rr.P99S))
+			}
+			fmt.Println()
+		}
+		return
+	}
 	if err := write(*out, results, elapsed); err != nil {
 		log.Fatal(err)
 	}

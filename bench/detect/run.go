@@ -53,6 +53,7 @@ func simulate(r *rand.Rand, c cell) outcome {
 		th.LatencyFactor = 2
 	}
 	steps := schedule.Default(30*time.Second, th.MinRequests)
+	spans := analysis.TrailingSpans(th.Window)
 	canary := newSubset(c.StableErr, 1, c.Latency, th.Window)
 	stable := newSubset(c.StableErr, 1, c.Latency, th.Window)
 	epoch := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -90,6 +91,10 @@ func simulate(r *rand.Rand, c cell) outcome {
 		stable.observe(now)
 		stepReq += int64(cTick.Requests)
 		cw, sw := canary.win.Stats(now), stable.win.Stats(now)
+		var trailing []analysis.Trailing
+		for _, d := range spans {
+			trailing = append(trailing, analysis.Trailing{Span: d, Canary: canary.win.StatsSince(now, d), Stable: stable.win.StatsSince(now, d)})
+		}
 		if int64(sw.Requests) >= th.MinRequests {
 			baseline = sw // what the controller keeps for weight 100
 		}
@@ -99,7 +104,7 @@ func simulate(r *rand.Rand, c cell) outcome {
 			d := analysis.Decide(analysis.Input{
 				Now: now, Phase: analysis.PhaseProgressing, Steps: steps, Step: step, Weight: weight,
 				StepStartedAt: stepStart, StepCanaryRequests: stepReq,
-				Canary: cw, Stable: sw, CanaryTick: cTick, StableBaseline: baseline, Thresholds: th,
+				Canary: cw, Stable: sw, Trailing: trailing, CanaryTick: cTick, StableBaseline: baseline, Thresholds: th,
 			})
 			switch d.Action {
 			case analysis.Rollback, analysis.Pause:

@@ -15,11 +15,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluicedev/sluice/e2e/cluster"
 	"github.com/sluicedev/sluice/e2e/standin"
+	"github.com/sluicedev/sluice/e2e/vswatch"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
@@ -29,6 +31,7 @@ type demo struct {
 	ns    string
 	svc   string
 	fleet *standin.Fleet
+	dyn   dynamic.Interface
 	// served is each subset's (requests, errors) at the last printed line.
 	served map[string][2]uint64
 }
@@ -94,6 +97,11 @@ func (d *demo) deploymentVersions(ctx context.Context) (map[string]string, error
 
 // rollout annotates the Service with the canary and prints the rollout until it ends.
 func (d *demo) rollout(ctx context.Context, canary string, step time.Duration) error {
+	start0 := time.Now()
+	vs, err := vswatch.Watch(ctx, d.dyn, d.ns, d.svc, d.svc)
+	if err != nil {
+		return err
+	}
 	patch := fmt.Sprintf(`{"metadata":{"annotations":{"sluice.dev/canary":%q,"sluice.dev/step-duration":%q}}}`, canary, step.String())
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: d.svc, Namespace: d.ns}}
 	if err := d.c.Client.Patch(ctx, svc, client.RawPatch(types.MergePatchType, []byte(patch))); err != nil {
@@ -104,7 +112,6 @@ func (d *demo) rollout(ctx context.Context, canary string, step time.Duration) e
 		d.served = map[string][2]uint64{}
 	}
 	prev := d.served
-	var firstTraffic, zeroAt time.Time
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
 	lastLine := ""
@@ -119,12 +126,6 @@ func (d *demo) rollout(ctx context.Context, canary string, step time.Duration) e
 			continue
 		}
 		weights := d.fleet.Weights()
-		if weights[canary] > 0 && firstTraffic.IsZero() {
-			firstTraffic = time.Now()
-		}
-		if !firstTraffic.IsZero() && weights[canary] == 0 && zeroAt.IsZero() {
-			zeroAt = time.Now()
-		}
 		line := fmt.Sprintf("  %5.1fs  %-11s step %d  weights %-14s %s", time.Since(start).Seconds(), ts.Status.Phase, ts.Status.Step, fmtWeights(weights), d.traffic(prev))
 		if line != lastLine {
 			fmt.Fprintln(d.out, line)
@@ -140,8 +141,10 @@ func (d *demo) rollout(ctx context.Context, canary string, step time.Duration) e
 			return nil
 		case sluicev1alpha1.PhaseRolledBack:
 			fmt.Fprintf(d.out, "  ✘ %s rolled back: %s — %s\n", canary, st.LastDecision.Reason, st.LastDecision.Message)
-			if !zeroAt.IsZero() {
-				fmt.Fprintf(d.out, "  fault (first %s traffic, as seen by the stand-in's VirtualService watch) → canary weight 0: %s (±0.5 s display tick)\n", canary, zeroAt.Sub(firstTraffic).Round(time.Millisecond))
+			if on, ok := vs.FirstAbove(start0, canary); ok {
+				if off, ok := vs.FirstAfter(on, canary, 0); ok {
+					fmt.Fprintf(d.out, "  fault → canary weight 0: %s (from the VirtualService watch event that first sent %s traffic to the one that removed it)\n", off.Sub(on).Round(time.Millisecond), canary)
+				}
 			}
 			return nil
 		case sluicev1alpha1.PhaseInvalid:

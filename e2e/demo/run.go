@@ -43,7 +43,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d := &demo{c: c, out: out, ns: "demo", svc: "reviews"}
+	d := &demo{c: c, out: out, ns: "demo", svc: "reviews", dyn: dyn}
 	if err := d.setup(ctx); err != nil {
 		return err
 	}

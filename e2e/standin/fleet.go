@@ -64,6 +64,7 @@ type Fleet struct {
 	served    map[string]*[2]uint64 // subset → requests, errors
 	dropped   map[string]uint64
 	watchErrs int
+	callers   callerSide // the caller stand-ins (callers.go)
 
 	cancel     context.CancelFunc
 	stopAfter  func() bool
@@ -163,8 +164,8 @@ func (f *Fleet) generate(ctx context.Context, rng *rand.Rand) {
 	}
 }
 
-// tick generates one slice and records it in the pods' stats. The lock is held
-// throughout so a pod deleted meanwhile never receives requests.
+// tick generates one slice and records it in the pods' and the callers' stats. The lock
+// is held throughout so a pod deleted meanwhile never receives requests.
 func (f *Fleet) tick(router *Router, rng *rand.Rand, d time.Duration) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -176,6 +177,9 @@ func (f *Fleet) tick(router *Router, rng *rand.Rand, d time.Duration) {
 		Duration:  d,
 	})
 	for _, r := range res.Requests {
+		if !f.callers.forward(r) {
+			continue // failed at the caller, never reached r.Pod
+		}
 		f.pods[r.Pod].stats.record(r.Code, r.LatencyMs)
 		s := f.served[r.Subset]
 		if s == nil {
@@ -189,6 +193,7 @@ func (f *Fleet) tick(router *Router, rng *rand.Rand, d time.Duration) {
 	}
 	for subset, n := range res.Dropped {
 		f.dropped[subset] += n
+		f.callers.noHealthyUpstream(subset, n)
 	}
 }
 
@@ -250,9 +255,12 @@ func (f *Fleet) Stop() {
 		}
 		f.pods = map[string]*standinPod{}
 		f.order = map[string][]string{}
+		callers := f.callers.pods
+		f.callers.pods = nil
 		f.mu.Unlock()
 		for _, p := range pods {
 			p.server.close()
 		}
+		closeCallers(callers)
 	})
 }

@@ -31,15 +31,16 @@ func binomial(r *rand.Rand, n uint64, p float64) uint64 {
 	}
 }
 
-// TestFalseTripRate draws many healthy windows — canary and stable with the same error
-// rate, and canaries right at the edge of what the policy tolerates — and counts how
-// often the error-rate guard trips at the default 99.9 %. Seeded, so deterministic.
+// TestFalseTripRate draws many healthy windows with their trailing sub-windows — canary
+// and stable with the same error rate, and canaries right at the edge of what the policy
+// tolerates — and counts how often the error-rate guard (the whole family of windows)
+// trips at the default 99.9 %. Seeded, so deterministic.
 func TestFalseTripRate(t *testing.T) {
 	th := DefaultThresholds() // limit 1 %, increase 0.5 pt, 99.9 %, 20 requests
 	r := rand.New(rand.NewPCG(20260101, 4))
 	draws := 1000
 	if testing.Short() {
-		draws = 250 // quicker; the same limits apply
+		draws = 100 // quicker; the same limits apply
 	}
 	type cell struct {
 		pc, ps float64
@@ -82,22 +83,34 @@ func TestFalseTripRate(t *testing.T) {
 	}
 }
 
-// falseTrip builds one window pair (and a latest tick of 1/20 of the canary window) and
-// reports whether Decide tripped on the error rate.
+// falseTrip builds one window pair with its trailing sub-windows (the last 1/10, 1/4 and
+// 1/2 of each subset's requests, nested as in a real window) and reports whether Decide
+// tripped on the error rate.
 func falseTrip(r *rand.Rand, th Thresholds, pc, ps float64, n, m uint64) bool {
 	now := t0
-	nt := (n + 19) / 20
-	et := binomial(r, nt, pc)
-	e := et + binomial(r, n-nt, pc)
+	spans := TrailingSpans(th.Window)
+	cuts := []uint64{10, 4, 2} // sub-window i holds 1/cuts[i] of the requests
 	in := Input{
 		Now: now, Phase: PhaseProgressing, Step: 1, Weight: 5, StepStartedAt: now,
 		Steps:      schedule.Default(time.Minute, 100),
-		Canary:     window.Stats{Requests: n, Rq5xx: e, LastData: now, Pods: 1, Span: 10 * time.Second},
-		CanaryTick: window.Stats{Requests: nt, Rq5xx: et, LastData: now, Pods: 1, Span: 500 * time.Millisecond},
 		Thresholds: th,
+		Trailing:   make([]Trailing, len(spans)),
 	}
+	var cReq, cErr, sReq, sErr uint64
+	for i, d := range spans {
+		// Grow the nested sub-windows: add the requests between the previous cut and this one.
+		cAdd, sAdd := n/cuts[i]-cReq, m/cuts[i]-sReq
+		cReq, cErr = cReq+cAdd, cErr+binomial(r, cAdd, pc)
+		sReq, sErr = sReq+sAdd, sErr+binomial(r, sAdd, ps)
+		in.Trailing[i] = Trailing{Span: d,
+			Canary: window.Stats{Requests: cReq, Rq5xx: cErr, LastData: now, Pods: 1, Span: d},
+			Stable: window.Stats{Requests: sReq, Rq5xx: sErr, LastData: now, Pods: 1, Span: d}}
+	}
+	cErr += binomial(r, n-cReq, pc)
+	sErr += binomial(r, m-sReq, ps)
+	in.Canary = window.Stats{Requests: n, Rq5xx: cErr, LastData: now, Pods: 1, Span: th.Window}
 	if m > 0 {
-		in.Stable = window.Stats{Requests: m, Rq5xx: binomial(r, m, ps), LastData: now, Pods: 1, Span: 10 * time.Second}
+		in.Stable = window.Stats{Requests: m, Rq5xx: sErr, LastData: now, Pods: 1, Span: th.Window}
 	}
 	return Decide(in).Reason == ReasonErrorRate
 }

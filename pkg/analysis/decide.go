@@ -57,9 +57,15 @@ type Input struct {
 	StepCanaryRequests int64
 	// Canary, Stable are the subsets' sliding windows at Now.
 	Canary, Stable window.Stats
+	// Trailing are both subsets' trailing sub-windows at Now, one per TrailingSpans(
+	// Thresholds.Window): {Span: d, Canary: canaryWindow.StatsSince(Now, d), Stable:
+	// stableWindow.StatsSince(Now, d)}; optional. The guard tests them besides the full
+	// window, so that healthy traffic earlier in the window cannot dilute a fault (see
+	// trailing.go). Entries not shorter than the window are ignored.
+	Trailing []Trailing
 	// CanaryTick is the canary's latest tick increment (what window.Observe returned);
-	// optional. When set, a hard fault is judged on it too, so that healthy traffic
-	// earlier in the window cannot dilute it (see errorRateCheck).
+	// optional, and only used when Trailing is empty: then the latest tick is the one
+	// sub-window tested, against stable's full window.
 	CanaryTick window.Stats
 	// StableBaseline is stable's latest window that had traffic (at least MinRequests),
 	// kept by the controller; optional. The error-rate comparison uses it when Stable has

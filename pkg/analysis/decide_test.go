@@ -21,6 +21,18 @@ func traffic(now time.Time, req, e uint64) window.Stats {
 	return s
 }
 
+// trailing builds the 1 s, 2.5 s and 5 s sub-windows from {canary requests, canary 5xx,
+// stable requests, stable 5xx} each.
+func trailing(now time.Time, c [3][4]uint64) []Trailing {
+	spans := TrailingSpans(10 * time.Second)
+	out := make([]Trailing, len(spans))
+	for i, d := range spans {
+		out[i] = Trailing{Span: d, Canary: traffic(now, c[i][0], c[i][1]), Stable: traffic(now, c[i][2], c[i][3])}
+		out[i].Canary.Span, out[i].Stable.Span = d, d
+	}
+	return out
+}
+
 // base is a healthy rollout at step 2 (25 %), 60 s into a 30 s dwell with enough requests.
 func base() Input {
 	now := t0.Add(time.Minute)
@@ -166,12 +178,62 @@ func TestDecide(t *testing.T) {
 				in.Canary = traffic(in.Now, 1000, 10) // 1.0%: not above the limit
 				in.CanaryTick = traffic(in.Now, 5, 5)
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "latest tick: canary 5xx 100.0% (5/5)",
+			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "canary 5xx 100.0% (5/5) vs stable 0.3% (9/3000) over the latest tick; limit 1.0%, difference significant at 99.95% (99.9% over the 2 windows tested)",
 		},
-		"2 errors of 2 in the latest tick are not enough at 1e-6": {
+		"1 error of 2 in the latest tick does not trip": {
 			edit: func(in *Input) {
 				in.Canary = traffic(in.Now, 1000, 10)
-				in.CanaryTick = traffic(in.Now, 2, 2)
+				in.CanaryTick = traffic(in.Now, 2, 1)
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"a fault in the last second is not diluted by the window": {
+			edit: func(in *Input) {
+				in.Canary = traffic(in.Now, 1000, 10)
+				in.CanaryTick = traffic(in.Now, 1000, 1000) // ignored: Trailing is set
+				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
+				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 10, 3000, 9}, {250, 10, 7500, 22}, {500, 10, 15000, 45}})
+			},
+			wantAction: Rollback, wantReason: ReasonErrorRate,
+			wantInMsg: "canary 5xx 20.0% (10/50) vs stable 0.3% (9/3000) over the last 1s; limit 1.0%, difference significant at 99.9875% (99.9% over the 4 windows tested)",
+		},
+		"a failure shared with stable in the last second does not trip": {
+			// A dependency of both fails: against stable's 10 s window the canary's last
+			// second would look bad, against stable's last second it does not.
+			edit: func(in *Input) {
+				in.Canary, in.Stable = traffic(in.Now, 1000, 60), traffic(in.Now, 30000, 1590)
+				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 25, 3000, 1500}, {125, 30, 7500, 1550}, {250, 35, 15000, 1580}})
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"the same canary against stable's full window would trip": {
+			// The previous case with stable silent in the sub-windows: the fallback to
+			// stable's older, healthier full window shows what same-window comparison avoids.
+			edit: func(in *Input) {
+				in.Canary, in.Stable = traffic(in.Now, 1000, 60), traffic(in.Now, 30000, 1590)
+				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 25, 0, 0}, {125, 30, 0, 0}, {250, 35, 0, 0}})
+			},
+			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "(25/50) vs stable 5.3% (1590/30000) over the last 1s",
+		},
+		"stable silent in the sub-window: compared with its full window": {
+			edit: func(in *Input) {
+				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
+				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 10, 0, 0}, {250, 10, 7500, 22}, {500, 10, 15000, 45}})
+			},
+			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "vs stable 0.3% (90/30000) over the last 1s",
+		},
+		"sub-windows not shorter than the window are ignored": {
+			edit: func(in *Input) {
+				in.Canary = traffic(in.Now, 1000, 10)
+				in.Trailing = []Trailing{{Span: 10 * time.Second, Canary: traffic(in.Now, 100, 10), Stable: traffic(in.Now, 300, 1)}}
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"a sub-window below MinRequests needs its lower bound above the limit": {
+			edit: func(in *Input) {
+				in.Canary = traffic(in.Now, 1000, 10)
+				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
+				in.Trailing = trailing(in.Now, [3][4]uint64{{19, 2, 3000, 9}, {25, 2, 7500, 22}, {500, 2, 15000, 45}})
 			},
 			wantAction: Advance, wantReason: ReasonStepComplete,
 		},

@@ -3,8 +3,6 @@ package analysis
 import (
 	"fmt"
 	"math"
-
-	"github.com/sluicedev/sluice/pkg/window"
 )
 
 // The error-rate guard.
@@ -32,35 +30,35 @@ import (
 //     stable holds). The bound already prices in the small sample: 2 errors of 2, or
 //     10 of 10, clear a 1 % limit at 99.9 %; 1 of 5 does not. So 100 % errors at
 //     20 canary req/s trip on the first 500 ms tick that holds them.
-//   - the latest tick alone (Input.CanaryTick, against stable's whole window): the same
-//     rules at α² (1e-6 at 99.9 %), so that a fault after minutes of healthy traffic is not
-//     diluted by the window's earlier requests. It is evaluated on every tick, about
-//     window/tick (20) times per window, so α² keeps its share of false trips near 20·α²,
-//     far below α.
+//   - the family of windows (trailing.go): the rules above are applied to the full window
+//     and to each trailing sub-window, each at its share of α (weighted Bonferroni), so that a fault after minutes of healthy traffic is not diluted by the window's
+//     earlier requests, while the chance that one tick trips on a canary within the policy
+//     stays ≤ α. Every window uses the same rules; MinRequests counts the requests of the
+//     window being judged.
 
 // errorRateCheck trips the canary on its 5xx rate.
 func errorRateCheck(in Input) (Decision, bool) {
 	th := in.Thresholds
-	alpha := alphaOf(th.Confidence)
-	stable := in.Stable
-	if stable.Requests == 0 && in.StableBaseline.Requests > 0 {
-		stable = in.StableBaseline
+	fam := family(in)
+	for _, m := range fam {
+		if msg, trip := errorRateTrip(m, th, alphaOf(th.Confidence)*m.share); trip {
+			return Decision{Action: failureAction(th.OnFailure), Reason: ReasonErrorRate, Message: msg + familyNote(th, len(fam))}, true
+		}
 	}
-	msg, trip := errorRateTrip(in.Canary, stable, th, alpha, true)
-	if !trip && in.CanaryTick.Requests > 0 {
-		msg, trip = errorRateTrip(in.CanaryTick, stable, th, alpha*alpha, false)
-		msg = "latest tick: " + msg
-	}
-	if !trip {
-		return Decision{}, false
-	}
-	return Decision{Action: failureAction(th.OnFailure), Reason: ReasonErrorRate, Message: msg}, true
+	return Decision{}, false
 }
 
-// errorRateTrip applies the rules above to canary c against stable s at level alpha.
-// useMin says whether MinRequests gates the point-estimate rule (false for a single tick,
-// which is judged on confidence bounds alone).
-func errorRateTrip(c, s window.Stats, th Thresholds, alpha float64, useMin bool) (string, bool) {
+// familyNote says, for a message, at what level the whole family was tested.
+func familyNote(th Thresholds, k int) string {
+	if k <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (%s%% over the %d windows tested)", pct(1-alphaOf(th.Confidence)), k)
+}
+
+// errorRateTrip applies the rules above to one window of the family at level alpha.
+func errorRateTrip(w member, th Thresholds, alpha float64) (string, bool) {
+	c, s := w.canary, w.stable
 	n := c.Requests
 	x := min(c.Rq5xx, n)
 	if n == 0 || x == 0 {
@@ -73,7 +71,7 @@ func errorRateTrip(c, s window.Stats, th Thresholds, alpha float64, useMin bool)
 	}
 	// Lower bound > limit ⇔ P(X ≥ x | n, limit) < alpha.
 	boundAbove := upperTail(x, n, limit) < alpha
-	enough := useMin && int64(min(n, math.MaxInt64)) >= th.MinRequests
+	enough := int64(min(n, math.MaxInt64)) >= th.MinRequests
 	conf := fmt.Sprintf("%s%%", pct(1-alpha))
 
 	m := s.Requests
@@ -82,7 +80,7 @@ func errorRateTrip(c, s window.Stats, th Thresholds, alpha float64, useMin bool)
 			return "", false
 		}
 		return fmt.Sprintf("canary 5xx %s%% (%d/%d) over %s, no stable traffic to compare; limit %s%%, lower bound %s%% at %s",
-			pct(canaryRate), x, n, dur(c.Span), pct(limit), pct(lowerBound(x, n, alpha)), conf), true
+			pct(canaryRate), x, n, w.where, pct(limit), pct(lowerBound(x, n, alpha)), conf), true
 	}
 	if !enough && !boundAbove {
 		return "", false
@@ -94,7 +92,7 @@ func errorRateTrip(c, s window.Stats, th Thresholds, alpha float64, useMin bool)
 		return "", false
 	}
 	return fmt.Sprintf("canary 5xx %s%% (%d/%d) vs stable %s%% (%d/%d) over %s; limit %s%%, difference significant at %s",
-		pct(canaryRate), x, n, pct(float64(y)/float64(m)), y, m, dur(c.Span), pct(limit), conf), true
+		pct(canaryRate), x, n, pct(float64(y)/float64(m)), y, m, w.where, pct(limit), conf), true
 }
 
 // alphaOf turns a confidence level into the tests' alpha, falling back to 99.9 % when the

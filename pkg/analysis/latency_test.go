@@ -63,6 +63,60 @@ func TestLatency(t *testing.T) {
 			},
 			wantAction: Advance, wantReason: ReasonStepComplete,
 		},
+		"the bucket holding the limit counts by its part above it": {
+			// 10% of samples in (100,250]: p99 ≈ 235ms; a third of that bucket lies above
+			// 200ms, so 3.3% of samples count as above it, significantly more than 1%.
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
+				in.Canary = withHist(in.Canary, envoy.Histogram{Bounds: bounds, Counts: []uint64{900, 900, 900, 1000, 1000, 1000}, Count: 1000})
+			},
+			wantAction: Rollback, wantReason: ReasonLatency,
+		},
+		"a p99 just above the limit on few samples is not significant": {
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
+				in.Canary = withHist(traffic(in.Now, 40, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{36, 36, 36, 40, 40, 40}, Count: 40})
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"stable p99 from 99 samples is no reference": {
+			edit: func(in *Input) {
+				in.Thresholds.LatencyFactor = 2
+				in.Canary = withHist(in.Canary, hist(1000, 90))
+				in.Stable = withHist(traffic(in.Now, 99, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{99, 99, 99, 99, 99, 99}, Count: 99})
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
+		"stable p99 from 100 samples is": {
+			edit: func(in *Input) {
+				in.Thresholds.LatencyFactor = 2
+				in.Canary = withHist(in.Canary, hist(1000, 90))
+				in.Stable = withHist(traffic(in.Now, 100, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{100, 100, 100, 100, 100, 100}, Count: 100})
+			},
+			wantAction: Rollback, wantReason: ReasonLatency,
+		},
+		"a slow last second trips against a fast stable": {
+			edit: func(in *Input) {
+				in.Thresholds.LatencyFactor = 2
+				in.Stable = withHist(in.Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
+				in.Canary = withHist(in.Canary, hist(1000, 99)) // the window: fast enough
+				in.Trailing = trailing(in.Now, [3][4]uint64{{100, 0, 300, 0}, {250, 0, 750, 0}, {500, 0, 1500, 0}})
+				in.Trailing[0].Canary = withHist(in.Trailing[0].Canary, hist(100, 50))
+				in.Trailing[0].Stable = withHist(in.Trailing[0].Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{299, 300, 300, 300, 300, 300}, Count: 300})
+			},
+			wantAction: Rollback, wantReason: ReasonLatency,
+		},
+		"a slowdown shared with stable's last second does not trip": {
+			edit: func(in *Input) {
+				in.Thresholds.LatencyFactor = 2
+				in.Stable = withHist(in.Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
+				in.Canary = withHist(in.Canary, hist(1000, 99))
+				in.Trailing = trailing(in.Now, [3][4]uint64{{100, 0, 300, 0}, {250, 0, 750, 0}, {500, 0, 1500, 0}})
+				in.Trailing[0].Canary = withHist(in.Trailing[0].Canary, hist(100, 50))
+				in.Trailing[0].Stable = withHist(in.Trailing[0].Stable, hist(300, 50))
+			},
+			wantAction: Advance, wantReason: ReasonStepComplete,
+		},
 		"computed quantiles only: point value decides": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -88,26 +89,38 @@ func setCondition(ts *sluicev1alpha1.TrafficShift, typ string, ok bool, reason, 
 		s = metav1.ConditionTrue
 	}
 	meta.SetStatusCondition(&ts.Status.Conditions, metav1.Condition{
-		Type: typ, Status: s, Reason: reason, Message: truncate(msg, 1000), ObservedGeneration: ts.Generation,
+		Type: typ, Status: s, Reason: reason, Message: truncate(msg, maxConditionMessage), ObservedGeneration: ts.Generation,
 	})
 }
 
+// The API server refuses Event notes over 1024 bytes and condition messages over 32768.
+const (
+	maxEventNote        = 1024
+	maxConditionMessage = 4096
+)
+
+// truncate shortens s to at most n bytes on a rune boundary, marking the cut.
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n]
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func (r *Reconciler) event(ts *sluicev1alpha1.TrafficShift, svc *corev1.Service, typ, reason, action, format string, args ...any) {
 	if r.Recorder == nil {
 		return
 	}
+	note := truncate(fmt.Sprintf(format, args...), maxEventNote)
 	if svc == nil {
-		r.Recorder.Eventf(ts, nil, typ, reason, action, format, args...)
+		r.Recorder.Eventf(ts, nil, typ, reason, action, "%s", note)
 		return
 	}
-	r.Recorder.Eventf(ts, svc, typ, reason, action, format, args...)
+	r.Recorder.Eventf(ts, svc, typ, reason, action, "%s", note)
 }
 
 // noteRoutes records which routes are managed and reports routes that bypass the shift.
@@ -147,7 +160,7 @@ func (r *Reconciler) noteObservable(ts *sluicev1alpha1.TrafficShift, w *world, c
 	ok := c.Pods > 0
 	msg := fmt.Sprintf("reading stats of canary %q from %d endpoint(s)", ts.Status.Canary, c.Pods)
 	if !ok {
-		msg = fmt.Sprintf("no usable stats for canary %q: %d endpoint(s) failed to answer, none answered", ts.Status.Canary, c.FailedPods)
+		msg = fmt.Sprintf("no usable stats for canary %q from any of %d endpoint(s)", ts.Status.Canary, c.FailedPods)
 		if c.FailedPods == 0 {
 			msg = fmt.Sprintf("canary %q has no Ready pods with an IP to read stats from", ts.Status.Canary)
 		}

@@ -77,6 +77,10 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	if st.StepStartedAt != nil {
 		in.StepStartedAt = st.StepStartedAt.Time
 	}
+	for _, d := range analysis.TrailingSpans(w.spec.Guard.Window) {
+		in.Trailing = append(in.Trailing, analysis.Trailing{Span: d,
+			Canary: rm.canaryW.StatsSince(now, d), Stable: rm.stableW.StatsSince(now, d)})
+	}
 	d := analysis.Decide(in)
 	st.StepRequests = rm.stepReqs
 	st.Window = windowStatus(stable, canary, canaryStats.window, stableStats.window)

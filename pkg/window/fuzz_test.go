@@ -45,6 +45,11 @@ func FuzzObserve(f *testing.F) {
 			checkStats(t, inc, time.Duration(math.MaxInt64)) // an increment spans back to the previous tick
 			s := w.Stats(now)
 			checkStats(t, s, length)
+			sub := w.StatsSince(now, length/3)
+			checkStats(t, sub, length/3)
+			if sub.Requests > s.Requests || sub.Rq5xx > s.Rq5xx {
+				t.Fatalf("sub-window %+v holds more than the window %+v", sub, s)
+			}
 		}
 	})
 }

@@ -132,7 +132,22 @@ func (w *Window) Observe(now time.Time, ok map[string]envoy.Counts, failed int) 
 func (w *Window) Stats(now time.Time) Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	start := now.Add(-w.length)
+	return w.statsOver(now, w.length)
+}
+
+// StatsSince returns the trailing part of the window ending at now: the increments of the
+// ticks in (now−d, now], summed like Stats. d is capped at the window length (older
+// increments are not kept); d ≤ 0 yields an empty span. The guard tests such trailing
+// sub-windows so that a fault is not diluted by the healthy traffic earlier in the window.
+func (w *Window) StatsSince(now time.Time, d time.Duration) Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.statsOver(now, max(min(d, w.length), 0))
+}
+
+// statsOver sums the increments in (now−length, now]; w.mu is held.
+func (w *Window) statsOver(now time.Time, length time.Duration) Stats {
+	start := now.Add(-length)
 	var s Stats
 	var p50, p99 float64
 	var latest time.Time

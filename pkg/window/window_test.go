@@ -279,3 +279,44 @@ func TestStatsShrinksWithoutTicks(t *testing.T) {
 		})
 	}
 }
+
+func TestStatsSince(t *testing.T) {
+	w := New(10 * time.Second)
+	w.Observe(t0, map[string]envoy.Counts{"a/1": cnt(0, 0)}, 0)
+	// One tick a second, tick i (1…12) adding i requests, the last three all errors.
+	var req, e uint64
+	for i := uint64(1); i <= 12; i++ {
+		req += i
+		if i >= 10 {
+			e += i
+		}
+		w.Observe(t0.Add(time.Duration(i)*time.Second), map[string]envoy.Counts{"a/1": cnt(req, e)}, 0)
+	}
+	now := t0.Add(12 * time.Second)
+	tests := map[string]struct {
+		d                time.Duration
+		wantReq, wantErr uint64
+		wantSpan         time.Duration
+	}{
+		"the last tick":               {d: time.Second, wantReq: 12, wantErr: 12, wantSpan: time.Second},
+		"just under two ticks":        {d: 1999 * time.Millisecond, wantReq: 12 + 11, wantErr: 23, wantSpan: 1999 * time.Millisecond},
+		"2.5s":                        {d: 2500 * time.Millisecond, wantReq: 12 + 11 + 10, wantErr: 33, wantSpan: 2500 * time.Millisecond},
+		"5s":                          {d: 5 * time.Second, wantReq: 12 + 11 + 10 + 9 + 8, wantErr: 33, wantSpan: 5 * time.Second},
+		"the window":                  {d: 10 * time.Second, wantReq: 75, wantErr: 33, wantSpan: 10 * time.Second},
+		"beyond the window is capped": {d: time.Minute, wantReq: 75, wantErr: 33, wantSpan: 10 * time.Second},
+		"zero":                        {d: 0, wantReq: 0, wantErr: 0, wantSpan: 0},
+		"negative":                    {d: -time.Second, wantReq: 0, wantErr: 0, wantSpan: 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := w.StatsSince(now, tc.d)
+			if s.Requests != tc.wantReq || s.Rq5xx != tc.wantErr || s.Span != tc.wantSpan {
+				t.Fatalf("StatsSince(%s) = %d requests, %d 5xx over %s; want %d, %d over %s",
+					tc.d, s.Requests, s.Rq5xx, s.Span, tc.wantReq, tc.wantErr, tc.wantSpan)
+			}
+			if full := w.Stats(now); tc.d >= 10*time.Second && (full.Requests != s.Requests || full.Span != s.Span) {
+				t.Fatalf("StatsSince(%s) = %+v differs from Stats = %+v", tc.d, s, full)
+			}
+		})
+	}
+}
