@@ -41,6 +41,7 @@ fuzz:
 	@hack/fuzz.sh $(FUZZTIME)
 
 e2e: bins
+	@hack/install-prometheus.sh
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -timeout 20m -v ./e2e/
 
 ## test: everything CI runs — lint, generated-file check, unit, race, fuzz, end-to-end.

@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sluicedev/sluice/e2e/cluster"
+	"github.com/sluicedev/sluice/e2e/promserver"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
 
@@ -22,6 +23,9 @@ var (
 	dyn     dynamic.Interface
 	ctrlRun *controllerRun
 	logPath string
+	// prom is a real Prometheus scraping the stand-ins of tests that register them; nil
+	// when the binary is missing (make test installs it).
+	prom *promserver.Server
 )
 
 // controllerRun is the sluice controller running in this process.
@@ -42,12 +46,19 @@ func startController() error {
 	go func() {
 		defer f.Close()
 		done <- manager.Run(ctx, env.Config, manager.Options{
-			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 4,
+			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 4, PrometheusURL: promURL(),
 			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: prometheus.NewRegistry(), AllowRestart: true,
 		})
 	}()
 	ctrlRun = &controllerRun{cancel: cancel, done: done}
 	return nil
+}
+
+func promURL() string {
+	if prom == nil {
+		return ""
+	}
+	return prom.URL
 }
 
 // stopController stops the controller and waits for it to exit.
@@ -85,6 +96,18 @@ func run(m *testing.M) int {
 	if dyn, err = dynamic.NewForConfig(env.Config); err != nil {
 		fmt.Println("e2e:", err)
 		return 1
+	}
+	promDir, err := os.MkdirTemp("", "sluice-e2e-prometheus-")
+	if err != nil {
+		fmt.Println("e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(promDir)
+	if prom, err = promserver.Start(context.Background(), promDir); err != nil {
+		fmt.Println("e2e: no Prometheus, its tests will fail or skip:", err)
+		prom = nil
+	} else {
+		defer prom.Stop()
 	}
 	logPath = filepath.Join(os.TempDir(), fmt.Sprintf("sluice-e2e-controller-%d.log", os.Getpid()))
 	fmt.Println("e2e: controller log at", logPath)

@@ -38,6 +38,7 @@ type scenario struct {
 	ns    string
 	svc   string
 	fleet *standin.Fleet
+	pods  map[string][]*corev1.Pod // by subset
 }
 
 const reviewsRouting = `
@@ -96,9 +97,11 @@ func newScenarioFor(t *testing.T, name, svcName string, rate float64, routing st
 	})
 	must(t, err)
 	s.fleet = fleet
+	s.pods = map[string][]*corev1.Pod{}
 	for v, count := range map[string]int{"v1": 2, "v2": 2, "v3": 1} {
-		_, err := fleet.AddPods(ctx, v, map[string]string{"app": svcName, "version": v}, count)
+		pods, err := fleet.AddPods(ctx, v, map[string]string{"app": svcName, "version": v}, count)
 		must(t, err)
+		s.pods[v] = pods
 	}
 	t.Cleanup(func() {
 		fleet.Stop()

@@ -9,15 +9,36 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
 	"github.com/sluicedev/sluice/pkg/source"
 )
 
 // Sources are where stats come from: the subsets' own sidecars by default, the callers
-// named by sluice.dev/stats-from when set.
+// named by sluice.dev/stats-from when set, Prometheus when the policy says so.
 type Sources struct {
 	Destination source.Source
 	Callers     source.Source
+	// Prometheus is nil when the controller runs without --prometheus-url.
+	Prometheus source.Source
+}
+
+// ReasonNoPrometheus: the policy selects Prometheus but none is configured.
+const ReasonNoPrometheus = "PrometheusNotConfigured"
+
+// pick returns the source for w's spec, or *invalid when it cannot be had.
+func (s Sources) pick(w *world) (source.Source, error) {
+	switch {
+	case w.spec.StatsSource == sluicev1alpha1.StatsSourcePrometheus:
+		if s.Prometheus == nil {
+			return nil, &invalid{ReasonNoPrometheus, fmt.Sprintf("ShiftPolicy %q sets statsSource Prometheus, but the controller runs without --prometheus-url", w.spec.PolicyName)}
+		}
+		return s.Prometheus, nil
+	case w.spec.StatsFrom != nil:
+		return s.Callers, nil
+	default:
+		return s.Destination, nil
+	}
 }
 
 // subsetPods lists the Ready pods with an IP that belong to subset: the Service's selector

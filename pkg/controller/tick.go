@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -51,6 +52,9 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	}
 
 	canaryStats, stableStats, note, err := r.observe(ctx, w, rm, stable, canary, now)
+	if inv := (*invalid)(nil); errors.As(err, &inv) {
+		return ctrl.Result{}, r.markInvalid(ctx, ts, inv)
+	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -140,9 +144,9 @@ func (r *Reconciler) observe(ctx context.Context, w *world, rm *rolloutMemory, s
 			return c, s, "", err
 		}
 	}
-	src := r.Stats.Destination
-	if w.spec.StatsFrom != nil {
-		src = r.Stats.Callers
+	src, err := r.Stats.pick(w)
+	if err != nil {
+		return c, s, "", err
 	}
 	snap, err := src.Read(ctx, req)
 	if err != nil {

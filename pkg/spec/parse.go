@@ -41,6 +41,8 @@ type Spec struct {
 	RetryToken string
 	// HistoryLimit is how many past rollouts the TrafficShift keeps.
 	HistoryLimit int
+	// StatsSource is where stats come from: Envoy (sidecars or callers) or Prometheus.
+	StatsSource v1alpha1.StatsSource
 }
 
 // Parse validates every sluice.dev/* annotation and the policy (nil = DefaultPolicy) and
@@ -59,6 +61,7 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 		Interval:     pol.Interval,
 		Guard:        pol.Guard,
 		HistoryLimit: pol.HistoryLimit,
+		StatsSource:  pol.StatsSource,
 	}
 	r := reader{ann: ann, ps: &annProblems}
 	r.bool(AnnEnabled, &s.Enabled)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/pkg/analysis"
+	"github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/schedule"
 )
 
@@ -20,6 +21,7 @@ func baseSpec() Spec {
 		Interval:     500 * time.Millisecond,
 		Guard:        analysis.DefaultThresholds(),
 		HistoryLimit: 10,
+		StatsSource:  v1alpha1.StatsSourceEnvoy,
 	}
 }
 

@@ -63,6 +63,7 @@ type resolvedPolicy struct {
 	Interval     time.Duration
 	Guard        analysis.Thresholds
 	HistoryLimit int
+	StatsSource  v1alpha1.StatsSource
 }
 
 // resolvePolicy validates p field by field and fills what it leaves unset.
@@ -73,6 +74,14 @@ func resolvePolicy(p v1alpha1.ShiftPolicySpec, ps *problems) resolvedPolicy {
 		Interval:     defaultInterval,
 		Guard:        analysis.DefaultThresholds(),
 		HistoryLimit: defaultHistoryLimit,
+		StatsSource:  v1alpha1.StatsSourceEnvoy,
+	}
+	switch p.StatsSource {
+	case "":
+	case v1alpha1.StatsSourceEnvoy, v1alpha1.StatsSourcePrometheus:
+		r.StatsSource = p.StatsSource
+	default:
+		ps.add("policy.spec.statsSource", string(p.StatsSource), "Envoy or Prometheus")
 	}
 	if len(p.Steps) > 0 {
 		r.Steps = p.Steps

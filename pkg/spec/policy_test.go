@@ -218,6 +218,10 @@ func TestParseInvalidPolicy(t *testing.T) {
 				{"policy.spec.historyLimit", "51", "an integer in 0..50"},
 			},
 		},
+		"unknown stats source": {
+			policy: v1alpha1.ShiftPolicySpec{StatsSource: "Graphite"},
+			want:   []Problem{{"policy.spec.statsSource", "Graphite", "Envoy or Prometheus"}},
+		},
 		"negative history": {
 			policy: v1alpha1.ShiftPolicySpec{HistoryLimit: ptr(int32(-1))},
 			want:   []Problem{{"policy.spec.historyLimit", "-1", "an integer in 0..50"}},

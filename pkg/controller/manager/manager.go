@@ -10,6 +10,8 @@ import (
 	"io"
 	"time"
 
+	promapi "github.com/prometheus/client_golang/api"
+	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zapcore"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -40,6 +42,8 @@ type Options struct {
 	Workers       int
 	ScrapeTimeout time.Duration
 	StatsPort     int
+	// PrometheusURL enables the Prometheus stats source (policies with statsSource Prometheus).
+	PrometheusURL string
 	// Clock is injected by tests; nil means the real clock.
 	Clock clock.PassiveClock
 	// AllowRestart lets a process start the controller more than once (tests).
@@ -60,6 +64,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 4, "Services reconciled concurrently")
 	fs.DurationVar(&o.ScrapeTimeout, "scrape-timeout", 400*time.Millisecond, "timeout of one stats scrape")
 	fs.IntVar(&o.StatsPort, "stats-port", 15090, "port of the sidecars' Prometheus stats")
+	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus HTTP API address, for ShiftPolicies with statsSource: Prometheus (empty: disabled)")
 }
 
 // Scheme has every type the controller reads or writes.
@@ -130,6 +135,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			Callers:     &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort},
 		},
 		Metrics: m,
+	}
+	if o.PrometheusURL != "" {
+		pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})
+		if err != nil {
+			return fmt.Errorf("--prometheus-url %q: %w", o.PrometheusURL, err)
+		}
+		r.Stats.Prometheus = &source.Prometheus{API: promv1.NewAPI(pc), Timeout: o.ScrapeTimeout}
 	}
 	if err := r.SetupWithManager(mgr, workers, o.AllowRestart); err != nil {
 		return fmt.Errorf("setting up the reconciler: %w", err)

@@ -15,6 +15,17 @@ const (
 	FailurePause FailureAction = "Pause"
 )
 
+// StatsSource is where sluice reads per-subset request stats.
+// +kubebuilder:validation:Enum=Envoy;Prometheus
+type StatsSource string
+
+const (
+	// StatsSourceEnvoy reads the sidecars (or the callers named by sluice.dev/stats-from) directly.
+	StatsSourceEnvoy StatsSource = "Envoy"
+	// StatsSourcePrometheus queries Prometheus, for clusters where pods cannot be reached.
+	StatsSourcePrometheus StatsSource = "Prometheus"
+)
+
 // Step is one stage of a rollout: the canary weight and what must hold before moving on.
 type Step struct {
 	// Weight is the canary's share of traffic in percent.
@@ -103,6 +114,10 @@ type ShiftPolicySpec struct {
 	// OnUnobservable is what happens when the canary stays unobservable: Pause (default) or Rollback.
 	// +optional
 	OnUnobservable FailureAction `json:"onUnobservable,omitempty"`
+	// StatsSource is where request stats come from: Envoy (default) or Prometheus (needs
+	// the controller's --prometheus-url; slower, bounded by the scrape interval).
+	// +optional
+	StatsSource StatsSource `json:"statsSource,omitempty"`
 	// HistoryLimit is how many past rollouts a TrafficShift keeps.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
