@@ -1,5 +1,7 @@
 package envoy
 
+import "slices"
+
 // Histogram is a cumulative latency histogram in milliseconds, Prometheus style.
 type Histogram struct {
 	// Bounds are the finite upper bounds in milliseconds, ascending.
@@ -58,14 +60,14 @@ func (r Report) Total() Counts {
 // mergeHistogram adds b into a when their bounds agree; otherwise keeps the larger.
 func mergeHistogram(a, b Histogram) Histogram {
 	if a.Count == 0 && len(a.Bounds) == 0 {
-		return cloneHistogram(b)
+		return b.Clone()
 	}
 	if len(b.Bounds) == 0 && b.Count == 0 {
 		return a
 	}
-	if !sameBounds(a.Bounds, b.Bounds) {
+	if !slices.Equal(a.Bounds, b.Bounds) {
 		if b.Count > a.Count {
-			return cloneHistogram(b)
+			return b.Clone()
 		}
 		return a
 	}
@@ -77,20 +79,12 @@ func mergeHistogram(a, b Histogram) Histogram {
 	return a
 }
 
-func cloneHistogram(h Histogram) Histogram {
+// Clone returns a copy of h that shares no memory with it; an empty h stays empty.
+func (h Histogram) Clone() Histogram {
+	if len(h.Bounds) == 0 && h.Count == 0 {
+		return Histogram{}
+	}
 	h.Bounds = append([]float64(nil), h.Bounds...)
 	h.Counts = append([]uint64(nil), h.Counts...)
 	return h
-}
-
-func sameBounds(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

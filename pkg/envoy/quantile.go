@@ -5,7 +5,7 @@ import "math"
 // Quantile estimates the q-quantile (0 ≤ q ≤ 1) of h in ms by linear interpolation
 // within buckets, as Prometheus' histogram_quantile does: the lowest bucket starts at 0,
 // a rank in the +Inf bucket returns the highest finite bound. It is NaN when h is empty,
-// has no finite bound, or q is NaN; −Inf/+Inf for q < 0 / q > 1.
+// has no finite bound, its bounds and counts differ in length, or q is NaN; −Inf/+Inf for q < 0 / q > 1.
 func (h Histogram) Quantile(q float64) float64 {
 	switch {
 	case math.IsNaN(q):
@@ -15,8 +15,8 @@ func (h Histogram) Quantile(q float64) float64 {
 	case q > 1:
 		return math.Inf(1)
 	}
-	n := min(len(h.Bounds), len(h.Counts))
-	if h.Count == 0 || n == 0 {
+	n := len(h.Bounds)
+	if h.Count == 0 || n == 0 || len(h.Counts) != n {
 		return math.NaN()
 	}
 	// Counts must be monotonic; scrapes of separate series can be slightly off.

@@ -2,46 +2,28 @@ package window
 
 import (
 	"math"
+	"slices"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
 )
 
 // Quantile returns the q-quantile (0 ≤ q ≤ 1) of h in ms, interpolated like Prometheus'
-// histogram_quantile: linearly within the bucket that holds the rank, with 0 as the lower
-// bound of the first bucket; a rank in the +Inf bucket returns the highest finite bound.
-// It returns NaN when h has no observations or q is outside 0–1.
+// histogram_quantile (envoy.Histogram.Quantile); NaN when h has no observations or q is
+// outside 0–1.
 func Quantile(h envoy.Histogram, q float64) float64 {
-	if h.Count == 0 || math.IsNaN(q) || q < 0 || q > 1 || len(h.Bounds) != len(h.Counts) {
+	if q < 0 || q > 1 {
 		return math.NaN()
 	}
-	rank := q * float64(h.Count)
-	var prevBound float64
-	var prevCount uint64
-	for i, bound := range h.Bounds {
-		c := h.Counts[i]
-		if float64(c) >= rank && c > prevCount {
-			inBucket := float64(c - prevCount)
-			return prevBound + (bound-prevBound)*(rank-float64(prevCount))/inBucket
-		}
-		if c > prevCount {
-			prevCount = c
-		}
-		prevBound = bound
-	}
-	// The rank lies in the +Inf bucket: the highest finite bound is the best answer.
-	if len(h.Bounds) == 0 {
-		return math.NaN()
-	}
-	return h.Bounds[len(h.Bounds)-1]
+	return h.Quantile(q)
 }
 
 // histogramDelta returns cur − prev and true when both share bounds and no count went
 // down; an empty prev (no histogram seen yet) yields cur itself.
 func histogramDelta(cur, prev envoy.Histogram) (envoy.Histogram, bool) {
 	if len(prev.Bounds) == 0 && prev.Count == 0 {
-		return cloneHistogram(cur), true
+		return cur.Clone(), true
 	}
-	if !sameBounds(cur.Bounds, prev.Bounds) || len(cur.Counts) != len(prev.Counts) || cur.Count < prev.Count {
+	if !slices.Equal(cur.Bounds, prev.Bounds) || len(cur.Counts) != len(prev.Counts) || cur.Count < prev.Count {
 		return envoy.Histogram{}, false
 	}
 	d := envoy.Histogram{
@@ -67,11 +49,11 @@ func addHistogram(a, b envoy.Histogram) envoy.Histogram {
 		return a
 	}
 	if a.Count == 0 && len(a.Bounds) == 0 {
-		return cloneHistogram(b)
+		return b.Clone()
 	}
-	if !sameBounds(a.Bounds, b.Bounds) || len(a.Counts) != len(b.Counts) {
+	if !slices.Equal(a.Bounds, b.Bounds) || len(a.Counts) != len(b.Counts) {
 		if b.Count > a.Count {
-			return cloneHistogram(b)
+			return b.Clone()
 		}
 		return a
 	}
@@ -81,27 +63,6 @@ func addHistogram(a, b envoy.Histogram) envoy.Histogram {
 	a.Count = addSat(a.Count, b.Count)
 	a.Sum += b.Sum
 	return a
-}
-
-func cloneHistogram(h envoy.Histogram) envoy.Histogram {
-	if len(h.Bounds) == 0 && h.Count == 0 {
-		return envoy.Histogram{}
-	}
-	h.Bounds = append([]float64(nil), h.Bounds...)
-	h.Counts = append([]uint64(nil), h.Counts...)
-	return h
-}
-
-func sameBounds(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // addSat adds without wrapping: a sum past the uint64 range sticks at the maximum.
