@@ -1,0 +1,107 @@
+package meshlab
+
+import (
+	"io"
+	"maps"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
+)
+
+const testHost = "reviews.meshlab.svc.cluster.local"
+
+func TestCallerStatsParse(t *testing.T) {
+	type call struct {
+		cluster string
+		code    int
+		d       time.Duration
+	}
+	tests := map[string]struct {
+		calls []call
+		want  map[string]envoy.Counts // subset → counts (Requests, Rq2xx, Rq5xx, Latency.Count)
+	}{
+		"split with errors": {
+			calls: []call{
+				{"outbound|9080|v1|" + testHost, 200, 3 * time.Millisecond},
+				{"outbound|9080|v1|" + testHost, 200, 30 * time.Millisecond},
+				{"outbound|9080|v2|" + testHost, 503, time.Millisecond},
+				{"outbound|9080|v2|" + testHost, 200, 2 * time.Second},
+				{"outbound|9080|v2|other.meshlab.svc.cluster.local", 503, time.Millisecond},
+			},
+			want: map[string]envoy.Counts{
+				"v1": {Requests: 2, Rq2xx: 2, Latency: envoy.Histogram{Count: 2}},
+				"v2": {Requests: 2, Rq2xx: 1, Rq5xx: 1, Latency: envoy.Histogram{Count: 2}},
+			},
+		},
+		"timeouts are 5xx": {
+			calls: []call{{"outbound|9080|v3|" + testHost, 504, time.Second}},
+			want:  map[string]envoy.Counts{"v3": {Requests: 1, Rq5xx: 1, Latency: envoy.Histogram{Count: 1}}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := &Caller{}
+			for _, k := range tc.calls {
+				c.stats.record(callerKey{cluster: k.cluster, code: k.code}, k.d, time.Now())
+			}
+			rec := httptest.NewRecorder()
+			c.serveStats(rec, httptest.NewRequest("GET", "/stats/prometheus", nil))
+			page, _ := io.ReadAll(rec.Body)
+			rep, err := envoy.Parse(page, envoy.Query{Host: testHost, Side: envoy.Source})
+			if err != nil {
+				t.Fatalf("parsing %s: %v", page, err)
+			}
+			assertCounts(t, rep, tc.want, page)
+		})
+	}
+}
+
+func TestBackendStatsParse(t *testing.T) {
+	tests := map[string]struct {
+		keys []destKey
+		want map[string]envoy.Counts
+	}{
+		"ok and unavailable": {
+			keys: []destKey{{code: 200}, {code: 200}, {code: 503, grpcStatus: codes.Unavailable}},
+			want: map[string]envoy.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1, Latency: envoy.Histogram{Count: 3}}},
+		},
+		"no calls": {want: map[string]envoy.Counts{}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			b := &Backend{ID: Workload{Namespace: "meshlab", Service: "reviews", App: "reviews", Version: "v2", Name: "reviews-v2-0"}}
+			for _, k := range tc.keys {
+				k.sourceWorkload, k.sourceNs = "gateway-0", "meshlab"
+				b.stats.record(k, 7*time.Millisecond, time.Now())
+			}
+			rec := httptest.NewRecorder()
+			b.serveStats(rec, httptest.NewRequest("GET", "/stats/prometheus", nil))
+			page, _ := io.ReadAll(rec.Body)
+			rep, err := envoy.Parse(page, envoy.Query{Host: testHost, Side: envoy.Destination})
+			if err != nil {
+				t.Fatalf("parsing %s: %v", page, err)
+			}
+			assertCounts(t, rep, tc.want, page)
+			if req, errs := b.Served(); req != uint64(len(tc.keys)) || errs != tc.want["v2"].Rq5xx {
+				t.Errorf("Served() = %d, %d", req, errs)
+			}
+		})
+	}
+}
+
+func assertCounts(t *testing.T, rep envoy.Report, want map[string]envoy.Counts, page []byte) {
+	t.Helper()
+	got := map[string]envoy.Counts{}
+	for s, c := range rep.Subsets {
+		got[s] = envoy.Counts{Requests: c.Requests, Rq2xx: c.Rq2xx, Rq5xx: c.Rq5xx, Latency: envoy.Histogram{Count: c.Latency.Count}}
+	}
+	if !maps.EqualFunc(got, want, func(a, b envoy.Counts) bool {
+		return a.Requests == b.Requests && a.Rq2xx == b.Rq2xx && a.Rq5xx == b.Rq5xx && a.Latency.Count == b.Latency.Count
+	}) {
+		t.Errorf("parsed %+v, want %+v\npage:\n%s", got, want, page)
+	}
+}
