@@ -31,6 +31,7 @@ const (
 	ReasonDwell                = "Dwell"
 	ReasonWaitingForRequests   = "WaitingForRequests"
 	ReasonNoData               = "NoData"
+	ReasonAwaitingDataPlane    = "AwaitingDataPlane"
 )
 
 // Commands are the operator commands, already filtered by the controller to this canary.
@@ -72,7 +73,10 @@ type Input struct {
 	// no requests (at weight 100 the stable gets none), so that a service whose stable
 	// already failed above the absolute limit is not rolled back for matching it.
 	StableBaseline window.Stats
-	Thresholds     Thresholds
+	// DataPlanePending reports that the callers' proxies have not yet confirmed the
+	// current step's weight; the step's dwell has not started, so it cannot complete.
+	DataPlanePending bool
+	Thresholds       Thresholds
 }
 
 // Decision is what to do, why (Reason, a constant), the numbers behind it (Message), and
@@ -101,6 +105,7 @@ var chain = []check{
 	{"externalWeightChange", externalWeightCheck},
 	{"promoteCommand", promoteCheck},
 	{"paused", pausedCheck},
+	{"dataPlane", dataPlaneCheck},
 	{"step", stepCheck},
 }
 

@@ -60,6 +60,14 @@ func TestDecide(t *testing.T) {
 		"healthy after dwell advances": {
 			edit: func(*Input) {}, wantAction: Advance, wantReason: ReasonStepComplete, wantInMsg: "advancing to 50%",
 		},
+		"data plane not confirmed holds": {
+			edit:       func(in *Input) { in.DataPlanePending = true },
+			wantAction: Hold, wantReason: ReasonAwaitingDataPlane, wantInMsg: "canary weight 25",
+		},
+		"guard still runs while the data plane is pending": {
+			edit:       func(in *Input) { in.DataPlanePending, in.Canary = true, traffic(in.Now, 1000, 500) },
+			wantAction: Rollback, wantReason: ReasonErrorRate,
+		},
 		"dwell not yet": {
 			edit:       func(in *Input) { in.StepStartedAt = in.Now.Add(-29 * time.Second) },
 			wantAction: Hold, wantReason: ReasonDwell, wantInMsg: "29s of 30s dwell",

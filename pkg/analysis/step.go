@@ -9,6 +9,15 @@ import (
 // promote) only after the step's dwell, with the step's minimum canary requests, and with
 // fresh canary data; anything short of that holds. Low traffic makes a step take longer,
 // it never passes it.
+// dataPlaneCheck holds a step whose weight the data plane has not confirmed yet.
+func dataPlaneCheck(in Input) (Decision, bool) {
+	if in.Phase != PhaseProgressing || !in.DataPlanePending {
+		return Decision{}, false
+	}
+	return Decision{Action: Hold, Reason: ReasonAwaitingDataPlane,
+		Message: fmt.Sprintf("waiting for the callers' proxies to apply canary weight %d; the step's dwell starts then", in.Weight)}, true
+}
+
 func stepCheck(in Input) (Decision, bool) {
 	if in.Phase != PhaseProgressing {
 		return Decision{}, false

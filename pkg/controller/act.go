@@ -34,6 +34,7 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 		if r.Metrics != nil {
 			r.Metrics.FaultToZero.Observe(r.Clock.Since(now).Seconds())
 		}
+		r.expectWrite(w, ts, rm, 0, r.Clock.Now(), false)
 		st.LastDecision = decided
 		r.finish(ts, w.spec.HistoryLimit, sluicev1alpha1.PhaseRolledBack, d.Reason, d.Message, now)
 		st.Weight = 0
@@ -44,6 +45,7 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 		if err := r.promoteRoutes(ctx, w, key, stable, canary); err != nil {
 			return err
 		}
+		r.expectWrite(w, ts, rm, 100, r.Clock.Now(), false)
 		st.LastDecision = decided
 		r.finish(ts, w.spec.HistoryLimit, sluicev1alpha1.PhasePromoted, d.Reason, d.Message, now)
 		st.Stable, st.Weight = canary, 100
@@ -64,6 +66,7 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 		st.Step, st.Weight = st.Step+1, next.Weight
 		st.StepStartedAt, st.StepRequests = microPtr(now), 0
 		rm.step, rm.stepReqs = st.Step, 0
+		r.expectWrite(w, ts, rm, next.Weight, r.Clock.Now(), true)
 		msg := fmt.Sprintf("canary weight %d → %d (step %d/%d): %s", from, next.Weight, st.Step, len(w.spec.Steps), d.Message)
 		setCondition(ts, sluicev1alpha1.ConditionProgressing, true, ReasonStepAdvanced, msg)
 		r.event(ts, w.svc, corev1.EventTypeNormal, ReasonStepAdvanced, "Advance", "%s", msg)

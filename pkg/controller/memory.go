@@ -22,8 +22,10 @@ type rolloutMemory struct {
 	// stableBaseline is stable's latest window with enough requests to compare against
 	// once stable gets little or no traffic (the last step).
 	stableBaseline window.Stats
-	pending        *int32 // weight being written right now, accepted by the external-edit check
-	lastStatus     time.Time
+	pending        *int32
+	// confirm is the last weight write the callers have not been seen to apply.
+	confirm    *pendingConfirm // weight being written right now, accepted by the external-edit check
+	lastStatus time.Time
 }
 
 type memory struct {

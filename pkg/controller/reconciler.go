@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/dataplane"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/spec"
 )
@@ -31,7 +32,12 @@ type Reconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Stats     Sources
-	Metrics   *metrics.Metrics
+	// DataPlane, when set, confirms each weight write in the callers' config dumps
+	// (Services with sluice.dev/stats-from); a step's dwell starts at confirmation.
+	DataPlane *dataplane.Confirmer
+	// DataPlaneTimeout is how long a write may stay unconfirmed before sluice says so (10s).
+	DataPlaneTimeout time.Duration
+	Metrics          *metrics.Metrics
 	// StatusEvery bounds how often a Hold tick rewrites the status window (default 2s).
 	StatusEvery time.Duration
 

@@ -71,6 +71,10 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, svc *corev1.Service, 
 		return ctrl.Result{}, r.markInvalid(ctx, ts, &invalid{ReasonSubsetMissing, err.Error()})
 	}
 
+	// A finished rollout whose last write the callers have not confirmed yet.
+	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil && rm.confirm != nil && !active(st.Phase) {
+		return r.confirmEnded(ctx, w, ts, rm)
+	}
 	// A rollout under way for a canary the annotation no longer names: return its traffic.
 	if active(st.Phase) && st.Canary != canary {
 		return r.supersede(ctx, w, ts, stable, now)
@@ -153,6 +157,8 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 		st.Phase, st.PausedReason = sluicev1alpha1.PhasePaused, pausedByOperator
 	}
 	r.noteRoutes(w, ts, managed, bypass)
+	rm := r.mem.get(key, canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
+	r.expectWrite(w, ts, rm, first.Weight, r.Clock.Now(), true)
 	msg := fmt.Sprintf("rolling out %q over %q: step 1/%d, canary weight %d", canary, stable, len(w.spec.Steps), first.Weight)
 	st.LastDecision = &sluicev1alpha1.Decision{Action: "Start", Reason: ReasonRolloutStarted, Message: msg, Time: timePtr(now)}
 	setCondition(ts, sluicev1alpha1.ConditionReady, true, ReasonValid, "annotations, policy and routes are valid")
@@ -162,7 +168,9 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	if err := r.writeStatus(ctx, ts); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.mem.get(key, canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
+	if rm.confirm != nil {
+		return ctrl.Result{RequeueAfter: confirmPoll}, nil
+	}
 	return ctrl.Result{RequeueAfter: w.spec.Interval}, nil
 }
 

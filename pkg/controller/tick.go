@@ -63,7 +63,9 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 		rm.stableBaseline = stableStats.window
 	}
 
+	dataPlanePending := r.checkDataPlane(ctx, w, ts, rm)
 	in := analysis.Input{
+		DataPlanePending:     dataPlanePending,
 		Now:                  now,
 		Phase:                string(st.Phase),
 		Commands:             analysis.Commands{Pause: w.spec.Paused, Promote: w.spec.Promote == canary, Abort: w.spec.Abort == canary},
@@ -96,10 +98,16 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 		return ctrl.Result{}, err
 	}
 	if !active(st.Phase) {
+		if rm.confirm != nil {
+			return ctrl.Result{RequeueAfter: confirmPoll}, nil
+		}
 		r.mem.forget(key)
 		return ctrl.Result{}, nil
 	}
 	next := w.spec.Interval - r.Clock.Since(now)
+	if rm.confirm != nil && !rm.confirm.reported {
+		next = confirmPoll
+	}
 	if next < time.Millisecond {
 		next = time.Millisecond
 	}

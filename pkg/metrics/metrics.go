@@ -16,6 +16,7 @@ type Metrics struct {
 	ScrapeErrors  *prometheus.CounterVec
 	PatchFailures *prometheus.CounterVec
 	FaultToZero   prometheus.Histogram
+	Propagation   prometheus.Histogram
 }
 
 // New builds the metrics and registers them with reg.
@@ -47,8 +48,13 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from the start of the tick that decided a rollback to the VirtualService write returning.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
+		Propagation: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sluice_dataplane_propagation_seconds",
+			Help:    "Time from a VirtualService weight write to every caller proxy routing with it (config dump).",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero} {
+	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero, m.Propagation} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sluice metrics: %w", err)
 		}

@@ -121,8 +121,13 @@ func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
 
 // listCallers returns the Ready caller pods that have an IP.
 func (c *Callers) listCallers(ctx context.Context, sel labels.Selector, ns string) ([]corev1.Pod, error) {
+	return ReadyPods(ctx, c.Reader, sel, ns)
+}
+
+// ReadyPods lists the pods matching sel in ns that are Ready, not being deleted, and have an IP.
+func ReadyPods(ctx context.Context, r client.Reader, sel labels.Selector, ns string) ([]corev1.Pod, error) {
 	list := &corev1.PodList{}
-	if err := c.Reader.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+	if err := r.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
 		return nil, fmt.Errorf("listing stats-from pods %q in namespace %s: %w", sel, ns, err)
 	}
 	out := make([]corev1.Pod, 0, len(list.Items))

@@ -27,6 +27,7 @@ import (
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/controller"
+	"github.com/sluicedev/sluice/pkg/dataplane"
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/source"
@@ -42,6 +43,11 @@ type Options struct {
 	Workers       int
 	ScrapeTimeout time.Duration
 	StatsPort     int
+	// ConfigDumpPort enables data-plane confirmation: the callers' proxies' config dump
+	// is read on this port (0 disables; Envoy's admin port is 15000).
+	ConfigDumpPort int
+	// DataPlaneTimeout is how long a weight write may stay unconfirmed before sluice says so.
+	DataPlaneTimeout time.Duration
 	// PrometheusURL enables the Prometheus stats source (policies with statsSource Prometheus).
 	PrometheusURL string
 	// Clock is injected by tests; nil means the real clock.
@@ -64,6 +70,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 4, "Services reconciled concurrently")
 	fs.DurationVar(&o.ScrapeTimeout, "scrape-timeout", 400*time.Millisecond, "timeout of one stats scrape")
 	fs.IntVar(&o.StatsPort, "stats-port", 15090, "port of the sidecars' Prometheus stats")
+	fs.IntVar(&o.ConfigDumpPort, "config-dump-port", 0, "port of the stats-from callers' /config_dump; when set, each weight write is confirmed there and a step's dwell starts at confirmation (0 disables)")
+	fs.DurationVar(&o.DataPlaneTimeout, "dataplane-timeout", 10*time.Second, "how long a weight write may stay unconfirmed before a DataPlaneUnconfirmed condition and Event")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus HTTP API address, for ShiftPolicies with statsSource: Prometheus (empty: disabled)")
 }
 
@@ -135,6 +143,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			Callers:     &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort},
 		},
 		Metrics: m,
+	}
+	if o.ConfigDumpPort > 0 {
+		r.DataPlane = &dataplane.Confirmer{Reader: mgr.GetClient(), Scraper: scraper, Port: o.ConfigDumpPort}
+		r.DataPlaneTimeout = o.DataPlaneTimeout
 	}
 	if o.PrometheusURL != "" {
 		pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})

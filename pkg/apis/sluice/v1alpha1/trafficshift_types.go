@@ -31,6 +31,8 @@ const (
 	ConditionProgressing = "Progressing"
 	// ConditionObservable is True while the canary's stats are being read.
 	ConditionObservable = "Observable"
+	// ConditionDataPlane is True once the callers' proxies applied the last weight written.
+	ConditionDataPlane = "DataPlaneConfirmed"
 )
 
 // TrafficShiftSpec is empty: the Service's annotations are the spec. The object exists
@@ -78,6 +80,25 @@ type WindowStatus struct {
 	Seconds string        `json:"seconds,omitempty"`
 	Stable  *SubsetWindow `json:"stable,omitempty"`
 	Canary  *SubsetWindow `json:"canary,omitempty"`
+}
+
+// DataPlaneStatus is what the callers' proxies confirmed of sluice's last weight write
+// (read from their config dumps; only with sluice.dev/stats-from and the controller's
+// --config-dump-port).
+type DataPlaneStatus struct {
+	// Weight is the canary weight written.
+	Weight int32 `json:"weight"`
+	// WrittenAt is when the VirtualService patch returned.
+	WrittenAt *metav1.MicroTime `json:"writtenAt,omitempty"`
+	// AppliedAt is when every caller was first seen routing with Weight; empty until then.
+	// +optional
+	AppliedAt *metav1.MicroTime `json:"appliedAt,omitempty"`
+	// PropagationSeconds is AppliedAt − WrittenAt, e.g. "0.112".
+	// +optional
+	PropagationSeconds string `json:"propagationSeconds,omitempty"`
+	// Callers is how many caller proxies were read; Applied how many had Weight.
+	Callers int32 `json:"callers"`
+	Applied int32 `json:"applied"`
 }
 
 // RolloutRecord is one finished rollout.
@@ -144,6 +165,9 @@ type TrafficShiftStatus struct {
 	// Window is the latest per-subset window.
 	// +optional
 	Window *WindowStatus `json:"window,omitempty"`
+	// DataPlane is the callers' confirmation of the last weight write.
+	// +optional
+	DataPlane *DataPlaneStatus `json:"dataPlane,omitempty"`
 	// VirtualServices are the VirtualServices sluice manages for this Service.
 	// +optional
 	VirtualServices []string `json:"virtualServices,omitempty"`

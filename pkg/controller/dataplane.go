@@ -1,0 +1,109 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+)
+
+// Reasons of the DataPlaneConfirmed condition and its Event.
+const (
+	ReasonPropagating          = "Propagating"
+	ReasonApplied              = "Applied"
+	ReasonDataPlaneUnconfirmed = "DataPlaneUnconfirmed"
+)
+
+// confirmPoll is how often the callers are read while a write is unconfirmed: it bounds
+// the error of the measured propagation time.
+const confirmPoll = 25 * time.Millisecond
+
+// pendingConfirm is a weight write the callers have not been seen to apply yet.
+type pendingConfirm struct {
+	weight    int32
+	writtenAt time.Time
+	step      bool // the step's dwell starts at confirmation
+	reported  bool // the timeout was reported
+}
+
+func (r *Reconciler) confirming(w *world) bool { return r.DataPlane != nil && w.spec.StatsFrom != nil }
+
+// expectWrite records a weight write that the callers must confirm.
+func (r *Reconciler) expectWrite(w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, weight int32, writtenAt time.Time, step bool) {
+	if !r.confirming(w) || rm == nil {
+		return
+	}
+	rm.confirm = &pendingConfirm{weight: weight, writtenAt: writtenAt, step: step}
+	ts.Status.DataPlane = &sluicev1alpha1.DataPlaneStatus{Weight: weight, WrittenAt: microPtr(writtenAt)}
+	setCondition(ts, sluicev1alpha1.ConditionDataPlane, false, ReasonPropagating, fmt.Sprintf("waiting for the callers to apply canary weight %d", weight))
+}
+
+// checkDataPlane reads the callers once and reports whether the write is still unconfirmed.
+func (r *Reconciler) checkDataPlane(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory) bool {
+	pc := rm.confirm
+	if pc == nil || !r.confirming(w) {
+		return false
+	}
+	res, err := r.DataPlane.Check(ctx, w.svc.Namespace, w.spec.StatsFrom, w.target.FQDN(), rm.canary, pc.weight)
+	now := r.Clock.Now()
+	dp := ts.Status.DataPlane
+	if dp == nil {
+		dp = &sluicev1alpha1.DataPlaneStatus{Weight: pc.weight, WrittenAt: microPtr(pc.writtenAt)}
+		ts.Status.DataPlane = dp
+	}
+	dp.Callers, dp.Applied = int32(res.Callers), int32(res.Applied)
+	if err == nil && res.Done() {
+		took := now.Sub(pc.writtenAt)
+		dp.AppliedAt = microPtr(now)
+		dp.PropagationSeconds = strconv.FormatFloat(took.Seconds(), 'f', 3, 64)
+		if r.Metrics != nil {
+			r.Metrics.Propagation.Observe(took.Seconds())
+		}
+		if pc.step {
+			ts.Status.StepStartedAt = microPtr(now)
+		}
+		setCondition(ts, sluicev1alpha1.ConditionDataPlane, true, ReasonApplied,
+			fmt.Sprintf("%d caller(s) route with canary weight %d, %s after the write", res.Callers, pc.weight, took.Round(time.Millisecond)))
+		rm.confirm = nil
+		return false
+	}
+	if now.Sub(pc.writtenAt) > r.dataPlaneTimeout() && !pc.reported {
+		pc.reported = true
+		why := fmt.Sprintf("%d of %d caller(s) route with canary weight %d, %d could not be read", res.Applied, res.Callers, pc.weight, res.Failed)
+		if err != nil {
+			why = err.Error()
+		}
+		msg := fmt.Sprintf("the callers did not apply canary weight %d within %s: %s; the step's dwell has not started", pc.weight, r.dataPlaneTimeout(), why)
+		setCondition(ts, sluicev1alpha1.ConditionDataPlane, false, ReasonDataPlaneUnconfirmed, msg)
+		r.event(ts, w.svc, corev1.EventTypeWarning, ReasonDataPlaneUnconfirmed, "Confirm", "%s", msg)
+	}
+	return true
+}
+
+func (r *Reconciler) dataPlaneTimeout() time.Duration {
+	if r.DataPlaneTimeout > 0 {
+		return r.DataPlaneTimeout
+	}
+	return 10 * time.Second
+}
+
+// confirmEnded keeps reading the callers after a rollback or promotion until they apply
+// it (or the timeout passes), so the status says when traffic really moved.
+func (r *Reconciler) confirmEnded(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory) (ctrl.Result, error) {
+	before := ts.Status.DeepCopy()
+	pending := r.checkDataPlane(ctx, w, ts, rm)
+	if err := r.writeStatusIfChanged(ctx, ts, before); err != nil {
+		return ctrl.Result{}, err
+	}
+	if pending && !rm.confirm.reported {
+		return ctrl.Result{RequeueAfter: confirmPoll}, nil
+	}
+	r.mem.forget(client.ObjectKeyFromObject(ts))
+	return ctrl.Result{}, nil
+}
