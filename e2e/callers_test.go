@@ -124,9 +124,11 @@ func TestCallersHealthyCanaryPromoted(t *testing.T) {
 	healthy := standin.SubsetBehaviour{LatencyP50: 10 * time.Millisecond, LatencyP99: 40 * time.Millisecond}
 	s.fleet.SetBehaviour("v1", healthy)
 	s.fleet.SetBehaviour("v2", healthy)
+	// Steps of 4 s: status windows are refreshed every 2 s, so step 3 is seen with its
+	// step requests counted.
+	ann["sluice.dev/step-duration"] = "4s"
 	s.annotate(ann)
 
-	// A step lasts at least 2 s, so polling every 50 ms sees step 3.
 	ts := s.waitTS(30*time.Second, "step 3 (50 %) with step requests", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.Status.Step == 3 && ts.Status.StepRequests > 0
 	})

@@ -58,7 +58,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, fmt.Errorf("reading Service %s: %w", req.NamespacedName, err)
 	}
-	ts, err := r.trafficShift(ctx, req.NamespacedName)
+	ts, err := r.trafficShift(ctx, req.NamespacedName, spec.Enabled(svc.Annotations))
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -80,9 +80,22 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	return res, err
 }
 
-func (r *Reconciler) trafficShift(ctx context.Context, key types.NamespacedName) (*sluicev1alpha1.TrafficShift, error) {
+// trafficShift reads the Service's TrafficShift, nil when there is none. The status is the
+// rollout's durable state and the base of this reconcile's writes, so it is read from the
+// API server, not the cache: a cache that has not caught up with the last status write
+// would replay a step (or fail the write on a conflict after the VirtualService moved).
+// Services that are not opted in are answered from the cache alone.
+func (r *Reconciler) trafficShift(ctx context.Context, key types.NamespacedName, optedIn bool) (*sluicev1alpha1.TrafficShift, error) {
 	ts := &sluicev1alpha1.TrafficShift{}
-	if err := r.Client.Get(ctx, key, ts); err != nil {
+	if !optedIn {
+		if err := r.Client.Get(ctx, key, ts); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("reading TrafficShift %s: %w", key, err)
+		}
+	}
+	if err := r.APIReader.Get(ctx, key, ts); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
@@ -100,7 +113,7 @@ func (r *Reconciler) createTrafficShift(ctx context.Context, svc *corev1.Service
 	}
 	if err := r.Client.Create(ctx, ts); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return r.trafficShift(ctx, client.ObjectKeyFromObject(svc))
+			return r.trafficShift(ctx, client.ObjectKeyFromObject(svc), true)
 		}
 		return nil, fmt.Errorf("creating TrafficShift %s/%s: %w", svc.Namespace, svc.Name, err)
 	}

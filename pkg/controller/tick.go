@@ -23,6 +23,9 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	st := &ts.Status
 	managed, bypass, byVS, err := w.routes(stable, canary)
 	if err != nil {
+		if s, serr := w.inferStable(); serr == nil && s == canary {
+			return ctrl.Result{}, r.recordPromoted(ctx, w, ts, canary, now)
+		}
 		return ctrl.Result{}, r.markInvalid(ctx, ts, err.(*invalid))
 	}
 	r.noteRoutes(w, ts, managed, bypass)
@@ -173,4 +176,22 @@ func (r *Reconciler) observe(ctx context.Context, w *world, rm *rolloutMemory, s
 		sub.out.window = sub.win.Stats(now)
 	}
 	return c, s, snap.Note, nil
+}
+
+// ReasonCanaryServing: the routes already send everything to the canary.
+const ReasonCanaryServing = "CanaryAlreadyServing"
+
+// recordPromoted finishes a rollout whose routes already send all traffic to the canary:
+// a promotion whose status write was lost, or someone promoting by hand.
+func (r *Reconciler) recordPromoted(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, canary string, now time.Time) error {
+	msg := fmt.Sprintf("the routes already send all of %s's traffic to %q: recorded as promoted", w.target.FQDN(), canary)
+	st := &ts.Status
+	st.LastDecision = &sluicev1alpha1.Decision{Action: string(analysis.Promote), Reason: ReasonCanaryServing, Message: msg, Time: timePtr(now)}
+	r.finish(ts, w.spec.HistoryLimit, sluicev1alpha1.PhasePromoted, ReasonCanaryServing, msg, now)
+	st.Stable, st.Weight, st.Step = canary, 100, int32(len(w.spec.Steps))
+	setCondition(ts, sluicev1alpha1.ConditionProgressing, false, ReasonPromoted, msg)
+	r.event(ts, w.svc, corev1.EventTypeNormal, ReasonPromoted, "Promote", "canary %q promoted: %s", canary, msg)
+	r.setWeightMetric(ts, 100)
+	r.mem.forget(client.ObjectKeyFromObject(ts))
+	return r.writeStatus(ctx, ts)
 }
