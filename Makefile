@@ -6,7 +6,7 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/...
 
-.PHONY: all build bins generate check-generated lint test unit fuzz e2e demo bench bench-detect
+.PHONY: all build bins istiod generate check-generated lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect
 
 all: build
 
@@ -44,11 +44,25 @@ e2e: bins
 	@hack/install-prometheus.sh
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -timeout 20m -v ./e2e/
 
-## test: everything CI runs — lint, generated-file check, unit, race, fuzz, end-to-end.
-test: lint check-generated unit fuzz e2e
+## istiod: build (or reuse from cache) the real istiod for the mesh lab.
+istiod:
+	@e2e/istiodbin/build.sh >/dev/null
 
-## demo: a healthy rollout promoted and a bad one rolled back, against a real API server.
-demo: bins
+## meshlab: sluice driving real istiod and proxyless gRPC clients (e2e/meshlab).
+meshlab: bins istiod
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) SLUICE_ISTIOD_BIN=$$(e2e/istiodbin/build.sh) SLUICE_MESHLAB=1 \
+		$(GO) test -count=1 -timeout 10m -v ./e2e/meshlab/
+
+## test: everything CI runs — lint, generated-file check, unit, race, fuzz, end-to-end, mesh lab.
+test: lint check-generated unit fuzz e2e meshlab
+
+## demo: on the mesh lab (real API server, real istiod, real gRPC traffic): a healthy
+## release promoted, a bad one rolled back, with the measured timeline.
+demo: bins istiod
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) SLUICE_ISTIOD_BIN=$$(e2e/istiodbin/build.sh) $(GO) run ./e2e/labdemo $(DEMO_FLAGS)
+
+## demo-standin: the same story with stand-in pods instead of istiod (no istiod build).
+demo-standin: bins
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./e2e/demo $(DEMO_FLAGS)
 
 bench:

@@ -41,6 +41,8 @@ func (l *Lab) StartSluice(logPath string) (*Sluice, error) {
 		s.done <- manager.Run(ctx, l.Cluster.Config, manager.Options{
 			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 4,
 			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: prometheus.NewRegistry(), AllowRestart: true,
+			// The lab's callers serve their config dump beside their stats.
+			ConfigDumpPort: 15090, DataPlaneTimeout: 5 * time.Second,
 		})
 	}()
 	return s, nil

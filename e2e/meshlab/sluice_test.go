@@ -157,6 +157,7 @@ func checkPromotion(t *testing.T, ctx context.Context, lab *Lab, vs *vswatch.Log
 			t.Fatalf("step %d: no VirtualService event with v2 at %d; v2 weights %v", step, w, vs.CanarySeq("v2"))
 		}
 		toClient = append(toClient, arr.Applied.Sub(written))
+		checkConfirmed(t, ctx, lab, w, arr.Applied.Sub(written), w < 100)
 		got, n, end := measure(c, lab, time.Second)
 		if next, ok := vs.FirstAfter(written.Add(time.Millisecond), "v2", nextWeight(w)); w < 100 && ok && next.Before(end) {
 			t.Errorf("step %d: sluice moved on at %v, inside the measurement ending %v after the write", step, next.Sub(written), end.Sub(written))
@@ -269,6 +270,7 @@ func checkRollback(t *testing.T, ctx context.Context, lab *Lab, vs *vswatch.Log,
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkConfirmed(t, ctx, lab, 0, r.Route.Applied.Sub(r.Written), false)
 	if ts.Status.Weight != 0 || ts.Status.Stable != stable || ts.Status.LastDecision == nil || ts.Status.LastDecision.Reason != "ErrorRate" {
 		t.Errorf("rolled-back status: weight %d stable %q decision %+v", ts.Status.Weight, ts.Status.Stable, ts.Status.LastDecision)
 	} else {
@@ -284,5 +286,34 @@ func checkRollback(t *testing.T, ctx context.Context, lab *Lab, vs *vswatch.Log,
 	got, n, _ := measure(c, lab, time.Second)
 	if got[stable].Requests != n || got[stable].Errors != 0 || n < 100 {
 		t.Errorf("after rollback %d calls in 1 s, want all to %s without errors and ≥ 100 (counts %v)", n, stable, got)
+	}
+}
+
+// checkConfirmed waits until sluice's status says the callers applied canary weight w (read
+// from their config dumps) and compares sluice's propagation time with the lab's own
+// (the client's ACK of the route); a step's dwell must start at that confirmation.
+func checkConfirmed(t *testing.T, ctx context.Context, lab *Lab, w int32, labTook time.Duration, step bool) {
+	t.Helper()
+	ts, err := lab.WaitTrafficShift(ctx, fmt.Sprintf("data plane confirms weight %d", w), func(ts *sluicev1alpha1.TrafficShift) bool {
+		dp := ts.Status.DataPlane
+		return dp != nil && dp.Weight == w && dp.AppliedAt != nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := ts.Status.DataPlane
+	took := dp.AppliedAt.Sub(dp.WrittenAt.Time)
+	t.Logf("weight %d: sluice saw the callers apply it %v after its write (status propagationSeconds %s); the lab's client ACK came %v after the watch event",
+		w, took.Round(time.Millisecond), dp.PropagationSeconds, labTook.Round(time.Millisecond))
+	if dp.Callers != 1 || dp.Applied != 1 {
+		t.Errorf("weight %d: data plane %d of %d callers, want 1 of 1", w, dp.Applied, dp.Callers)
+	}
+	// sluice polls every 25 ms once a write is out; it cannot see the route before the
+	// client has it, nor (on this loaded machine) much later.
+	if took < labTook-50*time.Millisecond || took > labTook+time.Second {
+		t.Errorf("weight %d: sluice's propagation %v is not consistent with the client's %v", w, took, labTook)
+	}
+	if step && (ts.Status.StepStartedAt == nil || !ts.Status.StepStartedAt.Equal(dp.AppliedAt)) {
+		t.Errorf("weight %d: the step's dwell must start at confirmation: stepStartedAt %v, appliedAt %v", w, ts.Status.StepStartedAt, dp.AppliedAt)
 	}
 }
