@@ -23,6 +23,8 @@ type rolloutMemory struct {
 	// once stable gets little or no traffic (the last step).
 	stableBaseline window.Stats
 	pending        *int32
+	// lastTick is when the last full tick (stats, decision) ran.
+	lastTick time.Time
 	// confirm is the last weight write the callers have not been seen to apply.
 	confirm    *pendingConfirm // weight being written right now, accepted by the external-edit check
 	lastStatus time.Time

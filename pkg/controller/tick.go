@@ -37,6 +37,12 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	if rm.step != st.Step {
 		rm.step, rm.stepReqs = st.Step, st.StepRequests
 	}
+	// Between full ticks a pending weight write is only looked for in the callers' config
+	// dumps, so the measured propagation is not stretched by a tick's scrapes and writes.
+	if rm.confirm != nil && !rm.confirm.reported && now.Sub(rm.lastTick) < w.spec.Interval {
+		return r.confirmOnly(ctx, w, ts, rm, now)
+	}
+	rm.lastTick = now
 
 	// Weights someone else wrote: anything but what sluice wrote or is writing.
 	observed := observedCanaryWeights(byVS)
@@ -194,4 +200,18 @@ func (r *Reconciler) recordPromoted(ctx context.Context, w *world, ts *sluicev1a
 	r.setWeightMetric(ts, 100)
 	r.mem.forget(client.ObjectKeyFromObject(ts))
 	return r.writeStatus(ctx, ts)
+}
+
+// confirmOnly checks a pending write in the callers' config dumps and comes back soon,
+// leaving stats and decisions to the next full tick (at most one interval away).
+func (r *Reconciler) confirmOnly(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, now time.Time) (ctrl.Result, error) {
+	before := ts.Status.DeepCopy()
+	pending := r.checkDataPlane(ctx, w, ts, rm)
+	if err := r.writeStatusIfChanged(ctx, ts, before); err != nil {
+		return ctrl.Result{}, err
+	}
+	if pending {
+		return ctrl.Result{RequeueAfter: confirmPoll}, nil
+	}
+	return ctrl.Result{RequeueAfter: max(w.spec.Interval-now.Sub(rm.lastTick), time.Millisecond)}, nil
 }
