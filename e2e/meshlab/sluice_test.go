@@ -271,6 +271,7 @@ func checkRollback(t *testing.T, ctx context.Context, lab *Lab, vs *vswatch.Log,
 		t.Fatal(err)
 	}
 	checkConfirmed(t, ctx, lab, 0, r.Route.Applied.Sub(r.Written), false)
+	checkDrained(t, ctx, lab, r.LastCanary)
 	if ts.Status.Weight != 0 || ts.Status.Stable != stable || ts.Status.LastDecision == nil || ts.Status.LastDecision.Reason != "ErrorRate" {
 		t.Errorf("rolled-back status: weight %d stable %q decision %+v", ts.Status.Weight, ts.Status.Stable, ts.Status.LastDecision)
 	} else {
@@ -315,5 +316,27 @@ func checkConfirmed(t *testing.T, ctx context.Context, lab *Lab, w int32, labToo
 	}
 	if step && (ts.Status.StepStartedAt == nil || !ts.Status.StepStartedAt.Equal(dp.AppliedAt)) {
 		t.Errorf("weight %d: the step's dwell must start at confirmation: stepStartedAt %v, appliedAt %v", w, ts.Status.StepStartedAt, dp.AppliedAt)
+	}
+}
+
+// checkDrained waits until sluice's status records when the canary's traffic stopped after
+// the rollback (its counters at the callers stopped growing) and compares it with the last
+// canary call the caller itself completed.
+func checkDrained(t *testing.T, ctx context.Context, lab *Lab, lastCall time.Time) {
+	t.Helper()
+	ts, err := lab.WaitTrafficShift(ctx, "canary traffic drained", func(ts *sluicev1alpha1.TrafficShift) bool {
+		dp := ts.Status.DataPlane
+		return dp != nil && dp.Weight == 0 && dp.CanaryDrainedAt != nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := ts.Status.DataPlane
+	t.Logf("sluice: canary traffic stopped by %v after its write (drainSeconds %s); the caller's last canary call completed %v after it",
+		dp.CanaryDrainedAt.Sub(dp.WrittenAt.Time).Round(time.Millisecond), dp.DrainSeconds, lastCall.Sub(dp.WrittenAt.Time).Round(time.Millisecond))
+	// The first read showing the final count cannot precede the last call; sluice reads
+	// every 100 ms, so it should follow within a scrape or two.
+	if dp.CanaryDrainedAt.Time.Before(lastCall.Add(-10*time.Millisecond)) || dp.CanaryDrainedAt.Time.After(lastCall.Add(time.Second)) {
+		t.Errorf("canaryDrainedAt %v is not consistent with the last canary call at %v", dp.CanaryDrainedAt.Time, lastCall)
 	}
 }

@@ -35,6 +35,9 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 			r.Metrics.FaultToZero.Observe(r.Clock.Since(now).Seconds())
 		}
 		r.expectWrite(w, ts, rm, 0, r.Clock.Now(), false)
+		if r.confirming(w) {
+			rm.drain = &canaryDrain{start: r.Clock.Now()}
+		}
 		st.LastDecision = decided
 		r.finish(ts, w.spec.HistoryLimit, sluicev1alpha1.PhaseRolledBack, d.Reason, d.Message, now)
 		st.Weight = 0

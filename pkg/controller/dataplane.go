@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/source"
 )
 
 // Reasons of the DataPlaneConfirmed condition and its Event.
@@ -31,6 +32,21 @@ type pendingConfirm struct {
 	step      bool // the step's dwell starts at confirmation
 	reported  bool // the timeout was reported
 }
+
+// canaryDrain watches the canary's counters after a rollback until they stop growing.
+type canaryDrain struct {
+	start     time.Time
+	count     uint64
+	changedAt time.Time // the read that first saw count
+	seen      bool
+}
+
+// drainQuiet is how long the canary's counters must stay still to call its traffic stopped;
+// drainPoll how often they are read meanwhile.
+const (
+	drainQuiet = time.Second
+	drainPoll  = 100 * time.Millisecond
+)
 
 func (r *Reconciler) confirming(w *world) bool { return r.DataPlane != nil && w.spec.StatsFrom != nil }
 
@@ -94,16 +110,61 @@ func (r *Reconciler) dataPlaneTimeout() time.Duration {
 }
 
 // confirmEnded keeps reading the callers after a rollback or promotion until they apply
-// it (or the timeout passes), so the status says when traffic really moved.
+// it (or the timeout passes), and after a rollback until the canary's traffic stops, so
+// the status says when traffic really moved.
 func (r *Reconciler) confirmEnded(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory) (ctrl.Result, error) {
 	before := ts.Status.DeepCopy()
 	pending := r.checkDataPlane(ctx, w, ts, rm)
+	drained := true
+	if !pending && rm.drain != nil && r.confirming(w) {
+		var err error
+		if drained, err = r.watchDrain(ctx, w, ts, rm); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	if err := r.writeStatusIfChanged(ctx, ts, before); err != nil {
 		return ctrl.Result{}, err
 	}
-	if pending && !rm.confirm.reported {
+	switch {
+	case pending && !rm.confirm.reported:
 		return ctrl.Result{RequeueAfter: confirmPoll}, nil
+	case !pending && !drained:
+		return ctrl.Result{RequeueAfter: drainPoll}, nil
 	}
 	r.mem.forget(client.ObjectKeyFromObject(ts))
 	return ctrl.Result{}, nil
+}
+
+// watchDrain reads the canary's cumulative request count once and reports whether its
+// traffic has stopped (no growth for drainQuiet) or the data-plane timeout has passed.
+func (r *Reconciler) watchDrain(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory) (bool, error) {
+	d := rm.drain
+	pods, err := r.subsetPods(ctx, w, rm.canary)
+	if err != nil {
+		return false, err
+	}
+	src, err := r.Stats.pick(w)
+	if err != nil {
+		return true, nil
+	}
+	snap, err := src.Read(ctx, source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace,
+		Subsets: map[string][]corev1.Pod{rm.canary: pods}, StatsFrom: w.spec.StatsFrom})
+	now := r.Clock.Now()
+	if err == nil && snap.Subsets[rm.canary].Failed == 0 {
+		var total uint64
+		for _, c := range snap.Subsets[rm.canary].OK {
+			total += c.Requests
+		}
+		if !d.seen || total != d.count {
+			d.count, d.changedAt, d.seen = total, now, true
+		}
+		if dp := ts.Status.DataPlane; now.Sub(d.changedAt) >= drainQuiet && dp != nil {
+			dp.CanaryDrainedAt = microPtr(d.changedAt)
+			if dp.WrittenAt != nil {
+				dp.DrainSeconds = strconv.FormatFloat(d.changedAt.Sub(dp.WrittenAt.Time).Seconds(), 'f', 3, 64)
+			}
+			return true, nil
+		}
+	}
+	return now.Sub(d.start) > r.dataPlaneTimeout(), nil
 }

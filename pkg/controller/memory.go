@@ -22,11 +22,14 @@ type rolloutMemory struct {
 	// stableBaseline is stable's latest window with enough requests to compare against
 	// once stable gets little or no traffic (the last step).
 	stableBaseline window.Stats
-	pending        *int32
+	// pending is the weight being written right now, accepted by the external-edit check.
+	pending *int32
 	// lastTick is when the last full tick (stats, decision) ran.
 	lastTick time.Time
 	// confirm is the last weight write the callers have not been seen to apply.
-	confirm    *pendingConfirm // weight being written right now, accepted by the external-edit check
+	confirm *pendingConfirm
+	// drain follows the canary's traffic after a rollback until it stops.
+	drain      *canaryDrain
 	lastStatus time.Time
 }
 

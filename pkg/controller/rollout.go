@@ -72,7 +72,7 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, svc *corev1.Service, 
 	}
 
 	// A finished rollout whose last write the callers have not confirmed yet.
-	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil && rm.confirm != nil && !active(st.Phase) {
+	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil && (rm.confirm != nil || rm.drain != nil) && !active(st.Phase) {
 		return r.confirmEnded(ctx, w, ts, rm)
 	}
 	// A rollout under way for a canary the annotation no longer names: return its traffic.

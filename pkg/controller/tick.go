@@ -107,7 +107,7 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 		return ctrl.Result{}, err
 	}
 	if !active(st.Phase) {
-		if rm.confirm != nil {
+		if rm.confirm != nil || rm.drain != nil {
 			return ctrl.Result{RequeueAfter: confirmPoll}, nil
 		}
 		r.mem.forget(key)

@@ -99,6 +99,14 @@ type DataPlaneStatus struct {
 	// Callers is how many caller proxies were read; Applied how many had Weight.
 	Callers int32 `json:"callers"`
 	Applied int32 `json:"applied"`
+	// CanaryDrainedAt, after a rollback, is the first read at which the canary's request
+	// counters had reached their final value (they then did not grow for a second): canary
+	// traffic had stopped by then.
+	// +optional
+	CanaryDrainedAt *metav1.MicroTime `json:"canaryDrainedAt,omitempty"`
+	// DrainSeconds is CanaryDrainedAt − WrittenAt.
+	// +optional
+	DrainSeconds string `json:"drainSeconds,omitempty"`
 }
 
 // RolloutRecord is one finished rollout.
