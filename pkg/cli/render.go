@@ -43,6 +43,9 @@ func renderStatus(out io.Writer, ts *sluicev1alpha1.TrafficShift, total int, now
 	if len(st.BypassRoutes) > 0 {
 		p("Bypass routes:\t%s\n", routeRefs(st.BypassRoutes))
 	}
+	if dp := st.DataPlane; dp != nil {
+		p("Data plane:\t%s\n", dataPlaneText(dp))
+	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
@@ -175,4 +178,18 @@ func routeRefs(rs []sluicev1alpha1.RouteRef) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// dataPlaneText says what the callers confirmed of the last weight write.
+func dataPlaneText(dp *sluicev1alpha1.DataPlaneStatus) string {
+	s := fmt.Sprintf("canary weight %d", dp.Weight)
+	if dp.AppliedAt == nil {
+		s += fmt.Sprintf(" not yet applied (%d of %d callers)", dp.Applied, dp.Callers)
+	} else {
+		s += fmt.Sprintf(" applied by %d caller(s) %ss after the write", dp.Applied, dp.PropagationSeconds)
+	}
+	if dp.CanaryDrainedAt != nil {
+		s += fmt.Sprintf("; canary traffic stopped %ss after it", dp.DrainSeconds)
+	}
+	return s
 }

@@ -58,6 +58,25 @@ func TestRenderStatus(t *testing.T) {
 				"Ready", "Valid", "10m", "StepsComplete", "2d ago",
 			},
 		},
+		"data plane applied and drained": {
+			ts: func() *sluicev1alpha1.TrafficShift {
+				ts := progressingShift()
+				at := metav1.NewMicroTime(renderNow)
+				ts.Status.DataPlane = &sluicev1alpha1.DataPlaneStatus{Weight: 0, WrittenAt: &at, AppliedAt: &at, PropagationSeconds: "0.104",
+					Callers: 2, Applied: 2, CanaryDrainedAt: &at, DrainSeconds: "0.197"}
+				return ts
+			},
+			want: []string{"Data plane:", "canary weight 0 applied by 2 caller(s) 0.104s after the write; canary traffic stopped 0.197s after it"},
+		},
+		"data plane pending": {
+			ts: func() *sluicev1alpha1.TrafficShift {
+				ts := progressingShift()
+				ts.Status.DataPlane = &sluicev1alpha1.DataPlaneStatus{Weight: 25, Callers: 3, Applied: 1}
+				return ts
+			},
+			want:    []string{"canary weight 25 not yet applied (1 of 3 callers)"},
+			notWant: []string{"stopped"},
+		},
 		"unknown step count": {
 			ts: progressingShift, total: 0, want: []string{"Step:", "2, canary weight 25%"}, notWant: []string{"2/"},
 		},
