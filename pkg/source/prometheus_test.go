@@ -1,14 +1,10 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,10 +14,11 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/sluicedev/sluice/e2e/promserver"
 	"github.com/sluicedev/sluice/pkg/envoy"
 )
 
-const prometheusBin = "/usr/bin/prometheus"
+const prometheusBin = promserver.Binary
 
 // TestPrometheusRealServer runs a real Prometheus that scrapes stand-in sidecars every
 // second, advances their counters, and checks that what PromQL returns per subset is
@@ -160,69 +157,17 @@ func waitFor(t *testing.T, src *Prometheus, req Request, phase string, want map[
 	t.Fatalf("%s: Prometheus never returned the served counts; last read:%s", phase, last)
 }
 
-// startPrometheus runs the Prometheus binary on a free loopback port, scraping targets
-// every second, and returns its address once it is ready.
+// startPrometheus runs a real Prometheus (e2e/promserver) scraping targets every second
+// and returns its address.
 func startPrometheus(t *testing.T, targets []string) string {
 	t.Helper()
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 900ms
-  evaluation_interval: 1s
-scrape_configs:
-  - job_name: sidecars
-    metrics_path: /stats/prometheus
-    static_configs:
-      - targets: ['%s']
-`, strings.Join(targets, "', '"))
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := promserver.Start(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	_ = l.Close()
-
-	ctx, cancel := context.WithCancel(context.Background())
-	var logs bytes.Buffer
-	cmd := exec.CommandContext(ctx, prometheusBin,
-		"--config.file="+filepath.Join(dir, "prometheus.yml"),
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--log.level=warn")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("starting %s: %v", prometheusBin, err)
+	t.Cleanup(srv.Stop)
+	if err := srv.SetTargets("sidecars", targets); err != nil {
+		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", logs.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case err := <-done:
-			t.Fatalf("prometheus exited early: %v\n%s", err, logs.String())
-		default:
-		}
-		resp, err := http.Get("http://" + addr + "/-/ready")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return addr
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("prometheus on %s not ready after 30s:\n%s", addr, logs.String())
-	return ""
+	return strings.TrimPrefix(srv.URL, "http://")
 }
