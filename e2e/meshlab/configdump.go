@@ -1,7 +1,6 @@
 package meshlab
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -10,13 +9,10 @@ import (
 	_ "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
-	"google.golang.org/protobuf/types/descriptorpb"
-	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
 )
 
 // buildConfigDump renders applied xDS resources as Envoy's admin /config_dump: listeners,
@@ -67,7 +63,7 @@ func buildConfigDump(applied map[string]map[string]appliedResource, includeEDS b
 		}
 		dump.Configs = append(dump.Configs, a)
 	}
-	out, err := protojson.MarshalOptions{Multiline: true, Indent: " ", Resolver: dumpResolver{}}.Marshal(&dump)
+	out, err := protojson.MarshalOptions{Multiline: true, Indent: " ", Resolver: envoy.LenientResolver{}}.Marshal(&dump)
 	if err != nil {
 		return nil, fmt.Errorf("rendering config dump: %w", err)
 	}
@@ -91,41 +87,3 @@ func maxVersion(a, b string) string {
 	}
 	return a
 }
-
-// dumpResolver resolves the types this binary links and renders any other Any payload
-// (an extension config grpc-go ignores) as an empty message carrying only its @type.
-type dumpResolver struct{}
-
-func (dumpResolver) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
-	return protoregistry.GlobalTypes.FindMessageByName(name)
-}
-
-func (dumpResolver) FindMessageByURL(url string) (protoreflect.MessageType, error) {
-	mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
-	if errors.Is(err, protoregistry.NotFound) {
-		return placeholderType, nil
-	}
-	return mt, err
-}
-
-func (dumpResolver) FindExtensionByName(name protoreflect.FullName) (protoreflect.ExtensionType, error) {
-	return protoregistry.GlobalTypes.FindExtensionByName(name)
-}
-
-func (dumpResolver) FindExtensionByNumber(m protoreflect.FullName, n protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
-	return protoregistry.GlobalTypes.FindExtensionByNumber(m, n)
-}
-
-// placeholderType is an empty message standing in for Any payloads of unlinked types.
-var placeholderType = func() protoreflect.MessageType {
-	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
-		Name:        proto.String("sluice/meshlab/placeholder.proto"),
-		Package:     proto.String("sluice.meshlab.placeholder"),
-		Syntax:      proto.String("proto3"),
-		MessageType: []*descriptorpb.DescriptorProto{{Name: proto.String("Unlinked")}},
-	}, nil)
-	if err != nil {
-		panic(fmt.Sprintf("building placeholder descriptor: %v", err))
-	}
-	return dynamicpb.NewMessageType(fd.Messages().Get(0))
-}()

@@ -28,7 +28,7 @@ type RouteWeights struct {
 // Any types of extensions this binary does not link are skipped, not fatal.
 func ParseConfigDump(data []byte) ([]RouteWeights, error) {
 	var dump adminv3.ConfigDump
-	opts := protojson.UnmarshalOptions{DiscardUnknown: true, Resolver: lenientResolver{}}
+	opts := protojson.UnmarshalOptions{DiscardUnknown: true, Resolver: LenientResolver{}}
 	if err := opts.Unmarshal(data, &dump); err != nil {
 		return nil, fmt.Errorf("parsing config dump: %w", err)
 	}
@@ -125,15 +125,16 @@ func SubsetWeights(rw []RouteWeights, host string) map[string]uint32 {
 	return nil
 }
 
-// lenientResolver resolves the types this binary links and maps every other Any type URL
-// to an empty placeholder message, so unknown extension configs are discarded.
-type lenientResolver struct{}
+// LenientResolver resolves the protobuf types this binary links and maps every other Any
+// type URL to an empty placeholder message, so config dumps with extension configs this
+// binary does not know can still be read (and written) instead of failing.
+type LenientResolver struct{}
 
-func (lenientResolver) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
+func (LenientResolver) FindMessageByName(name protoreflect.FullName) (protoreflect.MessageType, error) {
 	return protoregistry.GlobalTypes.FindMessageByName(name)
 }
 
-func (lenientResolver) FindMessageByURL(url string) (protoreflect.MessageType, error) {
+func (LenientResolver) FindMessageByURL(url string) (protoreflect.MessageType, error) {
 	mt, err := protoregistry.GlobalTypes.FindMessageByURL(url)
 	if errors.Is(err, protoregistry.NotFound) {
 		return placeholderType, nil
@@ -141,11 +142,11 @@ func (lenientResolver) FindMessageByURL(url string) (protoreflect.MessageType, e
 	return mt, err
 }
 
-func (lenientResolver) FindExtensionByName(name protoreflect.FullName) (protoreflect.ExtensionType, error) {
+func (LenientResolver) FindExtensionByName(name protoreflect.FullName) (protoreflect.ExtensionType, error) {
 	return protoregistry.GlobalTypes.FindExtensionByName(name)
 }
 
-func (lenientResolver) FindExtensionByNumber(m protoreflect.FullName, n protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
+func (LenientResolver) FindExtensionByNumber(m protoreflect.FullName, n protoreflect.FieldNumber) (protoreflect.ExtensionType, error) {
 	return protoregistry.GlobalTypes.FindExtensionByNumber(m, n)
 }
 
