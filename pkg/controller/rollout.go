@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-
-	"time"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
@@ -30,7 +29,7 @@ const (
 	ReasonOptedOut        = "OptedOut"
 	ReasonExternalWeights = "ExternalWeightChange"
 	ReasonBypassRoutes    = "RoutesBypassShift"
-	ReasonStatsUnavailble = "StatsUnavailable"
+	ReasonStatsUnavailable = "StatsUnavailable"
 	ReasonRetried         = "Retried"
 	ReasonValid           = "Valid"
 	pausedByOperator      = "OperatorPause"

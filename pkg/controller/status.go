@@ -170,11 +170,11 @@ func (r *Reconciler) noteObservable(ts *sluicev1alpha1.TrafficShift, w *world, c
 	}
 	prev := meta.FindStatusCondition(ts.Status.Conditions, sluicev1alpha1.ConditionObservable)
 	if !ok && (prev == nil || prev.Status == metav1.ConditionTrue) {
-		r.event(ts, w.svc, corev1.EventTypeWarning, ReasonStatsUnavailble, "Observe", "%s", msg)
+		r.event(ts, w.svc, corev1.EventTypeWarning, ReasonStatsUnavailable, "Observe", "%s", msg)
 	}
 	reason := "StatsAvailable"
 	if !ok {
-		reason = ReasonStatsUnavailble
+		reason = ReasonStatsUnavailable
 	}
 	setCondition(ts, sluicev1alpha1.ConditionObservable, ok, reason, msg)
 }
