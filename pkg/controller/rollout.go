@@ -19,20 +19,20 @@ import (
 // Reasons of Events and status decisions that the controller itself produces (the
 // decision engine's reasons come from pkg/analysis).
 const (
-	ReasonRolloutStarted  = "RolloutStarted"
-	ReasonStepAdvanced    = "StepAdvanced"
-	ReasonPromoted        = "Promoted"
-	ReasonRolledBack      = "RolledBack"
-	ReasonPaused          = "Paused"
-	ReasonResumed         = "Resumed"
-	ReasonSuperseded      = "Superseded"
-	ReasonOptedOut        = "OptedOut"
-	ReasonExternalWeights = "ExternalWeightChange"
-	ReasonBypassRoutes    = "RoutesBypassShift"
+	ReasonRolloutStarted   = "RolloutStarted"
+	ReasonStepAdvanced     = "StepAdvanced"
+	ReasonPromoted         = "Promoted"
+	ReasonRolledBack       = "RolledBack"
+	ReasonPaused           = "Paused"
+	ReasonResumed          = "Resumed"
+	ReasonSuperseded       = "Superseded"
+	ReasonOptedOut         = "OptedOut"
+	ReasonExternalWeights  = "ExternalWeightChange"
+	ReasonBypassRoutes     = "RoutesBypassShift"
 	ReasonStatsUnavailable = "StatsUnavailable"
-	ReasonRetried         = "Retried"
-	ReasonValid           = "Valid"
-	pausedByOperator      = "OperatorPause"
+	ReasonRetried          = "Retried"
+	ReasonValid            = "Valid"
+	pausedByOperator       = "OperatorPause"
 )
 
 func active(p sluicev1alpha1.Phase) bool {
