@@ -78,9 +78,11 @@ func (l *Lab) Host() string { return l.cfg.Service + "." + l.cfg.Namespace + ".s
 func Start(ctx context.Context, cfg Config) (l *Lab, err error) {
 	cfg.defaults()
 	l = &Lab{cfg: cfg}
+	// Every error return below sets l to nil; stop what was started through started.
+	started := l
 	defer func() {
 		if err != nil {
-			l.Stop()
+			started.Stop()
 			l = nil
 		}
 	}()
