@@ -132,7 +132,8 @@ func (r *Reconciler) confirmEnded(ctx context.Context, w *world, ts *sluicev1alp
 		return ctrl.Result{RequeueAfter: drainPoll}, nil
 	}
 	r.mem.forget(client.ObjectKeyFromObject(ts))
-	return ctrl.Result{}, nil
+	// Annotations may have changed while the callers were watched: look again at once.
+	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 
 // watchDrain reads the canary's cumulative request count once and reports whether its

@@ -108,12 +108,25 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 		}
 		return out, nil
 	}
+	// Discovery lists from the cache; the VirtualServices that route to the host are then
+	// read fresh by name. (An uncached LIST right after a write waits for the API server's
+	// watch cache to catch up, ~100 ms; a GET by name does not.)
 	list := &networkingv1.VirtualServiceList{}
-	if err := r.APIReader.List(ctx, list, client.InNamespace(ns)); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing VirtualServices in %s: %w", ns, err)
 	}
 	var out []*networkingv1.VirtualService
-	for _, vs := range list.Items {
+	for _, cached := range list.Items {
+		if !istio.RoutesTo(cached, w.target) {
+			continue
+		}
+		vs := &networkingv1.VirtualService{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), vs); err != nil {
+			if apierrors.IsNotFound(err) {
+				continue
+			}
+			return nil, fmt.Errorf("reading VirtualService %s/%s: %w", ns, cached.Name, err)
+		}
 		if istio.RoutesTo(vs, w.target) {
 			out = append(out, vs)
 		}

@@ -26,6 +26,8 @@ type rolloutMemory struct {
 	pending *int32
 	// lastTick is when the last full tick (stats, decision) ran.
 	lastTick time.Time
+	// world is what the last full tick gathered; confirm-only passes reuse it.
+	world *world
 	// confirm is the last weight write the callers have not been seen to apply.
 	confirm *pendingConfirm
 	// drain follows the canary's traffic after a rollback until it stops.

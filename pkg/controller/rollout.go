@@ -41,6 +41,13 @@ func active(p sluicev1alpha1.Phase) bool {
 
 // reconcileRollout runs the lifecycle of an opted-in Service.
 func (r *Reconciler) reconcileRollout(ctx context.Context, svc *corev1.Service, ts *sluicev1alpha1.TrafficShift, now time.Time) (ctrl.Result, error) {
+	// Between full ticks a pending weight write is only looked for in the callers' config
+	// dumps, with what the last full tick gathered: the measured propagation then is not
+	// stretched by a tick's reads.
+	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil && rm.world != nil && rm.confirm != nil && !rm.confirm.reported &&
+		active(ts.Status.Phase) && now.Sub(rm.lastTick) < rm.world.spec.Interval {
+		return r.confirmOnly(ctx, rm.world, ts, rm, now)
+	}
 	w, err := r.gather(ctx, svc)
 	if inv := (*invalid)(nil); errors.As(err, &inv) {
 		return ctrl.Result{}, r.markInvalid(ctx, ts, inv)
@@ -157,6 +164,7 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	}
 	r.noteRoutes(w, ts, managed, bypass)
 	rm := r.mem.get(key, canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
+	rm.lastTick, rm.world = now, w
 	r.expectWrite(w, ts, rm, first.Weight, r.Clock.Now(), true)
 	msg := fmt.Sprintf("rolling out %q over %q: step 1/%d, canary weight %d", canary, stable, len(w.spec.Steps), first.Weight)
 	st.LastDecision = &sluicev1alpha1.Decision{Action: "Start", Reason: ReasonRolloutStarted, Message: msg, Time: timePtr(now)}

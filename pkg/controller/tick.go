@@ -37,12 +37,7 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	if rm.step != st.Step {
 		rm.step, rm.stepReqs = st.Step, st.StepRequests
 	}
-	// Between full ticks a pending weight write is only looked for in the callers' config
-	// dumps, so the measured propagation is not stretched by a tick's scrapes and writes.
-	if rm.confirm != nil && !rm.confirm.reported && now.Sub(rm.lastTick) < w.spec.Interval {
-		return r.confirmOnly(ctx, w, ts, rm, now)
-	}
-	rm.lastTick = now
+	rm.lastTick, rm.world = now, w
 
 	// Weights someone else wrote: anything but what sluice wrote or is writing.
 	observed := observedCanaryWeights(byVS)

@@ -92,6 +92,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("--log-format %q: expected json or console", o.LogFormat)
 	}
 	logger := zap.New(zap.UseDevMode(o.LogFormat == "console"), func(zo *zap.Options) {
+		zo.TimeEncoder = zapcore.RFC3339NanoTimeEncoder
 		if o.LogOutput != nil {
 			zo.DestWriter = o.LogOutput
 		}
