@@ -127,11 +127,10 @@ func report(res results, o options) string {
 			p("- %s at %d %%: %s / %s\n", sc.Name, w, cell(a.p99), cell(l.p99))
 		}
 	}
-	p("\n## Known issue found while building this\n\n")
-	p("sluice drops a Service annotation change that arrives while it still watches a finished rollout's canary drain\n")
-	p("(up to 1 s of quiet, or the 5 s data-plane timeout): `confirmEnded` forgets the rollout and returns without a\n")
-	p("requeue, so a `retry` annotated right after an abort is not acted on until another event. The benchmark waits\n")
-	p("for `status.dataPlane.canaryDrainedAt` before starting the next rollout.\n")
+	p("\n## Note on resets between runs\n\n")
+	p("Each run waits for `status.dataPlane.canaryDrainedAt` of the previous rollback before starting the next rollout,\n")
+	p("so runs do not overlap. (An earlier sluice dropped an annotation change made while it watched a drain; it now\n")
+	p("looks at the Service again as soon as the drain is recorded.)\n")
 	_ = o
 	return b.String()
 }
