@@ -80,15 +80,7 @@ func (f *Fleet) ensureNamespace(ctx context.Context, name string) error {
 }
 
 func (f *Fleet) addCaller(ctx context.Context, namespace string, labels map[string]string, port int32) (*corev1.Pod, error) {
-	f.mu.Lock()
-	if f.stopped {
-		f.mu.Unlock()
-		return nil, errors.New("fleet is stopped")
-	}
-	n := f.nextN
-	f.nextN++
-	f.mu.Unlock()
-	ip, err := podIP(f.cfg.IPPrefix, n)
+	n, ip, err := f.reserveIP()
 	if err != nil {
 		return nil, err
 	}

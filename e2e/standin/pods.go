@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -38,15 +39,7 @@ func (f *Fleet) AddPods(ctx context.Context, subset string, labels map[string]st
 }
 
 func (f *Fleet) addPod(ctx context.Context, subset string, labels map[string]string) (*corev1.Pod, error) {
-	f.mu.Lock()
-	if f.stopped {
-		f.mu.Unlock()
-		return nil, errors.New("fleet is stopped")
-	}
-	n := f.nextN
-	f.nextN++
-	f.mu.Unlock()
-	ip, err := podIP(f.cfg.IPPrefix, n)
+	n, ip, err := f.reserveIP()
 	if err != nil {
 		return nil, err
 	}
@@ -183,4 +176,18 @@ func (f *Fleet) Pods(subset string) []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.order[subset])
+}
+
+// reserveIP hands out the next pod number and its address (IPPrefix+N).
+func (f *Fleet) reserveIP() (int, netip.Addr, error) {
+	f.mu.Lock()
+	if f.stopped {
+		f.mu.Unlock()
+		return 0, netip.Addr{}, errors.New("fleet is stopped")
+	}
+	n := f.nextN
+	f.nextN++
+	f.mu.Unlock()
+	ip, err := podIP(f.cfg.IPPrefix, n)
+	return n, ip, err
 }

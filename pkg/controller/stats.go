@@ -7,7 +7,6 @@ import (
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
@@ -51,26 +50,11 @@ func (r *Reconciler) subsetPods(ctx context.Context, w *world, subset string) ([
 	for k, v := range subsetLabels(w.drs, w.target, subset) {
 		sel[k] = v
 	}
-	list := &corev1.PodList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(w.svc.Namespace), client.MatchingLabelsSelector{Selector: sel.AsSelector()}); err != nil {
+	pods, err := source.ReadyPods(ctx, r.Client, sel.AsSelector(), w.svc.Namespace)
+	if err != nil {
 		return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)
 	}
-	out := list.Items[:0]
-	for _, p := range list.Items {
-		if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(&p) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
-}
-
-func podReady(p *corev1.Pod) bool {
-	for _, c := range p.Status.Conditions {
-		if c.Type == corev1.PodReady {
-			return c.Status == corev1.ConditionTrue
-		}
-	}
-	return false
+	return pods, nil
 }
 
 // subsetLabels returns the labels of subset in the DestinationRules for the target host.
