@@ -67,11 +67,15 @@ func main() {
 	fmt.Printf("%d cells in %s; wrote %s\n", len(cells), elapsed, *out)
 }
 
+// rates are the total request rates plus 400 req/s, where the 5 % step gives the
+// canary the 20 req/s at which the 0.75 s goal for 100 % errors starts.
+var rates = []float64{1, 10, 100, 400, 1000}
+
 // grid is the grid: total rate × canary condition × stable error, plus latency
 // faults (canary p99 ×3) with the latency rule on.
 func grid() []cell {
 	var cells []cell
-	for _, rate := range []float64{1, 10, 100, 1000} {
+	for _, rate := range rates {
 		for _, se := range []float64{0, 0.005, 0.02} {
 			cells = append(cells,
 				cell{Rate: rate, StableErr: se, Canary: "same as stable", CanaryErr: se, Healthy: true},

@@ -37,6 +37,7 @@ func main() {
 	flag.IntVar(&o.controlRuns, "control-runs", -1, "rollouts per healthy control (default: -runs)")
 	flag.DurationVar(&o.controlObs, "control-obs", 22*time.Second, "observation of a control run from step 1 applied")
 	flag.StringVar(&o.out, "out", "bench/timetozero", "directory for README.md, results.json and timeline.svg")
+	flag.Float64Var(&rate, "rate", rate, "calls per second of the gateway caller (the canary gets 5 % and 25 % of them)")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the fault times and the baselines' check phases")
 	only := flag.Bool("report-only", false, "rebuild README.md and timeline.svg from -out/results.json")
 	flag.Parse()
@@ -120,7 +121,7 @@ func run(ctx context.Context, o options) error {
 	if b.vs, err = vswatch.Watch(ctx, dyn, lab.Namespace(), lab.Service(), lab.Service()); err != nil {
 		return err
 	}
-	res := results{Runs: o.runs, ControlRuns: o.controlRuns, ControlObsMs: ms(o.controlObs), HealthyP99Ms: healthyP99,
+	res := results{CallRate: rate, Runs: o.runs, ControlRuns: o.controlRuns, ControlObsMs: ms(o.controlObs), HealthyP99Ms: healthyP99,
 		MaxLatencyP99: b.maxP99.String(), Seed: o.seed, Started: time.Now().UTC().Format(time.RFC3339), Machine: machine()}
 	failures := 0
 	// Interleave scenarios so that load drifts on the shared machine spread over all.

@@ -11,9 +11,11 @@ import (
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
+// rate is the gateway caller's calls per second (the -rate flag).
+var rate = 1000.0
+
 const (
 	stable, canary = "v1", "v2"
-	rate           = 200.0 // calls per second of the gateway caller
 	stepDuration   = 3 * time.Second
 	scrapeEvery    = time.Second
 	baselineCap    = 30 * time.Second

@@ -12,6 +12,7 @@ import (
 
 // results is results.json.
 type results struct {
+	CallRate      float64     `json:"callRate"`
 	Runs          int         `json:"runsPerScenarioAndStep"`
 	ControlRuns   int         `json:"controlRuns"`
 	ControlObsMs  float64     `json:"controlObservationMs"`

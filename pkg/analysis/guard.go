@@ -21,6 +21,10 @@ import (
 //     power when stable has as few requests as the canary, where nothing at 99.9 % can
 //     tell them apart within one window anyway. (Fisher's exact test would ignore δ, and
 //     plugging in stable's point estimate would not keep the level when stable is small.)
+//     Being conservative per tick is also what keeps whole rollouts safe: the guard looks
+//     every tick, and a test exactly at level α per tick rolls back percents of healthy
+//     rollouts over their hundreds of ticks (bench/README.md). The default δ is 0: any
+//     significant increase over stable that is also above L trips.
 //   - the absolute limit: with at least MinRequests canary requests, the point estimate
 //     x/n > L. Without stable traffic (weight 100 %, or stable silent) and without a
 //     StableBaseline to compare with, the one-sided Clopper–Pearson lower bound of the

@@ -34,7 +34,8 @@ const (
 type Thresholds struct {
 	// MaxErrorRate is the absolute canary error-rate limit, 0–1.
 	MaxErrorRate float64
-	// MaxErrorRateIncrease is the margin over stable's rate that is tolerated, 0–1.
+	// MaxErrorRateIncrease is the margin over stable's rate that is tolerated, 0–1; 0 (the
+	// default) trips on any significant increase.
 	MaxErrorRateIncrease float64
 	// MaxLatencyP99 is the absolute p99 limit; 0 disables it.
 	MaxLatencyP99 time.Duration
@@ -60,7 +61,7 @@ type Thresholds struct {
 func DefaultThresholds() Thresholds {
 	return Thresholds{
 		MaxErrorRate:         0.01,
-		MaxErrorRateIncrease: 0.005,
+		MaxErrorRateIncrease: 0,
 		MaxLatencyP99:        0,
 		LatencyFactor:        0,
 		Window:               10 * time.Second,

@@ -75,6 +75,31 @@ istio_requests_total{reporter="destination",destination_service="reviews.default
 			q:    Query{Host: reviews, Side: Destination},
 			want: map[string]Counts{"v1": {Requests: 6, Rq2xx: 6}},
 		},
+		"gRPC failures come as HTTP 200 with a grpc_response_status": {
+			page: `istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="0"} 80
+istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="13"} 7
+istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="14"} 2
+istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="4"} 1
+istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="5"} 6
+istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="1"} 3
+istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="503",grpc_response_status="14"} 4
+istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v1",request_protocol="http",response_code="200",grpc_response_status=""} 50
+`,
+			q: Query{Host: reviews, Side: Destination},
+			want: map[string]Counts{
+				// 13, 14 and 4 are the server's failures; NOT_FOUND (5) and CANCELLED (1) are not;
+				// an HTTP 503 with status 14 counts once.
+				"v2": {Requests: 103, Rq2xx: 89, Rq5xx: 14},
+				"v1": {Requests: 50, Rq2xx: 50},
+			},
+		},
+		"gRPC statuses on the source side too": {
+			page: `istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v2",response_code="200",grpc_response_status="2"} 3
+istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v2",response_code="200",grpc_response_status="0"} 9
+`,
+			q:    Query{Host: reviews, Side: Source},
+			want: map[string]Counts{"v2": {Requests: 12, Rq2xx: 9, Rq5xx: 3}},
+		},
 		"destination_service_name is not destination_service": {
 			page: `istio_requests_total{reporter="destination",destination_service_name="reviews.default.svc.cluster.local",destination_service="other",destination_version="v1",response_code="200"} 6
 `,
