@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,6 +85,28 @@ func scrapeClusters(ctx context.Context, url string) (map[string]envoy.Counts, e
 	cs, err := envoy.ParseClusters(data)
 	if err != nil {
 		return nil, fmt.Errorf("parsing the scrape of %s: %w", url, err)
+	}
+	// gRPC failures the backends answered are 200 in Envoy's cluster stats; the page's
+	// Istio metrics carry them. Count them as Prometheus queries that read
+	// grpc_response_status would (and as sluice does).
+	byHost := map[string]envoy.Report{}
+	for name := range cs {
+		parts := strings.Split(name, "|")
+		if len(parts) != 4 {
+			continue
+		}
+		host, subset := parts[3], parts[2]
+		rep, ok := byHost[host]
+		if !ok {
+			if rep, err = envoy.Parse(data, envoy.Query{Host: host, Side: envoy.Source}); err != nil {
+				return nil, fmt.Errorf("parsing the scrape of %s for %s: %w", url, host, err)
+			}
+			rep = rep.MoveGRPCFailures(nil)
+			byHost[host] = rep
+		}
+		if c, ok := rep.Subsets[subset]; ok {
+			cs[name] = c
+		}
 	}
 	return cs, nil
 }

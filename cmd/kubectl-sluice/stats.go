@@ -121,7 +121,8 @@ func printStats(w io.Writer, data []byte, q envoy.Query, output string) error {
 		if err != nil {
 			return err
 		}
-		counts = r.Subsets
+		// Subsets named after versions, as kubectl-sluice cannot see the pods' labels here.
+		counts = r.MoveGRPCFailures(nil).Subsets
 	} else {
 		c, err := envoy.ParseClusters(data)
 		if err != nil {

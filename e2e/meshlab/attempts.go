@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/status"
 )
 
 // attemptCounter is a client stats handler that counts every attempt of every call (a
@@ -20,6 +21,9 @@ type attempt struct {
 	mu    sync.Mutex
 	begin time.Time
 	addr  string
+	// answered: the backend's trailers arrived, so its gRPC status came over a completed
+	// HTTP/2 exchange (HTTP 200 to Envoy), not from the proxy giving up.
+	answered bool
 }
 
 func (h attemptCounter) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
@@ -40,12 +44,19 @@ func (h attemptCounter) HandleRPC(ctx context.Context, s stats.RPCStats) {
 		if s.RemoteAddr != nil {
 			a.addr = s.RemoteAddr.String()
 		}
+	case *stats.InTrailer:
+		a.answered = true
 	case *stats.End:
 		if a.addr == "" {
 			h.c.unrouted.Add(1)
 			return
 		}
-		h.c.stats.record(callerKey{cluster: h.c.res.clusterOf(a.addr), code: httpCode(s.Error)}, s.EndTime.Sub(a.begin), s.EndTime)
+		k := callerKey{cluster: h.c.res.clusterOf(a.addr), code: httpCode(s.Error), grpcStatus: status.Code(s.Error)}
+		if a.answered {
+			// Envoy charges upstream_rq by the HTTP status: 200 whatever grpc-status says.
+			k.code = 200
+		}
+		h.c.stats.record(k, s.EndTime.Sub(a.begin), s.EndTime)
 	}
 }
 

@@ -36,7 +36,9 @@ const (
 type Behaviour struct {
 	// ErrorRate is the fraction of calls answered with ErrorCode.
 	ErrorRate float64
-	// ErrorCode is the failing calls' status; default INTERNAL (500 in stats). Istio's
+	// ErrorCode is the failing calls' status; default INTERNAL. As with Istio, stats show
+	// it as response_code="200" with grpc_response_status set (a gRPC failure travels in
+	// the trailers of a completed HTTP/2 exchange). Istio's
 	// default route retry policy makes clients retry UNAVAILABLE and CANCELLED on another
 	// host, so those reach the caller's stats only when every attempt fails.
 	ErrorCode codes.Code
@@ -105,7 +107,7 @@ func (b *Backend) SetBehaviour(beh Behaviour) {
 func (b *Backend) Served() (requests, errors uint64) {
 	for k, s := range b.stats.snapshot() {
 		requests += s.requests
-		if k.code >= 500 {
+		if failed(k.code, k.grpcStatus) {
 			errors += s.requests
 		}
 	}
@@ -139,6 +141,7 @@ func (b *Backend) handle(_ any, stream grpc.ServerStream) error {
 		}
 	}
 	var err error
+	httpStatus := 200 // the app answers over HTTP/2: 200, its gRPC status in the trailers
 	if beh.ErrorRate > 0 && rand.Float64() < beh.ErrorRate {
 		code := beh.ErrorCode
 		if code == codes.OK {
@@ -147,9 +150,11 @@ func (b *Backend) handle(_ any, stream grpc.ServerStream) error {
 		err = status.Error(code, "meshlab: injected fault")
 	} else if err = stream.Context().Err(); err == nil {
 		err = stream.SendMsg(new(emptypb.Empty))
+	} else {
+		httpStatus = httpCode(err) // the caller gave up before the answer
 	}
 	md, _ := metadata.FromIncomingContext(stream.Context())
-	k := destKey{code: httpCode(err), grpcStatus: status.Code(err), sourceWorkload: first(md, mdSourceWorkload), sourceNs: first(md, mdSourceNamespace)}
+	k := destKey{code: httpStatus, grpcStatus: status.Code(err), sourceWorkload: first(md, mdSourceWorkload), sourceNs: first(md, mdSourceNamespace)}
 	b.stats.record(k, time.Since(start), time.Now())
 	return err
 }
@@ -161,8 +166,9 @@ func first(md metadata.MD, key string) string {
 	return "unknown"
 }
 
-// httpCode is the HTTP status Istio's stats use for a gRPC outcome in the lab: 200 for
-// OK, 503 for UNAVAILABLE, 504 for DEADLINE_EXCEEDED, 499 for CANCELLED, 500 otherwise.
+// httpCode is the HTTP status Envoy charges when it answers in place of the backend (the
+// exchange never completed): 200 for OK, 503 for UNAVAILABLE (connect failure, reset),
+// 504 for DEADLINE_EXCEEDED (timeout), 499 for CANCELLED, 500 otherwise.
 func httpCode(err error) int {
 	switch status.Code(err) {
 	case codes.OK:
@@ -205,37 +211,8 @@ func (b *Backend) serveStats(w http.ResponseWriter, _ *http.Request) {
 	_ = bw.Flush()
 }
 
-// destLabels are Istio's standard labels of a destination-reported request, in the
-// order of fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt.
+// destLabels are Istio's standard labels of a request the backend's sidecar reports.
 func (b *Backend) destLabels(k destKey) string {
-	id := b.ID
-	host := id.Service + "." + id.Namespace + ".svc.cluster.local"
-	workload := id.App + "-" + id.Version
-	return labelPairs(
-		[2]string{"response_code", strconv.Itoa(k.code)},
-		[2]string{"reporter", "destination"},
-		[2]string{"source_workload", k.sourceWorkload},
-		[2]string{"source_workload_namespace", k.sourceNs},
-		[2]string{"source_principal", "unknown"},
-		[2]string{"source_app", k.sourceWorkload},
-		[2]string{"source_version", "unknown"},
-		[2]string{"source_cluster", "Kubernetes"},
-		[2]string{"destination_workload", workload},
-		[2]string{"destination_workload_namespace", id.Namespace},
-		[2]string{"destination_principal", "unknown"},
-		[2]string{"destination_app", id.App},
-		[2]string{"destination_version", id.Version},
-		[2]string{"destination_service", host},
-		[2]string{"destination_service_name", id.Service},
-		[2]string{"destination_service_namespace", id.Namespace},
-		[2]string{"destination_cluster", "Kubernetes"},
-		[2]string{"request_protocol", "grpc"},
-		[2]string{"response_flags", "-"},
-		[2]string{"grpc_response_status", strconv.Itoa(int(k.grpcStatus))},
-		[2]string{"connection_security_policy", "none"},
-		[2]string{"source_canonical_service", k.sourceWorkload},
-		[2]string{"destination_canonical_service", id.App},
-		[2]string{"source_canonical_revision", "latest"},
-		[2]string{"destination_canonical_revision", id.Version},
-	)
+	return requestSeries{reporter: "destination", sourceWorkload: k.sourceWorkload, sourceNs: k.sourceNs,
+		dst: b.ID, code: k.code, grpcStatus: k.grpcStatus}.labels()
 }

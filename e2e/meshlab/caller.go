@@ -13,10 +13,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/xds"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
 )
 
 // CallerConfig describes one proxyless gRPC caller pod.
@@ -54,10 +57,17 @@ type Caller struct {
 	srvDone  chan struct{}
 }
 
-// callerKey is one upstream cluster and response code.
+// callerKey is one upstream cluster, HTTP response code (as Envoy charges it) and gRPC status.
 type callerKey struct {
-	cluster string
-	code    int
+	cluster    string
+	code       int
+	grpcStatus codes.Code
+}
+
+// failed reports whether an outcome is a failure: an HTTP 5xx, or a gRPC status the
+// server is to blame for (envoy.GRPCServerFailure) over an HTTP 200.
+func failed(code int, st codes.Code) bool {
+	return code >= 500 || envoy.GRPCServerFailure(strconv.Itoa(int(st)))
 }
 
 // Bootstrap returns the grpc-go xDS bootstrap of a caller, the way Istio's agent writes
@@ -198,7 +208,7 @@ func (c *Caller) call(ctx context.Context) {
 // ClusterCounts are the call attempts a caller made to one upstream cluster (a call
 // retried by Istio's retry policy counts once per attempt, as in Envoy's stats).
 type ClusterCounts struct {
-	Requests, Errors uint64    // Errors: 5xx
+	Requests, Errors uint64    // Errors: 5xx, or a gRPC server failure (see failed)
 	Last             time.Time // when the latest attempt to the cluster completed
 }
 
@@ -208,7 +218,7 @@ func (c *Caller) Counts() map[string]ClusterCounts {
 	for k, s := range c.stats.snapshot() {
 		cc := out[k.cluster]
 		cc.Requests += s.requests
-		if k.code >= 500 {
+		if failed(k.code, k.grpcStatus) {
 			cc.Errors += s.requests
 		}
 		if s.last.After(cc.Last) {

@@ -116,9 +116,12 @@ func subsetOf(cluster string) string {
 // classOf renders an HTTP status's class, e.g. "5xx".
 func classOf(code int) string { return strconv.Itoa(code/100) + "xx" }
 
-// serveStats writes the caller's upstream request stats as an Istio sidecar's Envoy does
-// on /stats/prometheus: envoy_cluster_upstream_rq by class and by code,
-// envoy_cluster_upstream_rq_completed and the envoy_cluster_upstream_rq_time histogram.
+// serveStats writes the caller's upstream request stats as an Istio sidecar's (or
+// gateway's) Envoy does on /stats/prometheus: envoy_cluster_upstream_rq by class and by
+// code, envoy_cluster_upstream_rq_completed and the envoy_cluster_upstream_rq_time
+// histogram, which Envoy charges by HTTP status (so a gRPC failure the backend answered
+// is a 200 there); then Istio's istio_requests_total{reporter="source"} and its duration
+// histogram, which carry grpc_response_status.
 func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	snap := c.stats.snapshot()
@@ -127,24 +130,31 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b callerKey) int {
-		return cmp.Or(cmp.Compare(a.cluster, b.cluster), cmp.Compare(a.code, b.code))
+		return cmp.Or(cmp.Compare(a.cluster, b.cluster), cmp.Compare(a.code, b.code), cmp.Compare(a.grpcStatus, b.grpcStatus))
 	})
+	type codeKey struct {
+		cluster string
+		code    int
+	}
 	byClass := map[[2]string]uint64{}
+	byCode := map[codeKey]uint64{}
+	var codes []codeKey
 	perCluster := map[string]counter{}
 	var clusters []string
 	for _, k := range keys {
 		s := snap[k]
 		byClass[[2]string{k.cluster, classOf(k.code)}] += s.requests
+		ck := codeKey{k.cluster, k.code}
+		if _, seen := byCode[ck]; !seen {
+			codes = append(codes, ck)
+		}
+		byCode[ck] += s.requests
 		agg, seen := perCluster[k.cluster]
 		if !seen {
 			clusters = append(clusters, k.cluster)
 			agg.buckets = make([]uint64, len(DurationBuckets)+1)
 		}
-		agg.requests += s.requests
-		agg.sumMs += s.sumMs
-		for i, n := range s.buckets {
-			agg.buckets[i] += n
-		}
+		addCounter(&agg, s)
 		perCluster[k.cluster] = agg
 	}
 	classes := make([][2]string, 0, len(byClass))
@@ -158,8 +168,8 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 	for _, k := range classes {
 		writeSample(bw, "envoy_cluster_upstream_rq", labelPairs([2]string{"response_code_class", k[1]}, [2]string{"cluster_name", k[0]}), byClass[k])
 	}
-	for _, k := range keys {
-		writeSample(bw, "envoy_cluster_upstream_rq", labelPairs([2]string{"response_code", strconv.Itoa(k.code)}, [2]string{"cluster_name", k.cluster}), snap[k].requests)
+	for _, k := range codes {
+		writeSample(bw, "envoy_cluster_upstream_rq", labelPairs([2]string{"response_code", strconv.Itoa(k.code)}, [2]string{"cluster_name", k.cluster}), byCode[k])
 	}
 	bw.WriteString("# TYPE envoy_cluster_upstream_rq_completed counter\n")
 	for _, cl := range clusters {
@@ -169,5 +179,70 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 	for _, cl := range clusters {
 		writeHistogram(bw, "envoy_cluster_upstream_rq_time", labelPairs([2]string{"cluster_name", cl}), perCluster[cl])
 	}
+	c.writeIstioSource(bw, keys, snap)
 	_ = bw.Flush()
+}
+
+// writeIstioSource writes istio_requests_total{reporter="source"} and
+// istio_request_duration_milliseconds for the calls to outbound|PORT|SUBSET|HOST clusters;
+// the lab's pods carry version=SUBSET, which Istio reports as destination_version.
+func (c *Caller) writeIstioSource(bw *bufio.Writer, keys []callerKey, snap map[callerKey]counter) {
+	type series struct {
+		labels string
+		c      counter
+	}
+	var out []series
+	index := map[string]int{}
+	for _, k := range keys {
+		dst, ok := workloadOf(k.cluster)
+		if !ok {
+			continue
+		}
+		if k.code != 200 {
+			dst.Version = "" // Envoy answered in place of a pod: no peer to name
+		}
+		l := requestSeries{reporter: "source", sourceWorkload: c.cfg.Name, sourceNs: c.cfg.Namespace,
+			dst: dst, code: k.code, grpcStatus: k.grpcStatus}.labels()
+		i, seen := index[l]
+		if !seen {
+			i = len(out)
+			index[l] = i
+			out = append(out, series{labels: l, c: counter{buckets: make([]uint64, len(DurationBuckets)+1)}})
+		}
+		addCounter(&out[i].c, snap[k])
+	}
+	if len(out) == 0 {
+		return
+	}
+	bw.WriteString("# TYPE istio_requests_total counter\n")
+	for _, s := range out {
+		writeSample(bw, "istio_requests_total", s.labels, s.c.requests)
+	}
+	bw.WriteString("# TYPE istio_request_duration_milliseconds histogram\n")
+	for _, s := range out {
+		writeHistogram(bw, "istio_request_duration_milliseconds", s.labels, s.c)
+	}
+}
+
+// workloadOf names the workload behind an outbound|PORT|SUBSET|HOST cluster of a
+// HOST = SERVICE.NAMESPACE.svc... name; false for other clusters.
+func workloadOf(cluster string) (Workload, bool) {
+	parts := strings.Split(cluster, "|")
+	if len(parts) != 4 || parts[0] != "outbound" {
+		return Workload{}, false
+	}
+	host := strings.Split(parts[3], ".")
+	if len(host) < 2 {
+		return Workload{}, false
+	}
+	return Workload{Namespace: host[1], Service: host[0], App: host[0], Version: parts[2]}, true
+}
+
+// addCounter adds s into agg (whose buckets are allocated).
+func addCounter(agg *counter, s counter) {
+	agg.requests += s.requests
+	agg.sumMs += s.sumMs
+	for i, n := range s.buckets {
+		agg.buckets[i] += n
+	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc/codes"
 )
 
 // DurationBuckets are the finite bounds (ms) of Istio's and Envoy's default request
@@ -100,4 +102,59 @@ func writeHistogram(bw *bufio.Writer, family, labels string, s counter) {
 	}
 	writeSample(bw, family+"_sum", labels, s.sumMs)
 	writeSample(bw, family+"_count", labels, s.requests)
+}
+
+// requestSeries is one istio_requests_total series: who called whom and how it ended.
+type requestSeries struct {
+	reporter                 string // "source" or "destination"
+	sourceWorkload, sourceNs string
+	// dst is the serving workload; with Version "" the call reached no pod, and Istio
+	// reports the destination workload as "unknown".
+	dst        Workload
+	code       int
+	grpcStatus codes.Code
+}
+
+// labels renders Istio's standard labels in the order of
+// fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt.
+func (r requestSeries) labels() string {
+	id := r.dst
+	host := id.Service + "." + id.Namespace + ".svc.cluster.local"
+	workload, app, version, flags := id.App+"-"+id.Version, id.App, id.Version, "-"
+	if id.Version == "" {
+		workload, app, version = "unknown", "unknown", "unknown"
+		switch r.code {
+		case 503:
+			flags = "UF" // upstream connection failure
+		case 504:
+			flags = "UT" // upstream request timeout
+		}
+	}
+	return labelPairs(
+		[2]string{"response_code", strconv.Itoa(r.code)},
+		[2]string{"reporter", r.reporter},
+		[2]string{"source_workload", r.sourceWorkload},
+		[2]string{"source_workload_namespace", r.sourceNs},
+		[2]string{"source_principal", "unknown"},
+		[2]string{"source_app", r.sourceWorkload},
+		[2]string{"source_version", "unknown"},
+		[2]string{"source_cluster", "Kubernetes"},
+		[2]string{"destination_workload", workload},
+		[2]string{"destination_workload_namespace", id.Namespace},
+		[2]string{"destination_principal", "unknown"},
+		[2]string{"destination_app", app},
+		[2]string{"destination_version", version},
+		[2]string{"destination_service", host},
+		[2]string{"destination_service_name", id.Service},
+		[2]string{"destination_service_namespace", id.Namespace},
+		[2]string{"destination_cluster", "Kubernetes"},
+		[2]string{"request_protocol", "grpc"},
+		[2]string{"response_flags", flags},
+		[2]string{"grpc_response_status", strconv.Itoa(int(r.grpcStatus))},
+		[2]string{"connection_security_policy", "none"},
+		[2]string{"source_canonical_service", r.sourceWorkload},
+		[2]string{"destination_canonical_service", app},
+		[2]string{"source_canonical_revision", "latest"},
+		[2]string{"destination_canonical_revision", version},
+	)
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"maps"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,23 +15,40 @@ import (
 
 const testHost = "reviews.meshlab.svc.cluster.local"
 
+// callerCall is one call attempt a caller records.
+type callerCall struct {
+	cluster string
+	code    int
+	d       time.Duration
+	grpc    codes.Code
+}
+
 func TestCallerStatsParse(t *testing.T) {
-	type call struct {
-		cluster string
-		code    int
-		d       time.Duration
-	}
+	type call = callerCall
 	tests := map[string]struct {
 		calls []call
 		want  map[string]envoy.Counts // subset → counts (Requests, Rq2xx, Rq5xx, Latency.Count)
+		// wantGRPC is GRPCFailuresIn2xx: the gRPC failures Envoy's cluster stats count as 200.
+		wantGRPC map[string]uint64
 	}{
+		"gRPC failures answered by the backend are 200 in the cluster stats": {
+			calls: []call{
+				{"outbound|9080|v2|" + testHost, 200, time.Millisecond, codes.OK},
+				{"outbound|9080|v2|" + testHost, 200, time.Millisecond, codes.Internal},
+				{"outbound|9080|v2|" + testHost, 200, time.Millisecond, codes.Internal},
+				{"outbound|9080|v2|" + testHost, 200, time.Millisecond, codes.NotFound},
+				{"outbound|9080|v2|" + testHost, 503, time.Millisecond, codes.Unavailable},
+			},
+			want:     map[string]envoy.Counts{"v2": {Requests: 5, Rq2xx: 4, Rq5xx: 1, Latency: envoy.Histogram{Count: 5}}},
+			wantGRPC: map[string]uint64{"v2": 2},
+		},
 		"split with errors": {
 			calls: []call{
-				{"outbound|9080|v1|" + testHost, 200, 3 * time.Millisecond},
-				{"outbound|9080|v1|" + testHost, 200, 30 * time.Millisecond},
-				{"outbound|9080|v2|" + testHost, 503, time.Millisecond},
-				{"outbound|9080|v2|" + testHost, 200, 2 * time.Second},
-				{"outbound|9080|v2|other.meshlab.svc.cluster.local", 503, time.Millisecond},
+				{"outbound|9080|v1|" + testHost, 200, 3 * time.Millisecond, codes.OK},
+				{"outbound|9080|v1|" + testHost, 200, 30 * time.Millisecond, codes.OK},
+				{"outbound|9080|v2|" + testHost, 503, time.Millisecond, codes.Unavailable},
+				{"outbound|9080|v2|" + testHost, 200, 2 * time.Second, codes.OK},
+				{"outbound|9080|v2|other.meshlab.svc.cluster.local", 503, time.Millisecond, codes.Unavailable},
 			},
 			want: map[string]envoy.Counts{
 				"v1": {Requests: 2, Rq2xx: 2, Latency: envoy.Histogram{Count: 2}},
@@ -38,7 +56,7 @@ func TestCallerStatsParse(t *testing.T) {
 			},
 		},
 		"timeouts are 5xx": {
-			calls: []call{{"outbound|9080|v3|" + testHost, 504, time.Second}},
+			calls: []call{{"outbound|9080|v3|" + testHost, 504, time.Second, codes.DeadlineExceeded}},
 			want:  map[string]envoy.Counts{"v3": {Requests: 1, Rq5xx: 1, Latency: envoy.Histogram{Count: 1}}},
 		},
 	}
@@ -46,7 +64,7 @@ func TestCallerStatsParse(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			c := &Caller{}
 			for _, k := range tc.calls {
-				c.stats.record(callerKey{cluster: k.cluster, code: k.code}, k.d, time.Now())
+				c.stats.record(callerKey{cluster: k.cluster, code: k.code, grpcStatus: k.grpc}, k.d, time.Now())
 			}
 			rec := httptest.NewRecorder()
 			c.serveStats(rec, httptest.NewRequest("GET", "/stats/prometheus", nil))
@@ -56,8 +74,34 @@ func TestCallerStatsParse(t *testing.T) {
 				t.Fatalf("parsing %s: %v", page, err)
 			}
 			assertCounts(t, rep, tc.want, page)
+			if !maps.Equal(rep.GRPCFailuresIn2xx, tc.wantGRPC) {
+				t.Errorf("GRPCFailuresIn2xx = %v, want %v\npage:\n%s", rep.GRPCFailuresIn2xx, tc.wantGRPC, page)
+			}
+			// The lab's own count of failures agrees with what sluice makes of the page.
+			var errs uint64
+			for _, cc := range c.Counts() {
+				errs += cc.Errors
+			}
+			var parsed uint64
+			for _, sc := range rep.MoveGRPCFailures(nil).Subsets {
+				parsed += sc.Rq5xx
+			}
+			if other := otherHostErrors(tc.calls); errs-other != parsed {
+				t.Errorf("Counts() has %d failures to %s, the page %d", errs-other, testHost, parsed)
+			}
 		})
 	}
+}
+
+// otherHostErrors counts the failed calls in calls that went to another host than testHost.
+func otherHostErrors(calls []callerCall) uint64 {
+	var n uint64
+	for _, c := range calls {
+		if !strings.HasSuffix(c.cluster, "|"+testHost) && failed(c.code, c.grpc) {
+			n++
+		}
+	}
+	return n
 }
 
 func TestBackendStatsParse(t *testing.T) {
@@ -67,6 +111,10 @@ func TestBackendStatsParse(t *testing.T) {
 	}{
 		"ok and unavailable": {
 			keys: []destKey{{code: 200}, {code: 200}, {code: 503, grpcStatus: codes.Unavailable}},
+			want: map[string]envoy.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1, Latency: envoy.Histogram{Count: 3}}},
+		},
+		"gRPC failures the app answered: 200 with a grpc_response_status": {
+			keys: []destKey{{code: 200}, {code: 200, grpcStatus: codes.Internal}, {code: 200, grpcStatus: codes.InvalidArgument}},
 			want: map[string]envoy.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1, Latency: envoy.Histogram{Count: 3}}},
 		},
 		"no calls": {want: map[string]envoy.Counts{}},

@@ -211,6 +211,8 @@ func (h *histAcc) histogram() Histogram {
 type istioAcc struct {
 	byClass [6]uint64
 	hist    histAcc
+	// grpcIn2xx counts the gRPC server failures among the HTTP 2xx answers (also in byClass[5]).
+	grpcIn2xx uint64
 }
 
 func (a *istioAcc) counts() Counts {
@@ -221,6 +223,21 @@ func (a *istioAcc) counts() Counts {
 	c.Rq2xx, c.Rq3xx, c.Rq4xx, c.Rq5xx = a.byClass[2], a.byClass[3], a.byClass[4], a.byClass[5]
 	c.Latency = a.hist.histogram()
 	return c
+}
+
+// grpcIn2xx returns, per destination_version, the gRPC server failures answered with HTTP
+// 2xx; nil when there are none.
+func grpcIn2xx(m map[string]*istioAcc) map[string]uint64 {
+	var out map[string]uint64
+	for v, a := range m {
+		if a.grpcIn2xx > 0 {
+			if out == nil {
+				out = map[string]uint64{}
+			}
+			out[v] = a.grpcIn2xx
+		}
+	}
+	return out
 }
 
 func istioReport(m map[string]*istioAcc) Report {

@@ -1,6 +1,9 @@
 package envoy
 
-import "slices"
+import (
+	"maps"
+	"slices"
+)
 
 // Histogram is a cumulative latency histogram in milliseconds, Prometheus style.
 type Histogram struct {
@@ -28,6 +31,22 @@ type Counts struct {
 	P50, P99 float64
 }
 
+// GRPCServerFailure reports whether a gRPC status code, written as Istio's
+// grpc_response_status label writes it ("13"), is a failure the server is to blame for.
+// Istio reports a gRPC call that failed with, say, INTERNAL as response_code="200" (the
+// HTTP exchange succeeded) and grpc_response_status="13"; sluice counts such calls as 5xx:
+// UNKNOWN (2), DEADLINE_EXCEEDED (4), UNIMPLEMENTED (12), INTERNAL (13), UNAVAILABLE (14)
+// and DATA_LOSS (15), the statuses gRPC's HTTP mapping and Google's API guidelines put at
+// 5xx. Statuses about the request (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, …) and
+// CANCELLED stay with their HTTP class, like a 4xx.
+func GRPCServerFailure(status string) bool {
+	switch status {
+	case "2", "4", "12", "13", "14", "15":
+		return true
+	}
+	return false
+}
+
 // Errors is the number of requests counted as failures: 5xx responses.
 func (c Counts) Errors() uint64 { return c.Rq5xx }
 
@@ -35,6 +54,41 @@ func (c Counts) Errors() uint64 { return c.Rq5xx }
 // SUBSET of `outbound|PORT|SUBSET|HOST`; destination side: destination_version).
 type Report struct {
 	Subsets map[string]Counts
+	// GRPCFailuresIn2xx is set on the caller side when Subsets come from Envoy's cluster
+	// stats: per destination_version, the calls that Istio's source-reporter metrics on
+	// the same page show as gRPC server failures (grpc_response_status UNKNOWN,
+	// DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL, UNAVAILABLE or DATA_LOSS) answered with
+	// HTTP 200. Envoy charges upstream_rq by the HTTP status, so the cluster stats count
+	// those calls as 2xx; the caller source moves them to 5xx of the subset whose pods
+	// carry that version.
+	GRPCFailuresIn2xx map[string]uint64
+}
+
+// MoveGRPCFailures returns r with GRPCFailuresIn2xx moved from 2xx to 5xx of their
+// subsets: subsetOf maps a destination_version to its subset ("" for a version that
+// belongs to no single subset); a version missing from it is taken as a subset name. The
+// move is capped at the subset's 2xx: the two counters come from one page, but Envoy may
+// update one a moment before the other. r itself is not changed.
+func (r Report) MoveGRPCFailures(subsetOf map[string]string) Report {
+	if len(r.GRPCFailuresIn2xx) == 0 {
+		return r
+	}
+	subsets := maps.Clone(r.Subsets)
+	for v, n := range r.GRPCFailuresIn2xx {
+		s, ok := subsetOf[v]
+		if !ok {
+			s = v
+		}
+		c, ok := subsets[s]
+		if s == "" || !ok {
+			continue
+		}
+		moved := min(n, c.Rq2xx)
+		c.Rq2xx -= moved
+		c.Rq5xx += moved
+		subsets[s] = c
+	}
+	return Report{Subsets: subsets}
 }
 
 // Total sums every subset of the report: the destination-side view of one pod.

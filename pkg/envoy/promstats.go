@@ -37,6 +37,7 @@ func parsePrometheus(data []byte, q Query) (Report, error) {
 	}
 	if q.Side == Source {
 		if r := clusterReport(clusters, q); len(r.Subsets) > 0 {
+			r.GRPCFailuresIn2xx = grpcIn2xx(istio.src)
 			return r, nil
 		}
 		return istioReport(istio.src), nil
@@ -188,28 +189,13 @@ func (a *promAgg) addIstioRequests(s *sample) error {
 	code, _ := s.label("response_code")
 	class := classOf(code)
 	if class == 2 {
-		if g, ok := s.label("grpc_response_status"); ok && grpcServerError(g) {
+		if g, ok := s.label("grpc_response_status"); ok && GRPCServerFailure(string(g)) {
 			class = 5
+			acc.grpcIn2xx += v
 		}
 	}
 	acc.byClass[class] += v
 	return nil
-}
-
-// grpcServerError reports whether a grpc_response_status label is a gRPC status that the
-// server is to blame for. Istio reports a gRPC call that failed with, say, INTERNAL as
-// response_code="200" (the HTTP exchange succeeded) and grpc_response_status="13", so
-// such calls count as 5xx here: UNKNOWN (2), DEADLINE_EXCEEDED (4), UNIMPLEMENTED (12),
-// INTERNAL (13), UNAVAILABLE (14) and DATA_LOSS (15), the statuses that gRPC's HTTP
-// mapping and Google's API guidelines put at 5xx. Statuses about the request
-// (INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, …) and CANCELLED stay with their
-// HTTP class, like 4xx.
-func grpcServerError(status []byte) bool {
-	switch string(status) {
-	case "2", "4", "12", "13", "14", "15":
-		return true
-	}
-	return false
 }
 
 func (a *promAgg) addIstioDuration(s *sample, kind []byte, scale float64) error {

@@ -204,3 +204,79 @@ func TestDetect(t *testing.T) {
 		})
 	}
 }
+
+func TestParseSourceGRPCFailuresIn2xx(t *testing.T) {
+	// A gateway's page: Envoy's cluster stats count INTERNAL as 200; Istio's metrics carry it.
+	page := `envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|v2|reviews.default.svc.cluster.local"} 10
+envoy_cluster_upstream_rq{response_code="200",cluster_name="outbound|9080|v2|reviews.default.svc.cluster.local"} 10
+istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v2",response_code="200",grpc_response_status="13"} 4
+istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v2",response_code="200",grpc_response_status="0"} 6
+istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v1",response_code="200",grpc_response_status="3"} 2
+istio_requests_total{reporter="source",destination_service="ratings.default.svc.cluster.local",destination_version="v2",response_code="200",grpc_response_status="13"} 9
+istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",response_code="200",grpc_response_status="13"} 50
+`
+	tests := map[string]struct {
+		q    Query
+		want map[string]uint64
+	}{
+		"source side with cluster stats":       {q: Query{Host: reviews, Side: Source}, want: map[string]uint64{"v2": 4}},
+		"destination side counts them in 5xx":  {q: Query{Host: reviews, Side: Destination}, want: nil},
+		"another host's failures are not ours": {q: Query{Host: "ratings.default.svc.cluster.local", Side: Source}, want: nil},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			r, err := Parse([]byte(page), tc.q)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !reflect.DeepEqual(r.GRPCFailuresIn2xx, tc.want) {
+				t.Fatalf("GRPCFailuresIn2xx = %v, want %v", r.GRPCFailuresIn2xx, tc.want)
+			}
+		})
+	}
+}
+
+func TestMoveGRPCFailures(t *testing.T) {
+	rep := func(c map[string]Counts, g map[string]uint64) Report {
+		return Report{Subsets: c, GRPCFailuresIn2xx: g}
+	}
+	tests := map[string]struct {
+		in       Report
+		versions map[string]string
+		want     map[string]Counts
+	}{
+		"moved to the subset of the version": {
+			in:       rep(map[string]Counts{"canary": {Requests: 10, Rq2xx: 10}}, map[string]uint64{"1.5.0": 4}),
+			versions: map[string]string{"1.5.0": "canary"},
+			want:     map[string]Counts{"canary": {Requests: 10, Rq2xx: 6, Rq5xx: 4}},
+		},
+		"unmapped version taken as a subset name": {
+			in:   rep(map[string]Counts{"v2": {Requests: 3, Rq2xx: 3}}, map[string]uint64{"v2": 1}),
+			want: map[string]Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1}},
+		},
+		"capped at the subset's 2xx": {
+			in:   rep(map[string]Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1}}, map[string]uint64{"v2": 5}),
+			want: map[string]Counts{"v2": {Requests: 3, Rq5xx: 3}},
+		},
+		"ambiguous or unknown versions move nothing": {
+			in:       rep(map[string]Counts{"blue": {Requests: 3, Rq2xx: 3}}, map[string]uint64{"v3": 2, "unknown": 1}),
+			versions: map[string]string{"v3": ""},
+			want:     map[string]Counts{"blue": {Requests: 3, Rq2xx: 3}},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			orig := map[string]Counts{}
+			for k, v := range tc.in.Subsets {
+				orig[k] = v
+			}
+			got := tc.in.MoveGRPCFailures(tc.versions)
+			if !reflect.DeepEqual(got.Subsets, tc.want) || got.GRPCFailuresIn2xx != nil {
+				t.Fatalf("MoveGRPCFailures = %+v, want subsets %+v and no failures left", got, tc.want)
+			}
+			if !reflect.DeepEqual(tc.in.Subsets, orig) {
+				t.Fatalf("input report changed: %+v", tc.in.Subsets)
+			}
+		})
+	}
+}

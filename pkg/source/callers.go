@@ -20,7 +20,8 @@ import (
 // annotation (typically the ingress gateway). Each caller's outbound|PORT|SUBSET|HOST
 // cluster stats (or, without those, its istio_requests_total{reporter="source"}) are
 // attributed to their subset under the caller's PodIdentity. This counts the failures
-// that never reach a subset pod (connect failures, timeouts, 503 UF/UH).
+// that never reach a subset pod (connect failures, timeouts, 503 UF/UH). gRPC failures,
+// which the cluster stats count as 2xx, come from the page's Istio metrics (grpc.go).
 type Callers struct {
 	// Reader lists the caller pods.
 	Reader client.Reader
@@ -63,6 +64,10 @@ func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
 		return Snapshot{Subsets: out, Note: fmt.Sprintf("no Ready pod with an IP matches stats-from %q in namespace %s, so no caller-side stats could be read", sf.Selector, ns)}, nil
 	}
 	reads := c.scrape(ctx, req.Host, callers)
+	versions := grpcVersions(req)
+	for i := range reads {
+		reads[i].rep = reads[i].rep.MoveGRPCFailures(versions)
+	}
 
 	wanted := func(s string) bool { _, ok := out[s]; return ok || len(req.Subsets) == 0 }
 	var failed, relevant int

@@ -52,6 +52,17 @@ istio_requests_total{reporter="source",destination_service="reviews.default.svc.
 istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v2",response_code="200"} 6
 `
 
+// gatewayGRPC is a gateway in front of a gRPC service: Envoy counts the calls that failed
+// with INTERNAL as 200 in its cluster stats; Istio's metrics carry the gRPC status.
+const gatewayGRPC = `envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|v1|reviews.default.svc.cluster.local"} 50
+envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|v2|reviews.default.svc.cluster.local"} 10
+envoy_cluster_upstream_rq{response_code_class="5xx",cluster_name="outbound|9080|v2|reviews.default.svc.cluster.local"} 1
+istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v1",request_protocol="grpc",response_code="200",grpc_response_status="0"} 50
+istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="0"} 6
+istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="13"} 4
+istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="unknown",request_protocol="grpc",response_code="503",grpc_response_status="14"} 1
+`
+
 // gatewayOtherSubsets names only a subset the rollout does not know.
 const gatewayOtherSubsets = `envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|v9|reviews.default.svc.cluster.local"} 4
 `
@@ -64,6 +75,7 @@ func TestCallersRead(t *testing.T) {
 		"trim2":  {body: ""},
 		"istio":  {body: gatewayIstioOnly},
 		"other":  {body: gatewayOtherSubsets},
+		"grpc":   {body: gatewayGRPC},
 		"broken": {status: http.StatusInternalServerError},
 	}
 	var names []string
@@ -144,6 +156,14 @@ func TestCallersRead(t *testing.T) {
 			wantOK: map[string]map[string]envoy.Counts{
 				"v1": {"istio": {Requests: 40, Rq2xx: 40}},
 				"v2": {"istio": {Requests: 8, Rq2xx: 6, Rq5xx: 2}},
+			},
+			wantFailed: map[string]int{"v1": 0, "v2": 0},
+		},
+		"gRPC failures counted as 2xx by the cluster stats move to 5xx": {
+			callers: v("grpc"), subsets: []string{"v1", "v2"}, namespace: "istio-system",
+			wantOK: map[string]map[string]envoy.Counts{
+				"v1": {"grpc": {Requests: 50, Rq2xx: 50}},
+				"v2": {"grpc": {Requests: 11, Rq2xx: 6, Rq5xx: 5}},
 			},
 			wantFailed: map[string]int{"v1": 0, "v2": 0},
 		},

@@ -22,7 +22,11 @@ func requestCounts(vec model.Vector, q Queries) (map[string]envoy.Counts, error)
 		subset := string(s.Metric[model.LabelName(q.SubsetLabel)])
 		c := out[subset]
 		c.Requests += v
-		switch codeClass(string(s.Metric[model.LabelName(q.CodeLabel)])) {
+		class := codeClass(string(s.Metric[model.LabelName(q.CodeLabel)]))
+		if class == 2 && envoy.GRPCServerFailure(string(s.Metric[model.LabelName(q.GRPCStatusLabel)])) {
+			class = 5
+		}
+		switch class {
 		case 2:
 			c.Rq2xx += v
 		case 3:

@@ -45,6 +45,21 @@ func TestRequestCountsAndLatency(t *testing.T) {
 				"v2": {Requests: 6, Rq2xx: 6},
 			},
 		},
+		"gRPC failures answered with HTTP 200 count as 5xx": {
+			q: d,
+			reqs: model.Vector{
+				sample(80, "destination_version", "v2", "response_code", "200", "grpc_response_status", "0"),
+				sample(7, "destination_version", "v2", "response_code", "200", "grpc_response_status", "13"),
+				sample(2, "destination_version", "v2", "response_code", "200", "grpc_response_status", "4"),
+				sample(5, "destination_version", "v2", "response_code", "200", "grpc_response_status", "5"),
+				sample(1, "destination_version", "v2", "response_code", "503", "grpc_response_status", "14"),
+				sample(9, "destination_version", "v1", "response_code", "200", "grpc_response_status", ""),
+			},
+			want: map[string]envoy.Counts{
+				"v2": {Requests: 95, Rq2xx: 85, Rq5xx: 10},
+				"v1": {Requests: 9, Rq2xx: 9},
+			},
+		},
 		"buckets sorted, +Inf is Count, non-monotonic repaired, unit scaled": {
 			q:    Queries{SubsetLabel: "destination_version", CodeLabel: "response_code", LatencyUnit: 1000},
 			reqs: model.Vector{sample(9, "destination_version", "v1", "response_code", "200")},
@@ -107,7 +122,7 @@ func TestQueries(t *testing.T) {
 		wantErr string
 	}{
 		"defaults": {host: reviews,
-			want: `sum by (destination_version, response_code) (istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local"})`},
+			want: `sum by (destination_version, response_code, grpc_response_status) (istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local"})`},
 		"host is escaped": {q: Queries{Requests: `x{a="{{.Host}}"}`}, host: `a"b\c`, want: `x{a="a\"b\\c"}`},
 		"bad template":    {q: Queries{Requests: `x{a="{{.Host"}`}, wantErr: "parsing PromQL template"},
 		"unknown field":   {q: Queries{Requests: `x{a="{{.Pod}}"}`}, wantErr: "executing PromQL template"},

@@ -37,6 +37,10 @@ type Queries struct {
 	SubsetLabel string
 	// CodeLabel is the result label holding the HTTP response code (default "response_code").
 	CodeLabel string
+	// GRPCStatusLabel is the result label holding the gRPC status (default
+	// "grpc_response_status"): a 2xx with a server-failure status counts as 5xx
+	// (envoy.GRPCServerFailure). Series without it are judged by CodeLabel alone.
+	GRPCStatusLabel string
 	// LatencyUnit is how many milliseconds one unit of "le" is (default 1; 1000 for a
 	// histogram in seconds).
 	LatencyUnit float64
@@ -52,12 +56,13 @@ type QueryArgs struct {
 // (istio_requests_total and istio_request_duration_milliseconds_bucket, reporter
 // "destination", by destination_version) as cumulative counters.
 var DefaultQueries = Queries{
-	Requests:       `sum by (destination_version, response_code) (istio_requests_total{reporter="destination",destination_service="{{.Host}}"})`,
-	LatencyBuckets: `sum by (destination_version, le) (istio_request_duration_milliseconds_bucket{reporter="destination",destination_service="{{.Host}}"})`,
-	LatencySum:     `sum by (destination_version) (istio_request_duration_milliseconds_sum{reporter="destination",destination_service="{{.Host}}"})`,
-	SubsetLabel:    "destination_version",
-	CodeLabel:      "response_code",
-	LatencyUnit:    1,
+	Requests:        `sum by (destination_version, response_code, grpc_response_status) (istio_requests_total{reporter="destination",destination_service="{{.Host}}"})`,
+	LatencyBuckets:  `sum by (destination_version, le) (istio_request_duration_milliseconds_bucket{reporter="destination",destination_service="{{.Host}}"})`,
+	LatencySum:      `sum by (destination_version) (istio_request_duration_milliseconds_sum{reporter="destination",destination_service="{{.Host}}"})`,
+	SubsetLabel:     "destination_version",
+	CodeLabel:       "response_code",
+	GRPCStatusLabel: "grpc_response_status",
+	LatencyUnit:     1,
 }
 
 // Prometheus reads per-subset counts from Prometheus over its HTTP API, for clusters
@@ -172,6 +177,9 @@ func (q Queries) withDefaults() Queries {
 	}
 	if q.CodeLabel == "" {
 		q.CodeLabel = DefaultQueries.CodeLabel
+	}
+	if q.GRPCStatusLabel == "" {
+		q.GRPCStatusLabel = DefaultQueries.GRPCStatusLabel
 	}
 	if q.LatencyUnit <= 0 {
 		q.LatencyUnit = DefaultQueries.LatencyUnit
