@@ -4,7 +4,7 @@ GO ?= go
 TOOLS := $(GO) run -modfile=tools/go.mod
 FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
-RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/...
+RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/...
 
 .PHONY: all build bins istiod generate check-generated lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect
 
@@ -51,7 +51,7 @@ istiod:
 ## meshlab: sluice driving real istiod and proxyless gRPC clients (e2e/meshlab).
 meshlab: bins istiod
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) SLUICE_ISTIOD_BIN=$$(e2e/istiodbin/build.sh) SLUICE_MESHLAB=1 \
-		$(GO) test -count=1 -timeout 10m -v ./e2e/meshlab/
+		$(GO) test -count=1 -timeout 15m -v ./e2e/meshlab/
 
 ## test: everything CI runs — lint, generated-file check, unit, race, fuzz, end-to-end, mesh lab.
 test: lint check-generated unit fuzz e2e meshlab

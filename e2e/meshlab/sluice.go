@@ -28,8 +28,22 @@ type Sluice struct {
 	done    chan error
 }
 
-// StartSluice runs sluice's manager against the lab until Stop, logging to logPath.
+// StartSluice runs sluice's manager against the lab until Stop, logging to logPath. It
+// confirms weights in the callers' config dumps, which the lab's callers serve beside
+// their stats.
 func (l *Lab) StartSluice(logPath string) (*Sluice, error) {
+	return l.startSluice(logPath, manager.Options{ConfigDumpPort: 15090})
+}
+
+// StartSluiceIstiodConfirm is StartSluice confirming weights through the lab istiod's
+// debug endpoints instead (--istiod-debug-url), as in a cluster whose proxies' admin
+// cannot be reached.
+func (l *Lab) StartSluiceIstiodConfirm(logPath string) (*Sluice, error) {
+	return l.startSluice(logPath, manager.Options{IstiodDebugURLs: []string{"http://" + l.Istiod.HTTPAddr}})
+}
+
+// startSluice runs the manager with the lab's settings and confirm's data-plane options.
+func (l *Lab) startSluice(logPath string, confirm manager.Options) (*Sluice, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("opening the controller log: %w", err)
@@ -41,8 +55,7 @@ func (l *Lab) StartSluice(logPath string) (*Sluice, error) {
 		s.done <- manager.Run(ctx, l.Cluster.Config, manager.Options{
 			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 4,
 			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: prometheus.NewRegistry(), AllowRestart: true,
-			// The lab's callers serve their config dump beside their stats.
-			ConfigDumpPort: 15090, DataPlaneTimeout: 5 * time.Second,
+			ConfigDumpPort: confirm.ConfigDumpPort, IstiodDebugURLs: confirm.IstiodDebugURLs, DataPlaneTimeout: 5 * time.Second,
 		})
 	}()
 	return s, nil

@@ -26,7 +26,7 @@ import (
 // VirtualService drops them. Needs SLUICE_MESHLAB=1 and KUBEBUILDER_ASSETS.
 func TestSluiceOnLab(t *testing.T) {
 	begin := time.Now()
-	lab, sl := startSluiceLab(t)
+	lab, sl := startSluiceLab(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	dyn, err := dynamic.NewForConfig(lab.Cluster.Config)
@@ -63,11 +63,35 @@ func TestSluiceOnLab(t *testing.T) {
 	t.Logf("wall time of the test (lab start to here): %v", time.Since(begin).Round(time.Millisecond))
 }
 
+// TestSluiceOnLabIstiodConfirm runs the promotion of TestSluiceOnLab with sluice
+// confirming each weight through istiod's /debug/syncz and /debug/config_dump (the way
+// that works where the callers' Envoy admin is unreachable): every confirmation must come
+// after the client really ACKed the route, and soon after.
+func TestSluiceOnLabIstiodConfirm(t *testing.T) {
+	lab, sl := startSluiceLab(t, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dyn, err := dynamic.NewForConfig(lab.Cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, err := vswatch.Watch(ctx, dyn, lab.Namespace(), lab.Service(), lab.Service())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("controller log kept at %s; istiod log at %s", sl.LogPath, lab.Istiod.LogPath)
+		}
+	})
+	checkPromotion(t, ctx, lab, vs)
+}
+
 // startSluiceLab starts a lab with 2 pods each of v1, v2 and v3 and one caller at 200
 // calls/s, routes everything to v1 (no weight) and starts sluice (its log is removed
 // after a pass unless SLUICE_MESHLAB_KEEP_LOG=1), or skips when the lab
 // cannot run here.
-func startSluiceLab(t *testing.T) (*Lab, *Sluice) {
+func startSluiceLab(t *testing.T, istiodConfirm bool) (*Lab, *Sluice) {
 	t.Helper()
 	if os.Getenv("SLUICE_MESHLAB") != "1" {
 		t.Skip("set SLUICE_MESHLAB=1 to run the mesh lab (real istiod)")
@@ -95,7 +119,11 @@ func startSluiceLab(t *testing.T) (*Lab, *Sluice) {
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-meshlab-controller-%d.log", os.Getpid()))
-	sl, err := lab.StartSluice(logPath)
+	start := lab.StartSluice
+	if istiodConfirm {
+		start = lab.StartSluiceIstiodConfirm
+	}
+	sl, err := start(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}

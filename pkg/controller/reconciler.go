@@ -22,6 +22,13 @@ import (
 	"github.com/sluicedev/sluice/pkg/spec"
 )
 
+// DataPlaneChecker reads whether the callers selected by from (namespace defaulting to ns)
+// route host with the canary at weight want: dataplane.Confirmer reads their proxies'
+// config dumps, dataplane.Istiod asks istiod.
+type DataPlaneChecker interface {
+	Check(ctx context.Context, ns string, from *spec.StatsFrom, host, canary string, want int32) (dataplane.Result, error)
+}
+
 // Reconciler drives the rollouts of opted-in Services.
 type Reconciler struct {
 	// Client reads through the manager's cache and writes to the API server.
@@ -32,9 +39,9 @@ type Reconciler struct {
 	Recorder  events.EventRecorder
 	Clock     clock.PassiveClock
 	Stats     Sources
-	// DataPlane, when set, confirms each weight write in the callers' config dumps
-	// (Services with sluice.dev/stats-from); a step's dwell starts at confirmation.
-	DataPlane *dataplane.Confirmer
+	// DataPlane, when set, confirms each weight write at the callers (Services with
+	// sluice.dev/stats-from); a step's dwell starts at confirmation.
+	DataPlane DataPlaneChecker
 	// DataPlaneTimeout is how long a write may stay unconfirmed before sluice says so (10s).
 	DataPlaneTimeout time.Duration
 	Metrics          *metrics.Metrics

@@ -19,6 +19,9 @@ import (
 // RouteWeights is one route of a config dump and the clusters it splits traffic across.
 type RouteWeights struct {
 	RouteConfig, VirtualHost, Route string
+	// Version is the route configuration's version_info (dynamic configs; "" for static
+	// ones). istiod sets it to its push version, e.g. "2026-11-23T00:01:13Z/33".
+	Version string
 	// Clusters maps cluster name to weight. A route to a single cluster has weight 100.
 	Clusters map[string]uint32
 }
@@ -37,7 +40,7 @@ func ParseConfigDump(data []byte) ([]RouteWeights, error) {
 	}
 	var out []RouteWeights
 	for _, c := range dump.GetConfigs() {
-		var routes []*anypb.Any
+		var routes []versioned
 		switch c.MessageName() {
 		case "envoy.admin.v3.RoutesConfigDump":
 			var rd adminv3.RoutesConfigDump
@@ -45,39 +48,45 @@ func ParseConfigDump(data []byte) ([]RouteWeights, error) {
 				return nil, fmt.Errorf("parsing config dump: routes: %w", err)
 			}
 			for _, s := range rd.GetStaticRouteConfigs() {
-				routes = append(routes, s.GetRouteConfig())
+				routes = append(routes, versioned{rc: s.GetRouteConfig()})
 			}
 			for _, d := range rd.GetDynamicRouteConfigs() {
-				routes = append(routes, d.GetRouteConfig())
+				routes = append(routes, versioned{rc: d.GetRouteConfig(), version: d.GetVersionInfo()})
 			}
 		case "envoy.admin.v3.RoutesConfigDump.DynamicRouteConfig":
 			var d adminv3.RoutesConfigDump_DynamicRouteConfig
 			if err := c.UnmarshalTo(&d); err != nil {
 				return nil, fmt.Errorf("parsing config dump: dynamic route config: %w", err)
 			}
-			routes = append(routes, d.GetRouteConfig())
+			routes = append(routes, versioned{rc: d.GetRouteConfig(), version: d.GetVersionInfo()})
 		case "envoy.admin.v3.RoutesConfigDump.StaticRouteConfig":
 			var s adminv3.RoutesConfigDump_StaticRouteConfig
 			if err := c.UnmarshalTo(&s); err != nil {
 				return nil, fmt.Errorf("parsing config dump: static route config: %w", err)
 			}
-			routes = append(routes, s.GetRouteConfig())
+			routes = append(routes, versioned{rc: s.GetRouteConfig()})
 		}
-		for _, a := range routes {
-			if a == nil {
+		for _, v := range routes {
+			if v.rc == nil {
 				continue
 			}
 			var rc routev3.RouteConfiguration
-			if err := a.UnmarshalTo(&rc); err != nil {
+			if err := v.rc.UnmarshalTo(&rc); err != nil {
 				return nil, fmt.Errorf("parsing config dump: route configuration: %w", err)
 			}
-			out = append(out, routeWeights(&rc)...)
+			out = append(out, routeWeights(&rc, v.version)...)
 		}
 	}
 	return out, nil
 }
 
-func routeWeights(rc *routev3.RouteConfiguration) []RouteWeights {
+// versioned is a route configuration of a dump with its version_info.
+type versioned struct {
+	rc      *anypb.Any
+	version string
+}
+
+func routeWeights(rc *routev3.RouteConfiguration, version string) []RouteWeights {
 	var out []RouteWeights
 	for _, vh := range rc.GetVirtualHosts() {
 		for _, r := range vh.GetRoutes() {
@@ -96,7 +105,7 @@ func routeWeights(rc *routev3.RouteConfiguration) []RouteWeights {
 			if len(clusters) == 0 {
 				continue
 			}
-			out = append(out, RouteWeights{RouteConfig: rc.GetName(), VirtualHost: vh.GetName(), Route: r.GetName(), Clusters: clusters})
+			out = append(out, RouteWeights{RouteConfig: rc.GetName(), VirtualHost: vh.GetName(), Route: r.GetName(), Version: version, Clusters: clusters})
 		}
 	}
 	return out
@@ -106,6 +115,12 @@ func routeWeights(rc *routev3.RouteConfiguration) []RouteWeights {
 // subset → weight. Subsets the route does not name are absent, meaning weight 0 (Istio drops
 // weight-0 destinations). It returns nil when no route sends to a subset of host.
 func SubsetWeights(rw []RouteWeights, host string) map[string]uint32 {
+	w, _ := SubsetWeightsVersion(rw, host)
+	return w
+}
+
+// SubsetWeightsVersion is SubsetWeights with the Version of the route it read.
+func SubsetWeightsVersion(rw []RouteWeights, host string) (map[string]uint32, string) {
 	for _, r := range rw {
 		var out map[string]uint32
 		for name, w := range r.Clusters {
@@ -119,10 +134,10 @@ func SubsetWeights(rw []RouteWeights, host string) map[string]uint32 {
 			out[subset] += w
 		}
 		if out != nil {
-			return out
+			return out, r.Version
 		}
 	}
-	return nil
+	return nil, ""
 }
 
 // LenientResolver resolves the protobuf types this binary links and maps every other Any

@@ -64,11 +64,11 @@ func TestParseConfigDump(t *testing.T) {
 			dump: configDump,
 			want: []RouteWeights{
 				{RouteConfig: "static", VirtualHost: "admin", Clusters: map[string]uint32{"prometheus_stats": 100}},
-				{RouteConfig: "9080", VirtualHost: "reviews.default.svc.cluster.local:9080", Route: "canary", Clusters: map[string]uint32{
+				{RouteConfig: "9080", VirtualHost: "reviews.default.svc.cluster.local:9080", Route: "canary", Version: "2026-07-01T10:00:00Z/42", Clusters: map[string]uint32{
 					"outbound|9080|v1|reviews.default.svc.cluster.local": 75,
 					"outbound|9080|v2|reviews.default.svc.cluster.local": 25,
 				}},
-				{RouteConfig: "9080", VirtualHost: "ratings.default.svc.cluster.local:9080", Route: "default", Clusters: map[string]uint32{
+				{RouteConfig: "9080", VirtualHost: "ratings.default.svc.cluster.local:9080", Route: "default", Version: "2026-07-01T10:00:00Z/42", Clusters: map[string]uint32{
 					"outbound|9080|v1|ratings.default.svc.cluster.local": 100,
 				}},
 			},
@@ -76,7 +76,7 @@ func TestParseConfigDump(t *testing.T) {
 		},
 		"resource=dynamic_route_configs, weight-0 subset dropped": {
 			dump: dynamicRouteConfigs,
-			want: []RouteWeights{{RouteConfig: "http.8080", VirtualHost: "reviews.default.svc.cluster.local:9080", Route: "r",
+			want: []RouteWeights{{RouteConfig: "http.8080", VirtualHost: "reviews.default.svc.cluster.local:9080", Route: "r", Version: "7",
 				Clusters: map[string]uint32{"outbound|9080|v2|reviews.default.svc.cluster.local": 100}}},
 			wantReviews: map[string]uint32{"v2": 100},
 		},

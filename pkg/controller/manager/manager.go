@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
 	"time"
 
 	promapi "github.com/prometheus/client_golang/api"
@@ -46,6 +48,9 @@ type Options struct {
 	// ConfigDumpPort enables data-plane confirmation: the callers' proxies' config dump
 	// is read on this port (0 disables; Envoy's admin port is 15000).
 	ConfigDumpPort int
+	// IstiodDebugURLs enables data-plane confirmation through istiod instead: the debug
+	// HTTP endpoints of every istiod replica (/debug/syncz, /debug/config_dump).
+	IstiodDebugURLs []string
 	// DataPlaneTimeout is how long a weight write may stay unconfirmed before sluice says so.
 	DataPlaneTimeout time.Duration
 	// PrometheusURL enables the Prometheus stats source (policies with statsSource Prometheus).
@@ -71,6 +76,17 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ScrapeTimeout, "scrape-timeout", 400*time.Millisecond, "timeout of one stats scrape")
 	fs.IntVar(&o.StatsPort, "stats-port", 15090, "port of the sidecars' Prometheus stats")
 	fs.IntVar(&o.ConfigDumpPort, "config-dump-port", 0, "port of the stats-from callers' /config_dump; when set, each weight write is confirmed there and a step's dwell starts at confirmation (0 disables)")
+	fs.Func("istiod-debug-url", "debug HTTP endpoint of istiod, e.g. http://istiod.istio-system:15014 (repeat or comma-separate for every replica); when set, each weight write is confirmed through istiod's /debug/syncz and /debug/config_dump, for callers whose Envoy admin is not reachable", func(v string) error {
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				if _, err := url.ParseRequestURI(u); err != nil || !strings.HasPrefix(u, "http") {
+					return fmt.Errorf("%q is not an http(s) URL", u)
+				}
+				o.IstiodDebugURLs = append(o.IstiodDebugURLs, u)
+			}
+		}
+		return nil
+	})
 	fs.DurationVar(&o.DataPlaneTimeout, "dataplane-timeout", 10*time.Second, "how long a weight write may stay unconfirmed before a DataPlaneUnconfirmed condition and Event")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus HTTP API address, for ShiftPolicies with statsSource: Prometheus (empty: disabled)")
 }
@@ -145,8 +161,14 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		},
 		Metrics: m,
 	}
-	if o.ConfigDumpPort > 0 {
+	switch {
+	case o.ConfigDumpPort > 0 && len(o.IstiodDebugURLs) > 0:
+		return fmt.Errorf("--config-dump-port and --istiod-debug-url both confirm the data plane: set one")
+	case o.ConfigDumpPort > 0:
 		r.DataPlane = &dataplane.Confirmer{Reader: mgr.GetClient(), Scraper: scraper, Port: o.ConfigDumpPort}
+		r.DataPlaneTimeout = o.DataPlaneTimeout
+	case len(o.IstiodDebugURLs) > 0:
+		r.DataPlane = &dataplane.Istiod{Reader: mgr.GetClient(), Scraper: scraper, URLs: o.IstiodDebugURLs}
 		r.DataPlaneTimeout = o.DataPlaneTimeout
 	}
 	if o.PrometheusURL != "" {
