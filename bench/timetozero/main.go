@@ -87,6 +87,9 @@ func controls() []scenario {
 }
 
 func run(ctx context.Context, o options) error {
+	if err := checkOut(o.out); err != nil {
+		return err
+	}
 	log.SetLogger(logr.Discard())
 	begin := time.Now()
 	lab, err := meshlab.Start(ctx, meshlab.Config{

@@ -8,14 +8,36 @@ import (
 )
 
 // write stores results.json, then the README and the timeline plot made from it.
+// A long run must not be lost to a bad -out: the directory is checked before the run
+// (checkOut), and should writing there fail anyway, results.json goes to a temporary file.
 func write(dir string, res results, o options) error {
+	err := os.MkdirAll(dir, 0o755)
+	if err == nil {
+		if err = writeJSON(filepath.Join(dir, "results.json"), res); err == nil {
+			return writeReport(dir, res, o)
+		}
+	}
+	f, ferr := os.CreateTemp("", "timetozero-results-*.json")
+	if ferr == nil {
+		f.Close()
+		if ferr = writeJSON(f.Name(), res); ferr == nil {
+			return fmt.Errorf("writing to %s: %w; the results are in %s (rebuild the report with -report-only)", dir, err, f.Name())
+		}
+	}
+	return fmt.Errorf("writing to %s: %w; saving them elsewhere failed too: %v", dir, err, ferr)
+}
+
+// checkOut makes sure results can be written to dir before hours of runs.
+func checkOut(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating %s: %w", dir, err)
+		return fmt.Errorf("-out %s: %w", dir, err)
 	}
-	if err := writeJSON(filepath.Join(dir, "results.json"), res); err != nil {
-		return err
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("-out %s is not writable: %w", dir, err)
 	}
-	return writeReport(dir, res, o)
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // reportOnly rebuilds README.md and timeline.svg from an existing results.json.

@@ -264,3 +264,24 @@ func equalSeen(a, b map[string]uint32) bool {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// FuzzNonceVersion: any string either fails or yields a version whose nonce carried a
+// 36-character UUID after it; nothing panics.
+func FuzzNonceVersion(f *testing.F) {
+	for _, s := range []string{ackedNonce, olderNonce, newerNonce, capturedVersion, "", "/", "2026-11-23T00:03:36Z/",
+		"2026-11-23T00:03:36+02:00/1123e4567-e89b-12d3-a456-426614174000"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, nonce string) {
+		v, err := nonceVersion(nonce)
+		if err != nil {
+			return
+		}
+		if len(nonce) <= 36 || v.at.IsZero() {
+			t.Fatalf("nonceVersion(%q) = %+v without a time and a UUID", nonce, v)
+		}
+		if again, err := nonceVersion(nonce); err != nil || again != v {
+			t.Fatalf("nonceVersion(%q) is not deterministic", nonce)
+		}
+	})
+}
