@@ -133,6 +133,13 @@ func report(res results, o options) string {
 			p("- %s at %d %%: %s / %s\n", sc.Name, w, cell(a.p99), cell(l.p99))
 		}
 	}
+	p("\nWhere a p99 is above its goal, it is at the 5 %% step, where the canary gets %g calls/s. There the\n", callRate*0.05)
+	p("evidence arrives slowly for a 500 ms tick: sluice needs a few failed canary calls (or, for latency, the\n")
+	p("policy's 20 canary samples) before a test at 99.9 %% can trip, then waits for the next tick, then scrapes and\n")
+	p("writes. The simulation (../detect/README.md) puts the decision alone for 100 %% errors at 50 canary req/s at\n")
+	p("p99 0.63–0.74 s, and computes that any rule needing a third error on a 500 ms tick has p99 ≥ 0.59 s at 50/s\n")
+	p("and ≥ 0.79 s at 20/s before any processing. Meeting 0.75 s there takes a shorter tick or an evaluation\n")
+	p("triggered as soon as canary failures appear, not a different test.\n")
 	p("\n## Note on resets between runs\n\n")
 	p("Each run waits for `status.dataPlane.canaryDrainedAt` of the previous rollback before starting the next rollout,\n")
 	p("so runs do not overlap. (An earlier sluice dropped an annotation change made while it watched a drain; it now\n")
