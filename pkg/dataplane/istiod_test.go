@@ -2,6 +2,7 @@ package dataplane
 
 import (
 	"context"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -269,7 +270,8 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // 36-character UUID after it; nothing panics.
 func FuzzNonceVersion(f *testing.F) {
 	for _, s := range []string{ackedNonce, olderNonce, newerNonce, capturedVersion, "", "/", "2026-11-23T00:03:36Z/",
-		"2026-11-23T00:03:36+02:00/1123e4567-e89b-12d3-a456-426614174000"} {
+		"2026-11-23T00:03:36+02:00/1123e4567-e89b-12d3-a456-426614174000",
+		"0000-01-01T0:00:00+00:10/000000000-0000-0000-0000-000000000000"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, nonce string) {
@@ -277,10 +279,13 @@ func FuzzNonceVersion(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(nonce) <= 36 || v.at.IsZero() {
-			t.Fatalf("nonceVersion(%q) = %+v without a time and a UUID", nonce, v)
+		if len(nonce) <= 36 {
+			t.Fatalf("nonceVersion(%q) = %+v without a UUID", nonce, v)
 		}
-		if again, err := nonceVersion(nonce); err != nil || again != v {
+		if next := (pushVersion{at: v.at, count: v.count + 1}); v.count < math.MaxUint64 && (!v.before(next) || next.before(v)) {
+			t.Fatalf("nonceVersion(%q) = %+v does not order below its successor", nonce, v)
+		}
+		if again, err := nonceVersion(nonce); err != nil || !again.at.Equal(v.at) || again.count != v.count {
 			t.Fatalf("nonceVersion(%q) is not deterministic", nonce)
 		}
 	})
