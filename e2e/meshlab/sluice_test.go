@@ -29,19 +29,7 @@ func TestSluiceOnLab(t *testing.T) {
 	lab, sl := startSluiceLab(t, false)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	dyn, err := dynamic.NewForConfig(lab.Cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, err := vswatch.Watch(ctx, dyn, lab.Namespace(), lab.Service(), lab.Service())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("controller log kept at %s; istiod log at %s", sl.LogPath, lab.Istiod.LogPath)
-		}
-	})
+	vs := watchLab(t, ctx, lab, sl)
 
 	if !t.Run("promotion", func(t *testing.T) { checkPromotion(t, ctx, lab, vs) }) {
 		t.FailNow()
@@ -71,6 +59,14 @@ func TestSluiceOnLabIstiodConfirm(t *testing.T) {
 	lab, sl := startSluiceLab(t, true)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	vs := watchLab(t, ctx, lab, sl)
+	checkPromotion(t, ctx, lab, vs)
+}
+
+// watchLab watches the lab's VirtualService until ctx ends, and on failure says where
+// the controller's and istiod's logs are.
+func watchLab(t *testing.T, ctx context.Context, lab *Lab, sl *Sluice) *vswatch.Log {
+	t.Helper()
 	dyn, err := dynamic.NewForConfig(lab.Cluster.Config)
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +80,7 @@ func TestSluiceOnLabIstiodConfirm(t *testing.T) {
 			t.Logf("controller log kept at %s; istiod log at %s", sl.LogPath, lab.Istiod.LogPath)
 		}
 	})
-	checkPromotion(t, ctx, lab, vs)
+	return vs
 }
 
 // startSluiceLab starts a lab with 2 pods each of v1, v2 and v3 and one caller at 200

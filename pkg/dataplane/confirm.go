@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
@@ -42,13 +43,7 @@ func (r Result) Done() bool { return r.Callers > 0 && r.Applied == r.Callers }
 // canary subset's weight for host with want. Istio drops weight-0 destinations, so an
 // absent canary counts as 0.
 func (c *Confirmer) Check(ctx context.Context, ns string, from *spec.StatsFrom, host, canary string, want int32) (Result, error) {
-	if from == nil || from.Selector == nil {
-		return Result{}, fmt.Errorf("confirming weights for %s: no stats-from callers", host)
-	}
-	if from.Namespace != "" {
-		ns = from.Namespace
-	}
-	pods, err := source.ReadyPods(ctx, c.Reader, from.Selector, ns)
+	pods, err := callerPods(ctx, c.Reader, ns, from, host)
 	if err != nil {
 		return Result{}, err
 	}
@@ -81,6 +76,17 @@ func (c *Confirmer) Check(ctx context.Context, ns string, from *spec.StatsFrom, 
 	}
 	wg.Wait()
 	return res, nil
+}
+
+// callerPods lists the Ready callers selected by from, in its namespace or else ns.
+func callerPods(ctx context.Context, r client.Reader, ns string, from *spec.StatsFrom, host string) ([]corev1.Pod, error) {
+	if from == nil || from.Selector == nil {
+		return nil, fmt.Errorf("confirming weights for %s: no stats-from callers", host)
+	}
+	if from.Namespace != "" {
+		ns = from.Namespace
+	}
+	return source.ReadyPods(ctx, r, from.Selector, ns)
 }
 
 func (c *Confirmer) canaryWeight(ctx context.Context, url, host, canary string) (uint32, error) {

@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
-	"github.com/sluicedev/sluice/pkg/source"
 	"github.com/sluicedev/sluice/pkg/spec"
 )
 
@@ -69,16 +68,10 @@ type syncEntry struct {
 // Check reads istiod's view of every caller selected by from (namespace defaulting to ns).
 // Seen holds the canary weight istiod generates for each caller it knows.
 func (d *Istiod) Check(ctx context.Context, ns string, from *spec.StatsFrom, host, canary string, want int32) (Result, error) {
-	if from == nil || from.Selector == nil {
-		return Result{}, fmt.Errorf("confirming weights for %s: no stats-from callers", host)
-	}
 	if len(d.URLs) == 0 {
 		return Result{}, fmt.Errorf("confirming weights for %s: no istiod debug URL", host)
 	}
-	if from.Namespace != "" {
-		ns = from.Namespace
-	}
-	pods, err := source.ReadyPods(ctx, d.Reader, from.Selector, ns)
+	pods, err := callerPods(ctx, d.Reader, ns, from, host)
 	if err != nil {
 		return Result{}, err
 	}
