@@ -19,7 +19,7 @@ func (b *bench) faultRun(ctx context.Context, sc scenario, w int32, run int) (re
 		return rec, fmt.Errorf("resetting before run %d: %w", run, err)
 	}
 	c := b.caller()
-	smp := startSampler(ctx, c.StatsURL(), b.lab.ClusterName(canary), b.lab.ClusterName(stable), scrapeEvery)
+	smp := startSampler(ctx, c.StatsURL(), b.lab.Host(), canary, stable, scrapeEvery)
 	t0, step1, err := b.start(ctx, stepDuration)
 	if err != nil {
 		smp.Stop()
@@ -135,7 +135,7 @@ func (b *bench) controlRun(ctx context.Context, sc scenario, obs time.Duration, 
 		b.lab.SetSubsetBehaviour(stable, b.healthy)
 		b.lab.SetSubsetBehaviour(canary, b.healthy)
 	}()
-	smp := startSampler(ctx, c.StatsURL(), b.lab.ClusterName(canary), b.lab.ClusterName(stable), scrapeEvery)
+	smp := startSampler(ctx, c.StatsURL(), b.lab.Host(), canary, stable, scrapeEvery)
 	t0, step1, err := b.start(ctx, obs+30*time.Second)
 	if err != nil {
 		smp.Stop()

@@ -166,19 +166,18 @@ func run(ctx context.Context, o options) error {
 // measureP99 reads the caller's p99 to stable over d (Prometheus-style histogram estimate).
 func (b *bench) measureP99(ctx context.Context, d time.Duration) (float64, error) {
 	url := b.caller().StatsURL()
-	before, err := scrapeClusters(ctx, url)
+	before, err := scrapeSubsets(ctx, url, b.lab.Host())
 	if err != nil {
 		return 0, err
 	}
 	if err := waitUntil(ctx, time.Now().Add(d)); err != nil {
 		return 0, err
 	}
-	after, err := scrapeClusters(ctx, url)
+	after, err := scrapeSubsets(ctx, url, b.lab.Host())
 	if err != nil {
 		return 0, err
 	}
-	name := b.lab.ClusterName(stable)
-	return sub(after[name], before[name]).Latency.Quantile(0.99), nil
+	return sub(after[stable], before[stable]).Latency.Quantile(0.99), nil
 }
 
 func progress(r runRecord) {

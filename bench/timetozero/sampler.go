@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,9 +27,9 @@ type sampler struct {
 	done    chan struct{}
 }
 
-// startSampler scrapes url every interval (the first scrape at once); canary and stable
-// are the caller-side cluster names outbound|PORT|SUBSET|HOST.
-func startSampler(ctx context.Context, url, canary, stable string, interval time.Duration) *sampler {
+// startSampler scrapes url every interval (the first scrape at once) for host's canary
+// and stable subsets.
+func startSampler(ctx context.Context, url, host, canary, stable string, interval time.Duration) *sampler {
 	ctx, cancel := context.WithCancel(ctx)
 	s := &sampler{stop: cancel, done: make(chan struct{})}
 	go func() {
@@ -38,7 +37,7 @@ func startSampler(ctx context.Context, url, canary, stable string, interval time
 		next := time.Now()
 		for {
 			at := time.Now()
-			cs, err := scrapeClusters(ctx, url)
+			cs, err := scrapeSubsets(ctx, url, host)
 			s.mu.Lock()
 			if err != nil {
 				s.errs++ // a failed scrape leaves a gap, as in Prometheus
@@ -66,7 +65,8 @@ func (s *sampler) Stop() ([]sample, int) {
 	return s.samples, s.errs
 }
 
-func scrapeClusters(ctx context.Context, url string) (map[string]envoy.Counts, error) {
+// scrapeSubsets reads url's caller-side counts of host per subset.
+func scrapeSubsets(ctx context.Context, url, host string) (map[string]envoy.Counts, error) {
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -82,33 +82,14 @@ func scrapeClusters(ctx context.Context, url string) (map[string]envoy.Counts, e
 	if err != nil {
 		return nil, fmt.Errorf("reading the scrape of %s: %w", url, err)
 	}
-	cs, err := envoy.ParseClusters(data)
+	// Subset counts as sluice reads them: the cluster stats, plus the gRPC failures the
+	// backends answered (200 there) from the page's Istio metrics, as a Prometheus query
+	// reading grpc_response_status would count them.
+	rep, err := envoy.Parse(data, envoy.Query{Host: host, Side: envoy.Source})
 	if err != nil {
 		return nil, fmt.Errorf("parsing the scrape of %s: %w", url, err)
 	}
-	// gRPC failures the backends answered are 200 in Envoy's cluster stats; the page's
-	// Istio metrics carry them. Count them as Prometheus queries that read
-	// grpc_response_status would (and as sluice does).
-	byHost := map[string]envoy.Report{}
-	for name := range cs {
-		parts := strings.Split(name, "|")
-		if len(parts) != 4 {
-			continue
-		}
-		host, subset := parts[3], parts[2]
-		rep, ok := byHost[host]
-		if !ok {
-			if rep, err = envoy.Parse(data, envoy.Query{Host: host, Side: envoy.Source}); err != nil {
-				return nil, fmt.Errorf("parsing the scrape of %s for %s: %w", url, host, err)
-			}
-			rep = rep.MoveGRPCFailures(nil)
-			byHost[host] = rep
-		}
-		if c, ok := rep.Subsets[subset]; ok {
-			cs[name] = c
-		}
-	}
-	return cs, nil
+	return rep.MoveGRPCFailures(nil).Subsets, nil
 }
 
 // rebase makes the series start from zero at its first sample, as if the canary's series

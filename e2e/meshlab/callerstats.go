@@ -138,7 +138,7 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 	}
 	byClass := map[[2]string]uint64{}
 	byCode := map[codeKey]uint64{}
-	var codes []codeKey
+	var codeKeys []codeKey
 	perCluster := map[string]counter{}
 	var clusters []string
 	for _, k := range keys {
@@ -146,7 +146,7 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 		byClass[[2]string{k.cluster, classOf(k.code)}] += s.requests
 		ck := codeKey{k.cluster, k.code}
 		if _, seen := byCode[ck]; !seen {
-			codes = append(codes, ck)
+			codeKeys = append(codeKeys, ck)
 		}
 		byCode[ck] += s.requests
 		agg, seen := perCluster[k.cluster]
@@ -168,7 +168,7 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 	for _, k := range classes {
 		writeSample(bw, "envoy_cluster_upstream_rq", labelPairs([2]string{"response_code_class", k[1]}, [2]string{"cluster_name", k[0]}), byClass[k])
 	}
-	for _, k := range codes {
+	for _, k := range codeKeys {
 		writeSample(bw, "envoy_cluster_upstream_rq", labelPairs([2]string{"response_code", strconv.Itoa(k.code)}, [2]string{"cluster_name", k.cluster}), byCode[k])
 	}
 	bw.WriteString("# TYPE envoy_cluster_upstream_rq_completed counter\n")
