@@ -23,6 +23,9 @@ var (
 	dyn     dynamic.Interface
 	ctrlRun *controllerRun
 	logPath string
+	// ctrlMetrics is the registry of the controller running in this process (a new one
+	// each start).
+	ctrlMetrics *prometheus.Registry
 	// prom is a real Prometheus scraping the stand-ins of tests that register them; nil
 	// when the binary is missing (make test installs it).
 	prom *promserver.Server
@@ -43,11 +46,12 @@ func startController() error {
 		return err
 	}
 	done := make(chan error, 1)
+	ctrlMetrics = prometheus.NewRegistry()
 	go func() {
 		defer f.Close()
 		done <- manager.Run(ctx, env.Config, manager.Options{
 			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 4, PrometheusURL: promURL(),
-			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: prometheus.NewRegistry(), AllowRestart: true,
+			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: ctrlMetrics, AllowRestart: true,
 		})
 	}()
 	ctrlRun = &controllerRun{cancel: cancel, done: done}

@@ -19,6 +19,10 @@ func TestLimitHelpers(t *testing.T) {
 		"tick alone": {sumQuantile(1, 1e9, 0.5, 0.99), 0.495, 1e-3},
 		// The smallest count with tail ≤ 0.25 for Binomial(2, 0.5) is 2 (tail 0.25).
 		"critical count": {float64(criticalCount(2, 0.5, 0.25)), 2, 0},
+		// Rechecks that start only with the trip count change nothing: the plain tick's bound.
+		"recheck at the trip count is the tick": {recheckQuantile(3, 3, 20, 0.99), sumQuantile(3, 20, 0.5, 0.99), 0.01},
+		// Every failure there at once: the wait for the first tick, uniform on [0, 0.5).
+		"recheck, instant failures": {recheckQuantile(1, 3, 1e9, 0.99), 0.495, 2e-3},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -42,6 +42,8 @@ type cell struct {
 type outcome struct {
 	trip    [nRules]time.Duration
 	faultAt time.Duration
+	// looks counts sluice's ticks, rechecks those of them that came early.
+	looks, rechecks int
 }
 
 // simulate runs one rollout (healthy) or one fault at the first step (faulty) on a virtual
@@ -70,15 +72,22 @@ func simulate(r *rand.Rand, c cell) outcome {
 	var baseline window.Stats
 	canary.observe(epoch)
 	stable.observe(epoch)
+	canary.observeBaseline(epoch)
+	stable.observeBaseline(epoch)
 
-	for t := tick; t <= horizon; t += tick {
+	// Traffic moves in fine steps (the recheck interval); sluice looks every tick, or every
+	// fine step for one tick after a decision asked for a recheck; the baselines read their
+	// own windows on their periods.
+	fine := tick / analysis.RecheckDivisor
+	nextLook, quickUntil := tick, time.Duration(0)
+	for t := fine; t <= horizon; t += fine {
 		now := epoch.Add(t)
-		n := poisson(r, c.Rate*tick.Seconds())
+		n := poisson(r, c.Rate*fine.Seconds())
 		nc := binomial(r, n, float64(weight)/100)
 		stable.serve(r, n-nc)
-		if f := out.faultAt; f >= 0 && f > t-tick && f <= t {
-			// The fault starts inside this tick: requests before it are healthy.
-			pre := binomial(r, nc, float64(f-(t-tick))/float64(tick))
+		if f := out.faultAt; f >= 0 && f > t-fine && f <= t {
+			// The fault starts inside this step: requests before it are healthy.
+			pre := binomial(r, nc, float64(f-(t-fine))/float64(fine))
 			canary.serve(r, pre)
 			canary.errRate = c.CanaryErr
 			if c.Latency {
@@ -87,20 +96,21 @@ func simulate(r *rand.Rand, c cell) outcome {
 			nc -= pre
 		}
 		canary.serve(r, nc)
-		cTick := canary.observe(now)
-		stable.observe(now)
-		stepReq += int64(cTick.Requests)
-		cw, sw := canary.win.Stats(now), stable.win.Stats(now)
-		var trailing []analysis.Trailing
-		for _, d := range spans {
-			trailing = append(trailing, analysis.Trailing{Span: d, Canary: canary.win.StatsSince(now, d), Stable: stable.win.StatsSince(now, d)})
-		}
-		if int64(sw.Requests) >= th.MinRequests {
-			baseline = sw // what the controller keeps for weight 100
-		}
 
 		promoted := false
-		if out.trip[ruleSluice] < 0 {
+		if out.trip[ruleSluice] < 0 && t >= nextLook {
+			out.looks++
+			cTick := canary.observe(now)
+			stable.observe(now)
+			stepReq += int64(cTick.Requests)
+			cw, sw := canary.win.Stats(now), stable.win.Stats(now)
+			var trailing []analysis.Trailing
+			for _, d := range spans {
+				trailing = append(trailing, analysis.Trailing{Span: d, Canary: canary.win.StatsSince(now, d), Stable: stable.win.StatsSince(now, d)})
+			}
+			if int64(sw.Requests) >= th.MinRequests {
+				baseline = sw // what the controller keeps for weight 100
+			}
 			d := analysis.Decide(analysis.Input{
 				Now: now, Phase: analysis.PhaseProgressing, Steps: steps, Step: step, Weight: weight,
 				StepStartedAt: stepStart, StepCanaryRequests: stepReq,
@@ -117,18 +127,31 @@ func simulate(r *rand.Rand, c cell) outcome {
 			case analysis.Promote:
 				promoted = c.Healthy
 			}
-		}
-		if out.trip[ruleFlagger] < 0 && t%flaggerPeriod == 0 {
-			// Flagger compares the failed-check count with the threshold (1) before it
-			// runs the check, so a failed check rolls back at the next one.
-			if flaggerFailed >= 1 {
-				out.trip[ruleFlagger] = t
-			} else if belowSuccessRate(cw) {
-				flaggerFailed++
+			if d.Recheck && recheck {
+				quickUntil = t + tick
+			}
+			nextLook = t + tick
+			if t < quickUntil {
+				nextLook = t + fine
+				out.rechecks++
 			}
 		}
-		if out.trip[ruleArgo] < 0 && t%argoPeriod == 0 && belowSuccessRate(cw) {
-			out.trip[ruleArgo] = t // failureLimit 0: the first failed measurement aborts
+		if t%argoPeriod == 0 {
+			canary.observeBaseline(now)
+			stable.observeBaseline(now)
+			cw := canary.bwin.Stats(now)
+			if out.trip[ruleFlagger] < 0 && t%flaggerPeriod == 0 {
+				// Flagger compares the failed-check count with the threshold (1) before it
+				// runs the check, so a failed check rolls back at the next one.
+				if flaggerFailed >= 1 {
+					out.trip[ruleFlagger] = t
+				} else if belowSuccessRate(cw) {
+					flaggerFailed++
+				}
+			}
+			if out.trip[ruleArgo] < 0 && belowSuccessRate(cw) {
+				out.trip[ruleArgo] = t // failureLimit 0: the first failed measurement aborts
+			}
 		}
 		if promoted || (c.Healthy && out.trip[ruleSluice] >= 0) {
 			break

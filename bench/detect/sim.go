@@ -24,11 +24,13 @@ type subset struct {
 	// bucketP[i] is the probability of a request landing in bucket i (the last is +Inf).
 	bucketP []float64
 	cum     envoy.Counts
-	win     *window.Window
+	// win is what sluice reads (on its looks), bwin what the baseline rules read (each
+	// second).
+	win, bwin *window.Window
 }
 
 func newSubset(errRate, latencyScale float64, withLatency bool, length time.Duration) *subset {
-	s := &subset{errRate: errRate, win: window.New(length)}
+	s := &subset{errRate: errRate, win: window.New(length), bwin: window.New(length)}
 	if withLatency {
 		s.setLatency(latencyScale)
 		s.cum.Latency = envoy.Histogram{Bounds: istioBuckets, Counts: make([]uint64, len(istioBuckets))}
@@ -73,8 +75,19 @@ func (s *subset) serve(r *rand.Rand, n uint64) {
 	s.cum.Latency.Count += n
 }
 
-// observe reads the pod (cumulative counts) into the window and returns the tick's increment.
+// observe reads the pod (cumulative counts) into sluice's window and returns the tick's
+// increment.
 func (s *subset) observe(now time.Time) window.Stats {
+	return s.win.Observe(now, map[string]envoy.Counts{"pod/1": s.counts()}, 0)
+}
+
+// observeBaseline reads the pod into the baseline rules' window.
+func (s *subset) observeBaseline(now time.Time) {
+	s.bwin.Observe(now, map[string]envoy.Counts{"pod/1": s.counts()}, 0)
+}
+
+// counts is the pod's counters as Envoy reports them.
+func (s *subset) counts() envoy.Counts {
 	c := s.cum
 	if c.Latency.Count > 0 {
 		// Envoy reports cumulative buckets; s.cum keeps per-bucket totals.
@@ -86,7 +99,7 @@ func (s *subset) observe(now time.Time) window.Stats {
 		}
 		c.Latency = h
 	}
-	return s.win.Observe(now, map[string]envoy.Counts{"pod/1": c}, 0)
+	return c
 }
 
 // poisson draws Poisson(mean): Knuth's method for small means, a rounded normal above 40.

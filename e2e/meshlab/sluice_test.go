@@ -48,6 +48,7 @@ func TestSluiceOnLab(t *testing.T) {
 			lab.SetSubsetBehaviour(tc.canary, Behaviour{})
 		})
 	}
+	t.Run("rollback v3 failing from its first call, on the first tick", func(t *testing.T) { checkFirstTick(t, ctx, lab, vs, "v2", "v3") })
 	t.Logf("wall time of the test (lab start to here): %v", time.Since(begin).Round(time.Millisecond))
 }
 

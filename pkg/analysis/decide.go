@@ -86,6 +86,10 @@ type Decision struct {
 	Reason  string
 	Message string
 	Check   string
+	// Recheck asks the controller to look again after Interval/RecheckDivisor: the
+	// latest tick brought canary failures while the canary is over a limit on too little
+	// evidence to trip (recheck.go). Only set on Hold and Advance.
+	Recheck bool
 }
 
 // check is one link of the chain: it decides (true) or passes to the next (false).
@@ -114,10 +118,11 @@ func Decide(in Input) Decision {
 	for _, c := range chain {
 		if d, ok := c.fn(in); ok {
 			d.Check = c.name
+			d.Recheck = (d.Action == Hold || d.Action == Advance) && recheck(in)
 			return d
 		}
 	}
-	return Decision{Action: Hold, Reason: ReasonNotProgressing, Message: "phase " + in.Phase + ": nothing to do", Check: "default"}
+	return Decision{Action: Hold, Reason: ReasonNotProgressing, Message: "phase " + in.Phase + ": nothing to do", Check: "default", Recheck: recheck(in)}
 }
 
 // CheckNames lists the chain's checks in the order they run.

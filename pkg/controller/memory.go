@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/sluicedev/sluice/pkg/analysis"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -26,6 +27,9 @@ type rolloutMemory struct {
 	pending *int32
 	// lastTick is when the last full tick (stats, decision) ran.
 	lastTick time.Time
+	// recheckUntil: until then full ticks come every interval/analysis.RecheckDivisor
+	// (the last decision that asked for a recheck plus one interval).
+	recheckUntil time.Time
 	// world is what the last full tick gathered; confirm-only passes reuse it.
 	world *world
 	// confirm is the last weight write the callers have not been seen to apply.
@@ -60,6 +64,15 @@ func (m *memory) get(key types.NamespacedName, canary string, startedAt time.Tim
 	rm.canaryW.SetLength(windowLen)
 	rm.stableW.SetLength(windowLen)
 	return rm
+}
+
+// tickEvery is the time between full ticks at now: interval, or a fraction of it while a
+// decision's recheck lasts.
+func (rm *rolloutMemory) tickEvery(now time.Time, interval time.Duration) time.Duration {
+	if now.Before(rm.recheckUntil) {
+		return max(interval/analysis.RecheckDivisor, time.Millisecond)
+	}
+	return interval
 }
 
 func (m *memory) forget(key types.NamespacedName) {

@@ -45,7 +45,7 @@ func (r *Reconciler) reconcileRollout(ctx context.Context, svc *corev1.Service, 
 	// dumps, with what the last full tick gathered: the measured propagation then is not
 	// stretched by a tick's reads.
 	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil && rm.world != nil && rm.confirm != nil && !rm.confirm.reported &&
-		active(ts.Status.Phase) && now.Sub(rm.lastTick) < rm.world.spec.Interval {
+		active(ts.Status.Phase) && now.Sub(rm.lastTick) < rm.tickEvery(rm.lastTick, rm.world.spec.Interval) {
 		return r.confirmOnly(ctx, rm.world, ts, rm, now)
 	}
 	w, err := r.gather(ctx, svc)
@@ -147,6 +147,13 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	}
 	first, _ := w.spec.Steps.At(1)
 	key := client.ObjectKeyFromObject(ts)
+	rm := r.mem.get(key, canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
+	// The windows' first read, before the canary gets traffic: counters are cumulative, so
+	// without it the first tick would only set the baseline, and a canary failing from its
+	// first request would be judged a tick later.
+	if _, _, _, err := r.observe(ctx, w, rm, stable, canary, now); err != nil {
+		log.FromContext(ctx).V(1).Info("no baseline read of the stats at the rollout's start; the first tick takes it", "error", err.Error())
+	}
 	if err := r.setWeight(ctx, w, key, stable, canary, first.Weight); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -163,7 +170,6 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 		st.Phase, st.PausedReason = sluicev1alpha1.PhasePaused, pausedByOperator
 	}
 	r.noteRoutes(w, ts, managed, bypass)
-	rm := r.mem.get(key, canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
 	rm.lastTick, rm.world = now, w
 	r.expectWrite(w, ts, rm, first.Weight, r.Clock.Now(), true)
 	msg := fmt.Sprintf("rolling out %q over %q: step 1/%d, canary weight %d", canary, stable, len(w.spec.Steps), first.Weight)

@@ -92,6 +92,9 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 			Canary: rm.canaryW.StatsSince(now, d), Stable: rm.stableW.StatsSince(now, d)})
 	}
 	d := analysis.Decide(in)
+	if d.Recheck {
+		rm.recheckUntil = now.Add(w.spec.Interval)
+	}
 	st.StepRequests = rm.stepReqs
 	st.Window = windowStatus(stable, canary, canaryStats.window, stableStats.window)
 	r.noteObservable(ts, w, canaryStats.window, note)
@@ -108,9 +111,13 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 		r.mem.forget(key)
 		return ctrl.Result{}, nil
 	}
-	next := w.spec.Interval - r.Clock.Since(now)
+	every := rm.tickEvery(now, w.spec.Interval)
+	if every < w.spec.Interval && r.Metrics != nil {
+		r.Metrics.Rechecks.WithLabelValues(w.svc.Namespace, w.svc.Name).Inc()
+	}
+	next := every - r.Clock.Since(now)
 	if rm.confirm != nil && !rm.confirm.reported {
-		next = confirmPoll
+		next = min(confirmPoll, next)
 	}
 	if next < time.Millisecond {
 		next = time.Millisecond
@@ -208,5 +215,5 @@ func (r *Reconciler) confirmOnly(ctx context.Context, w *world, ts *sluicev1alph
 	if pending {
 		return ctrl.Result{RequeueAfter: confirmPoll}, nil
 	}
-	return ctrl.Result{RequeueAfter: max(w.spec.Interval-now.Sub(rm.lastTick), time.Millisecond)}, nil
+	return ctrl.Result{RequeueAfter: max(rm.tickEvery(rm.lastTick, w.spec.Interval)-now.Sub(rm.lastTick), time.Millisecond)}, nil
 }

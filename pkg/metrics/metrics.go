@@ -17,6 +17,7 @@ type Metrics struct {
 	PatchFailures *prometheus.CounterVec
 	FaultToZero   prometheus.Histogram
 	Propagation   prometheus.Histogram
+	Rechecks      *prometheus.CounterVec
 }
 
 // New builds the metrics and registers them with reg.
@@ -53,8 +54,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "Time from a VirtualService weight write to every caller proxy routing with it (config dump).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 12),
 		}),
+		Rechecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_guard_rechecks_total",
+			Help: "Ticks run early because the previous decision saw fresh canary failures it could not judge yet, per Service.",
+		}, []string{"namespace", "service"}),
 	}
-	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero, m.Propagation} {
+	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero, m.Propagation, m.Rechecks} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sluice metrics: %w", err)
 		}
