@@ -133,13 +133,7 @@ func report(res results, o options) string {
 			p("- %s at %d %%: %s / %s\n", sc.Name, w, cell(a.p99), cell(l.p99))
 		}
 	}
-	p("\nWhere a p99 is above its goal, it is at the 5 %% step, where the canary gets %g calls/s. There the\n", callRate*0.05)
-	p("evidence arrives slowly for a 500 ms tick: sluice needs a few failed canary calls (or, for latency, the\n")
-	p("policy's 20 canary samples) before a test at 99.9 %% can trip, then waits for the next tick, then scrapes and\n")
-	p("writes. The simulation (../detect/README.md) puts the decision alone for 100 %% errors at 50 canary req/s at\n")
-	p("p99 0.63–0.74 s, and computes that any rule needing a third error on a 500 ms tick has p99 ≥ 0.59 s at 50/s\n")
-	p("and ≥ 0.79 s at 20/s before any processing. Meeting 0.75 s there takes a shorter tick or an evaluation\n")
-	p("triggered as soon as canary failures appear, not a different test.\n")
+	evidence(p, callRate)
 	p("\n## Note on resets between runs\n\n")
 	p("Each run waits for `status.dataPlane.canaryDrainedAt` of the previous rollback before starting the next rollout,\n")
 	p("so runs do not overlap. (An earlier sluice dropped an annotation change made while it watched a drain; it now\n")
@@ -215,3 +209,38 @@ func failuresOf(rs []runRecord) string {
 }
 
 var _ = math.Inf
+
+// evidence writes what the evidence allows at each step: how many failed canary calls the
+// guard needs (computed with analysis.Decide) and by when a fault's failures have arrived.
+func evidence(p func(string, ...any), callRate float64) {
+	p("\n## What the evidence allows\n\n")
+	p("No rule at 99.9 %% can act before it has seen enough failed canary calls. With the calls split as in these runs\n")
+	p("and stable failing nothing, `analysis.Decide` rolls back (computed here with the default policy, failures all\n")
+	p("in the last second) once the canary has this many failures; the table gives by when that many have arrived\n")
+	p("after the fault, at p50 / p99 — a bound on fault → decision for any tick, before scraping and writing:\n\n")
+	p("| step | canary calls/s | failures needed | 100 %% errors: arrived by | 30 %% errors: arrived by |\n|---|---|---|---|---|\n")
+	for _, w := range []float64{5, 25} {
+		c := callRate * w / 100
+		k := minFailures(c, callRate-c)
+		if k == 0 {
+			p("| %g %% | %g | more than a second's calls | – | – |\n", w, c)
+			continue
+		}
+		p("| %g %% | %g | %d | %s / %s | %s / %s |\n", w, c, k,
+			secStr(gammaQuantile(k, c, 0.5)), secStr(gammaQuantile(k, c, 0.99)),
+			secStr(gammaQuantile(k, 0.3*c, 0.5)), secStr(gammaQuantile(k, 0.3*c, 0.99)))
+	}
+	p("\nsluice decides on a 500 ms tick and, once a tick has seen failures that already look improbable, every 100 ms\n")
+	p("for the next 500 ms (rechecks, ../../pkg/analysis/recheck.go); it reads the counters when a rollout starts, so\n")
+	p("the first tick already judges the canary's first calls. Where the bound above is close to or above 0.75 s —\n")
+	p("30 %% errors at 50 canary calls/s — the goal cannot be met at 99.9 %% whatever the tick: it takes a lower\n")
+	p("confidence (and false rollbacks, see ../detect/README.md) or more canary traffic. Latency faults are judged on\n")
+	p("calls that completed, at ×5 latency, and on how many of them lie above the policy's p99 limit.\n")
+}
+
+func secStr(s float64) string {
+	if s < 1 {
+		return fmt.Sprintf("%.0f ms", s*1000)
+	}
+	return fmt.Sprintf("%.2f s", s)
+}
