@@ -66,11 +66,14 @@ func (m *memory) get(key types.NamespacedName, canary string, startedAt time.Tim
 	return rm
 }
 
-// tickEvery is the time between full ticks at now: interval, or a fraction of it while a
-// decision's recheck lasts.
+// minRecheck is the shortest time between rechecks: the shortest tick a policy may set.
+const minRecheck = 50 * time.Millisecond
+
+// tickEvery is the time between full ticks at now: interval, or a fraction of it (not
+// under minRecheck) while a decision's recheck lasts.
 func (rm *rolloutMemory) tickEvery(now time.Time, interval time.Duration) time.Duration {
 	if now.Before(rm.recheckUntil) {
-		return max(interval/analysis.RecheckDivisor, time.Millisecond)
+		return min(interval, max(interval/analysis.RecheckDivisor, minRecheck))
 	}
 	return interval
 }

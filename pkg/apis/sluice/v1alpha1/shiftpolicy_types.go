@@ -93,7 +93,9 @@ type ShiftPolicySpec struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="defaultDwell must be positive"
 	DefaultDwell *metav1.Duration `json:"defaultDwell,omitempty"`
-	// Interval is the tick: how often an active rollout is evaluated.
+	// Interval is the tick: how often an active rollout is evaluated. For one interval
+	// after a tick that saw fresh canary failures it could not judge yet, sluice
+	// evaluates five times as often (never more often than every 50ms).
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('50ms')",message="interval must be at least 50ms"
 	Interval *metav1.Duration `json:"interval,omitempty"`
