@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/sluicedev/sluice/bench/internal/arrival"
 )
 
 // limits explains, with numbers computed here, why two goal cells are out of reach of any
@@ -109,35 +111,13 @@ func lchoose(n, k int) float64 {
 // sumQuantile is the q-quantile of T + U, T the k-th arrival of a Poisson stream of rate
 // lambda (Gamma(k, lambda)) and U uniform on [0, tick): the wait for the next tick.
 func sumQuantile(k int, lambda, tick, q float64) float64 {
-	gammaCDF := func(t float64) float64 {
-		if t <= 0 {
-			return 0
-		}
-		x, term, s := lambda*t, 1.0, 0.0
-		for i := range k {
-			if i > 0 {
-				term *= x / float64(i)
-			}
-			s += term
-		}
-		return 1 - math.Exp(-x)*s
-	}
 	cdf := func(s float64) float64 {
 		const steps = 2000
 		var sum float64
 		for i := range steps {
-			sum += gammaCDF(s - tick*(float64(i)+0.5)/steps)
+			sum += arrival.CDF(k, lambda, s-tick*(float64(i)+0.5)/steps)
 		}
 		return sum / steps
 	}
-	lo, hi := 0.0, 10.0
-	for range 60 {
-		mid := (lo + hi) / 2
-		if cdf(mid) < q {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return (lo + hi) / 2
+	return arrival.Quantile(cdf, q)
 }

@@ -50,31 +50,3 @@ func evidenceInput(canaryRate, stableRate float64, k uint64) analysis.Input {
 	}
 	return in
 }
-
-// gammaQuantile is the q-quantile of the k-th arrival of a Poisson stream of rate lambda:
-// the time by which k failures have arrived in a fraction q of faults.
-func gammaQuantile(k int, lambda, q float64) float64 {
-	cdf := func(t float64) float64 {
-		x, term, s := lambda*t, 1.0, 0.0
-		for i := range k {
-			if i > 0 {
-				term *= x / float64(i)
-			}
-			s += term
-		}
-		return 1 - math.Exp(-x)*s
-	}
-	lo, hi := 0.0, 1.0
-	for cdf(hi) < q {
-		hi *= 2
-	}
-	for range 60 {
-		mid := (lo + hi) / 2
-		if cdf(mid) < q {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return (lo + hi) / 2
-}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/sluicedev/sluice/bench/internal/arrival"
 )
 
 func report(res results, o options) string {
@@ -227,8 +229,8 @@ func evidence(p func(string, ...any), callRate float64) {
 			continue
 		}
 		p("| %g %% | %g | %d | %s / %s | %s / %s |\n", w, c, k,
-			secStr(gammaQuantile(k, c, 0.5)), secStr(gammaQuantile(k, c, 0.99)),
-			secStr(gammaQuantile(k, 0.3*c, 0.5)), secStr(gammaQuantile(k, 0.3*c, 0.99)))
+			secStr(arrival.KthQuantile(k, c, 0.5)), secStr(arrival.KthQuantile(k, c, 0.99)),
+			secStr(arrival.KthQuantile(k, 0.3*c, 0.5)), secStr(arrival.KthQuantile(k, 0.3*c, 0.99)))
 	}
 	p("\nsluice decides on a 500 ms tick and, once a tick has seen failures that already look improbable, every 100 ms\n")
 	p("for the next 500 ms (rechecks, ../../pkg/analysis/recheck.go); it reads the counters when a rollout starts, so\n")
