@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -81,6 +83,12 @@ func TestBadInputIsInvalidAndChangesNothing(t *testing.T) {
 				}
 			}
 			s.waitEvent(5*time.Second, tc.wantReason, tc.wantMsg[0])
+			// The same warning on the Service, where `kubectl describe service` shows it.
+			svc := &corev1.Service{}
+			must(t, env.Client.Get(s.ctx, client.ObjectKey{Namespace: s.ns, Name: s.svc}, svc))
+			if e := s.waitEventOn("Service", 5*time.Second, tc.wantReason, tc.wantMsg[0]); e.Regarding.UID != svc.UID || e.Regarding.Name != s.svc {
+				t.Fatalf("Service event regards %+v, want the Service %s (uid %s)", e.Regarding, s.svc, svc.UID)
+			}
 			time.Sleep(time.Second) // would-be ticks: still nothing may be written
 			if after := s.vsRaw("reviews"); !bytes.Equal(before, after) || s.vs("reviews").ResourceVersion != beforeRV {
 				t.Fatalf("VirtualService changed:\nbefore %s\nafter  %s", before, after)

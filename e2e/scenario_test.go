@@ -241,35 +241,45 @@ func (s *scenario) weights(name string) map[string]int32 {
 }
 
 // events lists the Events sluice recorded about the TrafficShift, oldest first.
-func (s *scenario) events() []eventsv1.Event {
+func (s *scenario) events() []eventsv1.Event { return s.eventsRegarding("TrafficShift") }
+
+// eventsRegarding lists the namespace's Events regarding objects of kind.
+func (s *scenario) eventsRegarding(kind string) []eventsv1.Event {
 	s.t.Helper()
 	list := &eventsv1.EventList{}
 	must(s.t, env.Client.List(s.ctx, list, client.InNamespace(s.ns)))
 	var out []eventsv1.Event
 	for _, e := range list.Items {
-		if e.Regarding.Kind == "TrafficShift" {
+		if e.Regarding.Kind == kind {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-// waitEvent waits for an Event with reason whose note contains substr.
+// waitEvent waits for an Event regarding the TrafficShift with reason whose note contains substr.
 func (s *scenario) waitEvent(timeout time.Duration, reason, substr string) eventsv1.Event {
+	s.t.Helper()
+	return s.waitEventOn("TrafficShift", timeout, reason, substr)
+}
+
+// waitEventOn waits for an Event regarding an object of kind with reason whose note
+// contains substr.
+func (s *scenario) waitEventOn(kind string, timeout time.Duration, reason, substr string) eventsv1.Event {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		for _, e := range s.events() {
+		for _, e := range s.eventsRegarding(kind) {
 			if e.Reason == reason && strings.Contains(e.Note, substr) {
 				return e
 			}
 		}
 		if time.Now().After(deadline) {
 			var seen []string
-			for _, e := range s.events() {
+			for _, e := range s.eventsRegarding(kind) {
 				seen = append(seen, e.Reason+": "+e.Note)
 			}
-			s.t.Fatalf("no %s event containing %q within %s; events: %q", reason, substr, timeout, seen)
+			s.t.Fatalf("no %s event on a %s containing %q within %s; events: %q", reason, kind, substr, timeout, seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -76,11 +76,27 @@ func (r *Reconciler) markInvalid(ctx context.Context, ts *sluicev1alpha1.Traffic
 	prev := meta.FindStatusCondition(before.Conditions, sluicev1alpha1.ConditionReady)
 	if prev == nil || prev.Message != inv.message || before.Phase != sluicev1alpha1.PhaseInvalid {
 		r.event(ts, nil, corev1.EventTypeWarning, inv.reason, "Validate", "%s", inv.message)
+		// Users write the annotations on the Service, and `kubectl describe service` lists
+		// only Events regarding it: say it there too.
+		if svc := owningService(ts); svc != nil && r.Recorder != nil {
+			r.Recorder.Eventf(svc, ts, corev1.EventTypeWarning, inv.reason, "Validate", "%s", truncate(inv.message, maxEventNote))
+		}
 	}
 	if before.LastDecision != nil && before.Phase == sluicev1alpha1.PhaseInvalid && before.LastDecision.Message == inv.message {
 		ts.Status.LastDecision = before.LastDecision
 	}
 	return r.writeStatusIfChanged(ctx, ts, before)
+}
+
+// owningService is a reference to the Service that owns ts (name, namespace and UID, all
+// an Event needs), nil when ts has no such owner.
+func owningService(ts *sluicev1alpha1.TrafficShift) *corev1.Service {
+	for _, o := range ts.OwnerReferences {
+		if o.Kind == "Service" && o.APIVersion == "v1" {
+			return &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: o.Name, Namespace: ts.Namespace, UID: o.UID}}
+		}
+	}
+	return nil
 }
 
 func setCondition(ts *sluicev1alpha1.TrafficShift, typ string, ok bool, reason, msg string) {
