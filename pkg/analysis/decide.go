@@ -65,8 +65,8 @@ type Input struct {
 	// trailing.go). Entries not shorter than the window are ignored.
 	Trailing []Trailing
 	// CanaryTick is the canary's latest tick increment (what window.Observe returned);
-	// optional, and only used when Trailing is empty: then the latest tick is the one
-	// sub-window tested, against stable's full window.
+	// optional. Rechecks (recheck.go) read its fresh failures; and when Trailing is empty
+	// the latest tick is the one sub-window tested, against stable's full window.
 	CanaryTick window.Stats
 	// StableBaseline is stable's latest window that had traffic (at least MinRequests),
 	// kept by the controller; optional. The error-rate comparison uses it when Stable has
