@@ -73,11 +73,10 @@ func simulate(r *rand.Rand, c cell) outcome {
 	canary.observe(epoch)
 	stable.observe(epoch)
 	canary.observeBaseline(epoch)
-	stable.observeBaseline(epoch)
 
 	// Traffic moves in fine steps (the recheck interval); sluice looks every tick, or every
-	// fine step for one tick after a decision asked for a recheck; the baselines read their
-	// own windows on their periods.
+	// fine step for one tick after a decision asked for a recheck; the baselines read the
+	// canary's own window on their periods.
 	fine := tick / analysis.RecheckDivisor
 	nextLook, quickUntil := tick, time.Duration(0)
 	for t := fine; t <= horizon; t += fine {
@@ -138,7 +137,6 @@ func simulate(r *rand.Rand, c cell) outcome {
 		}
 		if t%argoPeriod == 0 {
 			canary.observeBaseline(now)
-			stable.observeBaseline(now)
 			cw := canary.bwin.Stats(now)
 			if out.trip[ruleFlagger] < 0 && t%flaggerPeriod == 0 {
 				// Flagger compares the failed-check count with the threshold (1) before it

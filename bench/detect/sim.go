@@ -25,7 +25,7 @@ type subset struct {
 	bucketP []float64
 	cum     envoy.Counts
 	// win is what sluice reads (on its looks), bwin what the baseline rules read (each
-	// second).
+	// second; only the canary's is used).
 	win, bwin *window.Window
 }
 

@@ -71,7 +71,7 @@ func errorRateLeaning(m member, th Thresholds) bool {
 	if s.Requests > 0 {
 		p0 = max(p0, float64(min(s.Rq5xx, s.Requests))/float64(s.Requests)+max(th.MaxErrorRateIncrease, 0))
 	}
-	return p0 < 1 && upperTail(x, n, max(p0, 0)) < recheckLevel
+	return p0 < 1 && upperTail(x, n, p0) < recheckLevel
 }
 
 // latencyLimited reports whether any latency rule is on.
