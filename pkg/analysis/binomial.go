@@ -41,34 +41,6 @@ func upperBound(y, m uint64, alpha float64) float64 {
 	return bisect(func(p float64) bool { return 1-upperTail(y+1, m, p) > alpha })
 }
 
-// hoeffdingTail bounds P(S ≥ t) for S a sum of n independent terms in [0, 1] whose mean
-// is at most p: exp(−n·KL(t/n ‖ p)) (Hoeffding 1963, Theorem 1); 1 when t/n ≤ p.
-func hoeffdingTail(t float64, n uint64, p float64) float64 {
-	if n == 0 || !(p > 0) {
-		return boolTail(t > 0)
-	}
-	fn := float64(n)
-	q := t / fn
-	switch {
-	case q <= p:
-		return 1
-	case p >= 1:
-		return 1
-	case q >= 1:
-		return math.Exp(fn * math.Log(p))
-	}
-	kl := q*math.Log(q/p) + (1-q)*math.Log((1-q)/(1-p))
-	return math.Exp(-fn * kl)
-}
-
-// boolTail is the tail of a sum that is surely 0: 0 beyond it, 1 at it.
-func boolTail(beyond bool) float64 {
-	if beyond {
-		return 0
-	}
-	return 1
-}
-
 // bisect returns the boundary in [0, 1] where below(p) turns from true to false.
 func bisect(below func(float64) bool) float64 {
 	lo, hi := 0.0, 1.0

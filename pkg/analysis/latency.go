@@ -19,10 +19,10 @@ import (
 // same assumption it is above the limit exactly when more than 1 % of the samples lie
 // above it, counting a sample in the bucket that holds the limit as the fraction of the
 // bucket above the limit. That count t of n samples is tested one-sided against 1 %: a
-// sum of independent [0, 1] terms of mean ≤ 1 % exceeds t with probability at most
-// exp(−n·KL(t/n ‖ 1 %)) (Hoeffding), and exactly the binomial tail when the limit falls on
-// a bucket bound. Each window is tested at its share of α (trailing.go), split evenly
-// between the enabled rules.
+// sum of independent [0, 1] terms of mean ≤ 1 % exceeds t with probability at most the
+// convex-order bound of sumtail.go (never looser than Hoeffding's exp(−n·KL(t/n ‖ 1 %))),
+// and exactly the binomial tail when the limit falls on a bucket bound. Each window is
+// tested at its share of α (trailing.go), split evenly between the enabled rules.
 //
 // For the factor rule, stable's p99 is the higher of the same sub-window's and the full
 // window's, each counted only with at least max(MinRequests, 100) samples (below 100 a
@@ -111,7 +111,7 @@ func p99Above(c window.Stats, limit, alpha float64) (string, bool) {
 		return "", true
 	}
 	t, exact := weightAbove(h, limit)
-	p := hoeffdingTail(t, h.Count, 0.01)
+	p := sumTail(t, h.Count, 0.01)
 	if exact {
 		p = upperTail(uint64(t), h.Count, 0.01)
 	}

@@ -79,6 +79,16 @@ func TestLatency(t *testing.T) {
 			},
 			wantAction: Advance, wantReason: ReasonStepComplete,
 		},
+		"samples a third above the limit: significant by the convex bound": {
+			// 14 of 50 samples in (100,250], each counting ⅓ above 200ms: 4.67 against a
+			// mean of 0.5 under the limit. P ≤ 2.4e-4 by the convex-order bound, below α =
+			// 0.001; Hoeffding's bound alone (1.6e-3) would not trip.
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
+				in.Canary = withHist(traffic(in.Now, 50, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{36, 36, 36, 50, 50, 50}, Count: 50})
+			},
+			wantAction: Rollback, wantReason: ReasonLatency,
+		},
 		"stable p99 from 99 samples is no reference": {
 			edit: func(in *Input) {
 				in.Thresholds.LatencyFactor = 2

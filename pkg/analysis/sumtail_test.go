@@ -1,0 +1,173 @@
+package analysis
+
+import (
+	"math"
+	"testing"
+)
+
+// TestHoeffdingTail checks the bound against the exact binomial tail, which it must never
+// undercut (a binomial is a sum of [0, 1] terms), at its edges.
+func TestHoeffdingTail(t *testing.T) {
+	for _, n := range []uint64{1, 5, 20, 500, 10000} {
+		for _, p := range []float64{0.001, 0.01, 0.2} {
+			for k := uint64(0); k <= n && k <= 200; k++ {
+				if h, e := hoeffdingTail(float64(k), n, p), upperTail(k, n, p); h < e*(1-1e-9) {
+					t.Fatalf("n=%d p=%g k=%d: Hoeffding %g below the exact tail %g", n, p, k, h, e)
+				}
+			}
+		}
+	}
+	tests := map[string]struct {
+		t    float64
+		n    uint64
+		p    float64
+		want float64
+	}{
+		"at the mean":          {t: 5, n: 500, p: 0.01, want: 1},
+		"all terms 1":          {t: 3, n: 3, p: 0.1, want: 0.001},
+		"no samples":           {t: 1, n: 0, p: 0.01, want: 0},
+		"mean 0, nothing seen": {t: 0, n: 10, p: 0, want: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := hoeffdingTail(tc.t, tc.n, tc.p); math.Abs(got-tc.want) > 1e-12 {
+				t.Fatalf("hoeffdingTail(%g, %d, %g) = %g, want %g", tc.t, tc.n, tc.p, got, tc.want)
+			}
+		})
+	}
+}
+
+// bruteConvexTail minimises E(T − h)₊ / (t − h) over every integer h in [0, t), summing
+// the binomial pmf in full.
+func bruteConvexTail(t float64, n uint64, p float64) float64 {
+	pmf := make([]float64, n+1)
+	for k := range pmf {
+		pmf[k] = math.Exp(logBinomPMF(uint64(k), n, p))
+	}
+	best := 1.0
+	for h := 0; float64(h) < t; h++ {
+		var e float64
+		for k := h + 1; k <= int(n); k++ {
+			e += float64(k-h) * pmf[k]
+		}
+		best = math.Min(best, e/(t-float64(h)))
+	}
+	return best
+}
+
+func TestConvexTail(t *testing.T) {
+	// The scan finds the minimum over h, and the bound sits between the exact binomial
+	// tail (a binomial is one of the sums it covers) and Hoeffding's bound.
+	for _, n := range []uint64{1, 2, 7, 40, 300} {
+		for _, p := range []float64{0.001, 0.01, 0.2} {
+			for _, t0 := range []float64{0.5, 1, 1.3, 2, 2.5, 4, 7.75, 12, 40} {
+				if t0 > float64(n) {
+					continue
+				}
+				got, want := convexTail(t0, n, p), bruteConvexTail(t0, n, p)
+				if math.Abs(got-want) > 1e-9*want+1e-300 {
+					t.Fatalf("n=%d p=%g t=%g: convexTail %g, brute force %g", n, p, t0, got, want)
+				}
+			}
+		}
+	}
+	for _, n := range []uint64{1, 5, 20, 500, 10000} {
+		for _, p := range []float64{0.001, 0.01, 0.2} {
+			for k := uint64(1); k <= n && k <= 200; k++ {
+				c := convexTail(float64(k), n, p)
+				if e := upperTail(k, n, p); c < e*(1-1e-9) {
+					t.Fatalf("n=%d p=%g k=%d: convex bound %g below the exact tail %g", n, p, k, c, e)
+				}
+				if h := hoeffdingTail(float64(k), n, p); c > h*(1+1e-9) && h > 1e-300 {
+					t.Fatalf("n=%d p=%g k=%d: convex bound %g above Hoeffding's %g", n, p, k, c, h)
+				}
+			}
+		}
+	}
+	tests := map[string]struct {
+		t    float64
+		n    uint64
+		p    float64
+		want float64
+	}{
+		// One term: Markov's p/t, which a term at t with probability p/t attains.
+		"one term":            {t: 0.4, n: 1, p: 0.1, want: 0.25},
+		"one term, all of it": {t: 1, n: 1, p: 0.1, want: 0.1},
+		// T: 0.81, 0.18, 0.01 at 0, 1, 2; h = 1 gives 0.01 / 0.5.
+		"two terms":            {t: 1.5, n: 2, p: 0.1, want: 0.02},
+		"at the mean":          {t: 5, n: 500, p: 0.01, want: 1},
+		"beyond every term":    {t: 3.5, n: 3, p: 0.1, want: 0},
+		"no samples":           {t: 1, n: 0, p: 0.01, want: 0},
+		"mean 0, nothing seen": {t: 0, n: 10, p: 0, want: 1},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			if got := convexTail(tc.t, tc.n, tc.p); math.Abs(got-tc.want) > 1e-12 {
+				t.Fatalf("convexTail(%g, %d, %g) = %g, want %g", tc.t, tc.n, tc.p, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSumTailHoldsForFractionalTerms computes the exact tail of sums whose terms take
+// fractional values (quarters of a sample, as a bucket split by the limit gives) with mean
+// exactly p, and checks the bound covers it at every quarter.
+func TestSumTailHoldsForFractionalTerms(t *testing.T) {
+	const p = 0.01
+	terms := map[string][5]float64{ // P(term = 0, ¼, ½, ¾, 1)
+		"all at ¼":        {1 - 4*p, 4 * p},
+		"all at ½":        {1 - 2*p, 0, 2 * p},
+		"all at ¾":        {1 - p/0.75, 0, 0, p / 0.75},
+		"Bernoulli":       {1 - p, 0, 0, 0, p},
+		"¾ and 1, halved": {1 - p/1.5, 0, 0, p / 1.5 / 2, p / 1.5 / 2},
+	}
+	for name, dist := range terms {
+		for _, n := range []int{1, 3, 10, 40, 120} {
+			// Exact distribution of 4·S by convolution.
+			sum := []float64{1}
+			for range n {
+				next := make([]float64, len(sum)+4)
+				for s, ps := range sum {
+					for v, pv := range dist {
+						next[s+v] += ps * pv
+					}
+				}
+				sum = next
+			}
+			tail := 0.0
+			for q := len(sum) - 1; q >= 1; q-- {
+				tail += sum[q]
+				tq := float64(q) / 4
+				if b := sumTail(tq, uint64(n), p); tail > b*(1+1e-9) {
+					t.Fatalf("%s, n=%d: P(S ≥ %g) = %g above the bound %g", name, n, tq, tail, b)
+				}
+			}
+		}
+	}
+}
+
+// TestConvexTailNeedsFewerSlowSamples: at the guard's per-window levels, the convex bound
+// trips on fewer slow samples than Hoeffding's — the reason it is used.
+func TestConvexTailNeedsFewerSlowSamples(t *testing.T) {
+	need := func(n uint64, alpha float64, tail func(float64, uint64, float64) float64) float64 {
+		lo, hi := 0.0, float64(n)
+		for range 60 {
+			mid := (lo + hi) / 2
+			if tail(mid, n, 0.01) < alpha {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		return hi
+	}
+	for _, n := range []uint64{10, 50, 100, 1000} {
+		for _, alpha := range []float64{6.25e-5, 2.5e-4} {
+			h, c := need(n, alpha, hoeffdingTail), need(n, alpha, sumTail)
+			t.Logf("n=%d α=%g: Hoeffding needs %.2f samples above the limit, convex %.2f", n, alpha, h, c)
+			if !(c < 0.95*h) {
+				t.Errorf("n=%d α=%g: convex bound needs %.2f, Hoeffding %.2f", n, alpha, c, h)
+			}
+		}
+	}
+}
