@@ -59,6 +59,9 @@ func main() {
 	}
 }
 
+// healthyBackendMs is how long every backend takes to answer when healthy.
+const healthyBackendMs = 10
+
 func scenarios() []scenario {
 	return []scenario{
 		{Name: "errors-100%", beh: func(h meshlab.Behaviour) meshlab.Behaviour {
@@ -101,7 +104,7 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer lab.Stop()
-	b := &bench{lab: lab, rng: rand.New(rand.NewPCG(o.seed, 0x5eed)), healthy: meshlab.Behaviour{Latency: 10 * time.Millisecond}}
+	b := &bench{lab: lab, rng: rand.New(rand.NewPCG(o.seed, 0x5eed)), healthy: meshlab.Behaviour{Latency: healthyBackendMs * time.Millisecond}}
 	if err := b.reset(ctx); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/sluicedev/sluice/bench/internal/arrival"
 )
@@ -137,7 +138,7 @@ func report(res results, o options) string {
 			p("- %s at %d %%: %s / %s\n", sc.Name, w, cell(a.p99), cell(l.p99))
 		}
 	}
-	evidence(p, callRate)
+	evidence(p, callRate, res.MaxLatencyP99)
 	p("\n## Note on resets between runs\n\n")
 	p("Each run waits for `status.dataPlane.canaryDrainedAt` of the previous rollback before starting the next rollout,\n")
 	p("so runs do not overlap. (An earlier sluice dropped an annotation change made while it watched a drain; it now\n")
@@ -216,10 +217,10 @@ var _ = math.Inf
 
 // evidence writes what the evidence allows at each step: how many failed canary calls the
 // guard needs (computed with analysis.Decide) and by when a fault's failures have arrived.
-func evidence(p func(string, ...any), callRate float64) {
+func evidence(p func(string, ...any), callRate float64, maxP99 string) {
 	p("\n## What the evidence allows\n\n")
-	p("No rule at 99.9 %% can act before it has seen enough failed canary calls. With the calls split as in these runs\n")
-	p("and stable failing nothing, `analysis.Decide` rolls back (computed here with the default policy, failures all\n")
+	p("No rule can act before it has seen enough failed canary calls. With the calls split as in these runs and\n")
+	p("stable failing nothing, sluice's `analysis.Decide` rolls back (computed with the default policy, failures all\n")
 	p("in the last second) once the canary has this many failures; the table gives by when that many have arrived\n")
 	p("after the fault, at p50 / p99 — a bound on fault → decision for any tick, before scraping and writing:\n\n")
 	p("| step | canary calls/s | failures needed | 100 %% errors: arrived by | 30 %% errors: arrived by |\n|---|---|---|---|---|\n")
@@ -234,12 +235,33 @@ func evidence(p func(string, ...any), callRate float64) {
 			secStr(arrival.KthQuantile(k, c, 0.5)), secStr(arrival.KthQuantile(k, c, 0.99)),
 			secStr(arrival.KthQuantile(k, 0.3*c, 0.5)), secStr(arrival.KthQuantile(k, 0.3*c, 0.99)))
 	}
+	if limit, err := time.ParseDuration(maxP99); err == nil && limit > 0 {
+		// The lab's backends answer after 10 ms, 50 ms under the latency fault; a call takes a
+		// fraction of a millisecond more, so its sample lands in the (10, 25] or (50, 100] bucket.
+		sl := slowness{limit: limit, healthyMs: healthyBackendMs + 0.5, slowMs: 5*healthyBackendMs + 0.5}
+		p("\nFor latency × 5 with `max-latency-p99=%s`, the slow calls needed (each in Istio's (50, 100] ms bucket,\n", maxP99)
+		p("so counting as the part of the bucket above the limit) and by when that many have completed, 50 ms after\n")
+		p("they started:\n\n")
+		p("| step | canary calls/s | slow calls needed | latency × 5: completed by |\n|---|---|---|---|\n")
+		for _, w := range []float64{5, 25} {
+			c := callRate * w / 100
+			k := minSlowCalls(c, callRate-c, sl)
+			if k == 0 {
+				p("| %g %% | %g | more than a second's calls | – |\n", w, c)
+				continue
+			}
+			p("| %g %% | %g | %d | %s / %s |\n", w, c, k,
+				secStr(arrival.KthQuantile(k, c, 0.5)+sl.slowMs/1000), secStr(arrival.KthQuantile(k, c, 0.99)+sl.slowMs/1000))
+		}
+	}
 	p("\nsluice decides on a 500 ms tick and, once a tick has seen failures that already look improbable, every 100 ms\n")
 	p("for the next 500 ms (rechecks, ../../pkg/analysis/recheck.go); it reads the counters when a rollout starts, so\n")
 	p("the first tick already judges the canary's first calls. Where the bound above is close to or above 0.75 s —\n")
-	p("30 %% errors at 50 canary calls/s — the goal cannot be met at 99.9 %% whatever the tick: it takes a lower\n")
-	p("confidence (and false rollbacks, see ../detect/README.md) or more canary traffic. Latency faults are judged on\n")
-	p("calls that completed, at ×5 latency, and on how many of them lie above the policy's p99 limit.\n")
+	p("30 %% errors at 50 canary calls/s — sluice's tests cannot meet the goal whatever the tick: it takes a lower\n")
+	p("confidence or a test less conservative per look (and false rollbacks over whole rollouts: ../detect/README.md\n")
+	p("has Fisher's exact test per tick), or more canary traffic. For latency × 5 the slow\n")
+	p("calls needed have completed well before 0.75 s; what lies between them and the decision is the tick: a fault\n")
+	p("that starts shortly before a tick shows it too few slow calls to start rechecks, and waits for the next one.\n")
 }
 
 func secStr(s float64) string {

@@ -76,4 +76,3 @@ func TestFamilyShares(t *testing.T) {
 		})
 	}
 }
-
