@@ -5,33 +5,50 @@ import (
 	"testing"
 )
 
-// TestHoeffdingTail checks the bound against the exact binomial tail, which it must never
-// undercut (a binomial is a sum of [0, 1] terms), at its edges.
-func TestHoeffdingTail(t *testing.T) {
+// TestTailBoundsAgainstBinomial: a binomial is a sum of [0, 1] terms, so neither bound
+// may undercut its exact tail; the convex-order bound is never above Hoeffding's.
+func TestTailBoundsAgainstBinomial(t *testing.T) {
 	for _, n := range []uint64{1, 5, 20, 500, 10000} {
 		for _, p := range []float64{0.001, 0.01, 0.2} {
 			for k := uint64(0); k <= n && k <= 200; k++ {
-				if h, e := hoeffdingTail(float64(k), n, p), upperTail(k, n, p); h < e*(1-1e-9) {
-					t.Fatalf("n=%d p=%g k=%d: Hoeffding %g below the exact tail %g", n, p, k, h, e)
+				e, h, c := upperTail(k, n, p), hoeffdingTail(float64(k), n, p), convexTail(float64(k), n, p)
+				if h < e*(1-1e-9) || c < e*(1-1e-9) {
+					t.Fatalf("n=%d p=%g k=%d: Hoeffding %g or convex %g below the exact tail %g", n, p, k, h, c, e)
+				}
+				if c > h*(1+1e-9) && h > 1e-300 {
+					t.Fatalf("n=%d p=%g k=%d: convex bound %g above Hoeffding's %g", n, p, k, c, h)
 				}
 			}
 		}
 	}
+}
+
+func TestTailBoundValues(t *testing.T) {
 	tests := map[string]struct {
-		t    float64
-		n    uint64
-		p    float64
-		want float64
+		tail    func(float64, uint64, float64) float64
+		t       float64
+		n       uint64
+		p, want float64
 	}{
-		"at the mean":          {t: 5, n: 500, p: 0.01, want: 1},
-		"all terms 1":          {t: 3, n: 3, p: 0.1, want: 0.001},
-		"no samples":           {t: 1, n: 0, p: 0.01, want: 0},
-		"mean 0, nothing seen": {t: 0, n: 10, p: 0, want: 1},
+		"Hoeffding: at the mean":          {tail: hoeffdingTail, t: 5, n: 500, p: 0.01, want: 1},
+		"Hoeffding: all terms 1":          {tail: hoeffdingTail, t: 3, n: 3, p: 0.1, want: 0.001},
+		"Hoeffding: no samples":           {tail: hoeffdingTail, t: 1, n: 0, p: 0.01, want: 0},
+		"Hoeffding: mean 0, nothing seen": {tail: hoeffdingTail, t: 0, n: 10, p: 0, want: 1},
+		// One term: Markov's p/t, which a term at t with probability p/t attains.
+		"convex: one term":            {tail: convexTail, t: 0.4, n: 1, p: 0.1, want: 0.25},
+		"convex: one term, all of it": {tail: convexTail, t: 1, n: 1, p: 0.1, want: 0.1},
+		// T: 0.81, 0.18, 0.01 at 0, 1, 2; h = 1 gives 0.01 / 0.5.
+		"convex: two terms":            {tail: convexTail, t: 1.5, n: 2, p: 0.1, want: 0.02},
+		"convex: at the mean":          {tail: convexTail, t: 5, n: 500, p: 0.01, want: 1},
+		"convex: beyond every term":    {tail: convexTail, t: 3.5, n: 3, p: 0.1, want: 0},
+		"convex: no samples":           {tail: convexTail, t: 1, n: 0, p: 0.01, want: 0},
+		"convex: mean 0, nothing seen": {tail: convexTail, t: 0, n: 10, p: 0, want: 1},
+		"sumTail: the tighter":         {tail: sumTail, t: 1.5, n: 2, p: 0.1, want: 0.02},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			if got := hoeffdingTail(tc.t, tc.n, tc.p); math.Abs(got-tc.want) > 1e-12 {
-				t.Fatalf("hoeffdingTail(%g, %d, %g) = %g, want %g", tc.t, tc.n, tc.p, got, tc.want)
+			if got := tc.tail(tc.t, tc.n, tc.p); math.Abs(got-tc.want) > 1e-12 {
+				t.Fatalf("tail(%g, %d, %g) = %g, want %g", tc.t, tc.n, tc.p, got, tc.want)
 			}
 		})
 	}
@@ -55,9 +72,8 @@ func bruteConvexTail(t float64, n uint64, p float64) float64 {
 	return best
 }
 
+// TestConvexTail: the scan down from t finds the minimum over every integer h.
 func TestConvexTail(t *testing.T) {
-	// The scan finds the minimum over h, and the bound sits between the exact binomial
-	// tail (a binomial is one of the sums it covers) and Hoeffding's bound.
 	for _, n := range []uint64{1, 2, 7, 40, 300} {
 		for _, p := range []float64{0.001, 0.01, 0.2} {
 			for _, t0 := range []float64{0.5, 1, 1.3, 2, 2.5, 4, 7.75, 12, 40} {
@@ -70,42 +86,6 @@ func TestConvexTail(t *testing.T) {
 				}
 			}
 		}
-	}
-	for _, n := range []uint64{1, 5, 20, 500, 10000} {
-		for _, p := range []float64{0.001, 0.01, 0.2} {
-			for k := uint64(1); k <= n && k <= 200; k++ {
-				c := convexTail(float64(k), n, p)
-				if e := upperTail(k, n, p); c < e*(1-1e-9) {
-					t.Fatalf("n=%d p=%g k=%d: convex bound %g below the exact tail %g", n, p, k, c, e)
-				}
-				if h := hoeffdingTail(float64(k), n, p); c > h*(1+1e-9) && h > 1e-300 {
-					t.Fatalf("n=%d p=%g k=%d: convex bound %g above Hoeffding's %g", n, p, k, c, h)
-				}
-			}
-		}
-	}
-	tests := map[string]struct {
-		t    float64
-		n    uint64
-		p    float64
-		want float64
-	}{
-		// One term: Markov's p/t, which a term at t with probability p/t attains.
-		"one term":            {t: 0.4, n: 1, p: 0.1, want: 0.25},
-		"one term, all of it": {t: 1, n: 1, p: 0.1, want: 0.1},
-		// T: 0.81, 0.18, 0.01 at 0, 1, 2; h = 1 gives 0.01 / 0.5.
-		"two terms":            {t: 1.5, n: 2, p: 0.1, want: 0.02},
-		"at the mean":          {t: 5, n: 500, p: 0.01, want: 1},
-		"beyond every term":    {t: 3.5, n: 3, p: 0.1, want: 0},
-		"no samples":           {t: 1, n: 0, p: 0.01, want: 0},
-		"mean 0, nothing seen": {t: 0, n: 10, p: 0, want: 1},
-	}
-	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			if got := convexTail(tc.t, tc.n, tc.p); math.Abs(got-tc.want) > 1e-12 {
-				t.Fatalf("convexTail(%g, %d, %g) = %g, want %g", tc.t, tc.n, tc.p, got, tc.want)
-			}
-		})
 	}
 }
 
