@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/sluicedev/sluice/e2e/meshlab"
+	"github.com/sluicedev/sluice/e2e/promtext"
 	"github.com/sluicedev/sluice/pkg/analysis"
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/schedule"
@@ -86,7 +86,7 @@ func evidenceInput(canaryRate, stableRate float64, k uint64, sl *slowness) analy
 // latencyHistogram is the cumulative histogram, over the lab's buckets, of a calls of aMs
 // and b calls of bMs.
 func latencyHistogram(a uint64, aMs float64, b uint64, bMs float64) envoy.Histogram {
-	h := envoy.Histogram{Bounds: meshlab.DurationBuckets, Counts: make([]uint64, len(meshlab.DurationBuckets)), Count: a + b}
+	h := envoy.Histogram{Bounds: promtext.DurationBuckets, Counts: make([]uint64, len(promtext.DurationBuckets)), Count: a + b}
 	for i, le := range h.Bounds {
 		if aMs <= le {
 			h.Counts[i] += a

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/sluicedev/sluice/e2e/promtext"
 )
 
 // StatsPort is the port of a pod's Istio stats page (/stats/prometheus), as Envoy's.
@@ -106,9 +108,9 @@ func (b *Backend) SetBehaviour(beh Behaviour) {
 // Served returns the calls answered so far and how many of them failed.
 func (b *Backend) Served() (requests, errors uint64) {
 	for k, s := range b.stats.snapshot() {
-		requests += s.requests
+		requests += s.Count
 		if failed(k.code, k.grpcStatus) {
-			errors += s.requests
+			errors += s.Count
 		}
 	}
 	return requests, errors
@@ -198,14 +200,14 @@ func (b *Backend) serveStats(w http.ResponseWriter, _ *http.Request) {
 	if len(keys) > 0 {
 		bw.WriteString("# TYPE istio_requests_total counter\n")
 		for _, k := range keys {
-			writeSample(bw, "istio_requests_total", b.destLabels(k), snap[k].requests)
+			promtext.WriteSample(bw, "istio_requests_total", b.destLabels(k), snap[k].Count)
 		}
 	}
 	bw.WriteString("# TYPE istio_build gauge\nistio_build{component=\"proxy\",tag=\"meshlab\"} 1\n")
 	if len(keys) > 0 {
 		bw.WriteString("# TYPE istio_request_duration_milliseconds histogram\n")
 		for _, k := range keys {
-			writeHistogram(bw, "istio_request_duration_milliseconds", b.destLabels(k), snap[k])
+			promtext.WriteHistogram(bw, "istio_request_duration_milliseconds", b.destLabels(k), snap[k].Histogram)
 		}
 	}
 	_ = bw.Flush()

@@ -217,9 +217,9 @@ func (c *Caller) Counts() map[string]ClusterCounts {
 	out := map[string]ClusterCounts{}
 	for k, s := range c.stats.snapshot() {
 		cc := out[k.cluster]
-		cc.Requests += s.requests
+		cc.Requests += s.Count
 		if failed(k.code, k.grpcStatus) {
-			cc.Errors += s.requests
+			cc.Errors += s.Count
 		}
 		if s.last.After(cc.Last) {
 			cc.Last = s.last

@@ -12,6 +12,8 @@ import (
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/sluicedev/sluice/e2e/promtext"
 )
 
 // Unresolved is the cluster name calls are counted under when the backend that served
@@ -139,22 +141,21 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 	byClass := map[[2]string]uint64{}
 	byCode := map[codeKey]uint64{}
 	var codeKeys []codeKey
-	perCluster := map[string]counter{}
+	perCluster := map[string]promtext.Histogram{}
 	var clusters []string
 	for _, k := range keys {
 		s := snap[k]
-		byClass[[2]string{k.cluster, classOf(k.code)}] += s.requests
+		byClass[[2]string{k.cluster, classOf(k.code)}] += s.Count
 		ck := codeKey{k.cluster, k.code}
 		if _, seen := byCode[ck]; !seen {
 			codeKeys = append(codeKeys, ck)
 		}
-		byCode[ck] += s.requests
+		byCode[ck] += s.Count
 		agg, seen := perCluster[k.cluster]
 		if !seen {
 			clusters = append(clusters, k.cluster)
-			agg.buckets = make([]uint64, len(DurationBuckets)+1)
 		}
-		addCounter(&agg, s)
+		agg.Add(s.Histogram)
 		perCluster[k.cluster] = agg
 	}
 	classes := make([][2]string, 0, len(byClass))
@@ -166,18 +167,18 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 	bw := bufio.NewWriter(w)
 	bw.WriteString("# TYPE envoy_cluster_upstream_rq counter\n")
 	for _, k := range classes {
-		writeSample(bw, "envoy_cluster_upstream_rq", labelPairs([2]string{"response_code_class", k[1]}, [2]string{"cluster_name", k[0]}), byClass[k])
+		promtext.WriteSample(bw, "envoy_cluster_upstream_rq", promtext.Labels([2]string{"response_code_class", k[1]}, [2]string{"cluster_name", k[0]}), byClass[k])
 	}
 	for _, k := range codeKeys {
-		writeSample(bw, "envoy_cluster_upstream_rq", labelPairs([2]string{"response_code", strconv.Itoa(k.code)}, [2]string{"cluster_name", k.cluster}), byCode[k])
+		promtext.WriteSample(bw, "envoy_cluster_upstream_rq", promtext.Labels([2]string{"response_code", strconv.Itoa(k.code)}, [2]string{"cluster_name", k.cluster}), byCode[k])
 	}
 	bw.WriteString("# TYPE envoy_cluster_upstream_rq_completed counter\n")
 	for _, cl := range clusters {
-		writeSample(bw, "envoy_cluster_upstream_rq_completed", labelPairs([2]string{"cluster_name", cl}), perCluster[cl].requests)
+		promtext.WriteSample(bw, "envoy_cluster_upstream_rq_completed", promtext.Labels([2]string{"cluster_name", cl}), perCluster[cl].Count)
 	}
 	bw.WriteString("# TYPE envoy_cluster_upstream_rq_time histogram\n")
 	for _, cl := range clusters {
-		writeHistogram(bw, "envoy_cluster_upstream_rq_time", labelPairs([2]string{"cluster_name", cl}), perCluster[cl])
+		promtext.WriteHistogram(bw, "envoy_cluster_upstream_rq_time", promtext.Labels([2]string{"cluster_name", cl}), perCluster[cl])
 	}
 	c.writeIstioSource(bw, keys, snap)
 	_ = bw.Flush()
@@ -189,7 +190,7 @@ func (c *Caller) serveStats(w http.ResponseWriter, _ *http.Request) {
 func (c *Caller) writeIstioSource(bw *bufio.Writer, keys []callerKey, snap map[callerKey]counter) {
 	type series struct {
 		labels string
-		c      counter
+		h      promtext.Histogram
 	}
 	var out []series
 	index := map[string]int{}
@@ -207,20 +208,20 @@ func (c *Caller) writeIstioSource(bw *bufio.Writer, keys []callerKey, snap map[c
 		if !seen {
 			i = len(out)
 			index[l] = i
-			out = append(out, series{labels: l, c: counter{buckets: make([]uint64, len(DurationBuckets)+1)}})
+			out = append(out, series{labels: l})
 		}
-		addCounter(&out[i].c, snap[k])
+		out[i].h.Add(snap[k].Histogram)
 	}
 	if len(out) == 0 {
 		return
 	}
 	bw.WriteString("# TYPE istio_requests_total counter\n")
 	for _, s := range out {
-		writeSample(bw, "istio_requests_total", s.labels, s.c.requests)
+		promtext.WriteSample(bw, "istio_requests_total", s.labels, s.h.Count)
 	}
 	bw.WriteString("# TYPE istio_request_duration_milliseconds histogram\n")
 	for _, s := range out {
-		writeHistogram(bw, "istio_request_duration_milliseconds", s.labels, s.c)
+		promtext.WriteHistogram(bw, "istio_request_duration_milliseconds", s.labels, s.h)
 	}
 }
 
@@ -236,13 +237,4 @@ func workloadOf(cluster string) (Workload, bool) {
 		return Workload{}, false
 	}
 	return Workload{Namespace: host[1], Service: host[0], App: host[0], Version: parts[2]}, true
-}
-
-// addCounter adds s into agg (whose buckets are allocated).
-func addCounter(agg *counter, s counter) {
-	agg.requests += s.requests
-	agg.sumMs += s.sumMs
-	for i, n := range s.buckets {
-		agg.buckets[i] += n
-	}
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sluicedev/sluice/e2e/promtext"
 )
 
 // clusterStats are one upstream cluster's cumulative counters in a caller's proxy.
@@ -21,9 +23,7 @@ type clusterStats struct {
 	byCode      map[int]uint64
 	total       uint64 // upstream_rq_total: requests sent to an upstream host
 	connectFail uint64
-	buckets     []uint64 // per bucket, last is +Inf
-	sumMs       uint64
-	timed       uint64
+	latency     promtext.Histogram // the requests that were timed
 }
 
 // callerStats is one caller proxy's cluster stats; safe for concurrent use.
@@ -40,7 +40,7 @@ func (s *callerStats) record(cluster string, code int, latencyMs float64, sent, 
 	defer s.mu.Unlock()
 	c := s.clusters[cluster]
 	if c == nil {
-		c = &clusterStats{byCode: map[int]uint64{}, buckets: make([]uint64, len(DurationBuckets)+1)}
+		c = &clusterStats{byCode: map[int]uint64{}}
 		s.clusters[cluster] = c
 	}
 	c.byCode[code]++
@@ -53,14 +53,7 @@ func (s *callerStats) record(cluster string, code int, latencyMs float64, sent, 
 	if math.IsNaN(latencyMs) {
 		return
 	}
-	ms := uint64(0)
-	if latencyMs > 0 && !math.IsInf(latencyMs, 1) {
-		ms = uint64(math.Round(latencyMs))
-	}
-	i, _ := slices.BinarySearch(DurationBuckets, float64(ms))
-	c.buckets[i]++
-	c.sumMs += ms
-	c.timed++
+	c.latency.Observe(wholeMs(latencyMs))
 }
 
 // xdsCluster is the control-plane cluster Istio's default stats inclusion always keeps.
@@ -76,8 +69,7 @@ func (s *callerStats) writePrometheus(w io.Writer) error {
 	if !s.trimmed.Load() {
 		for name, c := range s.clusters {
 			names = append(names, name)
-			snap[name] = clusterStats{byCode: maps.Clone(c.byCode), total: c.total, connectFail: c.connectFail,
-				buckets: slices.Clone(c.buckets), sumMs: c.sumMs, timed: c.timed}
+			snap[name] = clusterStats{byCode: maps.Clone(c.byCode), total: c.total, connectFail: c.connectFail, latency: c.latency.Clone()}
 		}
 	}
 	s.mu.Unlock()
@@ -88,7 +80,7 @@ func (s *callerStats) writePrometheus(w io.Writer) error {
 		bw.WriteString("# TYPE " + family + " counter\n")
 		for _, n := range names {
 			if x := v(snap[n]); x > 0 {
-				writeClusterSample(bw, family, "", n, "", x)
+				promtext.WriteSample(bw, family, clusterLabel(n), x)
 			}
 		}
 	}
@@ -101,10 +93,10 @@ func (s *callerStats) writePrometheus(w io.Writer) error {
 			classes[code/100] += c.byCode[code]
 		}
 		for _, class := range slices.Sorted(maps.Keys(classes)) {
-			writeClusterSample(bw, "envoy_cluster_upstream_rq", `response_code_class="`+strconv.Itoa(class)+`xx"`, n, "", classes[class])
+			promtext.WriteSample(bw, "envoy_cluster_upstream_rq", promtext.Labels([2]string{"response_code_class", strconv.Itoa(class) + "xx"}, [2]string{"cluster_name", n}), classes[class])
 		}
 		for _, code := range slices.Sorted(maps.Keys(c.byCode)) {
-			writeClusterSample(bw, "envoy_cluster_upstream_rq", `response_code="`+strconv.Itoa(code)+`"`, n, "", c.byCode[code])
+			promtext.WriteSample(bw, "envoy_cluster_upstream_rq", promtext.Labels([2]string{"response_code", strconv.Itoa(code)}, [2]string{"cluster_name", n}), c.byCode[code])
 		}
 	}
 	counter("envoy_cluster_upstream_rq_completed", func(c clusterStats) uint64 {
@@ -119,38 +111,15 @@ func (s *callerStats) writePrometheus(w io.Writer) error {
 	bw.WriteString("# TYPE istio_build gauge\nistio_build{component=\"proxy\",tag=\"1.24.0\"} 1\n")
 	bw.WriteString("# TYPE envoy_cluster_upstream_rq_time histogram\n")
 	for _, n := range names {
-		c := snap[n]
-		if c.timed == 0 {
-			continue
+		if c := snap[n]; c.latency.Count > 0 {
+			promtext.WriteHistogram(bw, "envoy_cluster_upstream_rq_time", clusterLabel(n), c.latency)
 		}
-		var cum uint64
-		for i, v := range c.buckets {
-			cum += v
-			le := "+Inf"
-			if i < len(DurationBuckets) {
-				le = strconv.FormatFloat(DurationBuckets[i], 'f', -1, 64)
-			}
-			writeClusterSample(bw, "envoy_cluster_upstream_rq_time_bucket", "", n, le, cum)
-		}
-		writeClusterSample(bw, "envoy_cluster_upstream_rq_time_sum", "", n, "", c.sumMs)
-		writeClusterSample(bw, "envoy_cluster_upstream_rq_time_count", "", n, "", c.timed)
 	}
 	return bw.Flush()
 }
 
-// writeClusterSample writes name{tag,cluster_name="cluster",le="le"} v, leaving out an
-// empty tag or le; tag is a rendered label pair.
-func writeClusterSample(bw *bufio.Writer, name, tag, cluster, le string, v uint64) {
-	bw.WriteString(name + "{")
-	if tag != "" {
-		bw.WriteString(tag + ",")
-	}
-	bw.WriteString(`cluster_name="` + labelEscaper.Replace(cluster) + `"`)
-	if le != "" {
-		bw.WriteString(`,le="` + le + `"`)
-	}
-	bw.WriteString("} " + strconv.FormatUint(v, 10) + "\n")
-}
+// clusterLabel renders the cluster_name label of an Envoy cluster stat.
+func clusterLabel(cluster string) string { return promtext.Labels([2]string{"cluster_name", cluster}) }
 
 // serveCallerStats serves stats on ip:StatsPort (never on all addresses).
 func serveCallerStats(ip netip.Addr, stats *callerStats) (*statsServer, error) {

@@ -13,6 +13,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/sluicedev/sluice/e2e/promtext"
 )
 
 const fixtureMerged = "../../../shared/fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt"
@@ -145,16 +147,16 @@ func TestExposition(t *testing.T) {
 					t.Errorf("code %s: count %d sum %v, want %d %v", code, h.GetSampleCount(), h.GetSampleSum(), wantCount[code], wantSum[code])
 				}
 				bk := h.GetBucket()
-				if len(bk) != len(DurationBuckets)+1 {
-					t.Fatalf("%d buckets, want %d and +Inf", len(bk), len(DurationBuckets))
+				if len(bk) != len(promtext.DurationBuckets)+1 {
+					t.Fatalf("%d buckets, want %d and +Inf", len(bk), len(promtext.DurationBuckets))
 				}
 				if inf := bk[len(bk)-1]; !math.IsInf(inf.GetUpperBound(), 1) || inf.GetCumulativeCount() != h.GetSampleCount() {
 					t.Errorf("last bucket le=%v has %d, want +Inf with the count %d", inf.GetUpperBound(), inf.GetCumulativeCount(), h.GetSampleCount())
 				}
 				var prev uint64
 				for i, b := range bk {
-					if i < len(DurationBuckets) && b.GetUpperBound() != DurationBuckets[i] {
-						t.Errorf("bucket %d bound %v, want %v", i, b.GetUpperBound(), DurationBuckets[i])
+					if i < len(promtext.DurationBuckets) && b.GetUpperBound() != promtext.DurationBuckets[i] {
+						t.Errorf("bucket %d bound %v, want %v", i, b.GetUpperBound(), promtext.DurationBuckets[i])
 					}
 					if b.GetCumulativeCount() < prev {
 						t.Errorf("bucket le=%v: %d < previous %d", b.GetUpperBound(), b.GetCumulativeCount(), prev)
