@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -149,5 +150,19 @@ func TestConvexTailNeedsFewerSlowSamples(t *testing.T) {
 				t.Errorf("n=%d α=%g: convex bound needs %.2f, Hoeffding %.2f", n, alpha, c, h)
 			}
 		}
+	}
+}
+
+// BenchmarkSumTail: the latency test runs this per window and limit on every tick; the
+// convex-order bound sums the binomial pmf over the tail, so its cost grows with the
+// tail's width, √n.
+func BenchmarkSumTail(b *testing.B) {
+	for _, n := range []uint64{50, 1000, 100_000, 10_000_000} {
+		t := float64(n)*0.01 + 4*math.Sqrt(float64(n)*0.01) + 2 // near where the guard decides
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				sumTail(t, n, 0.01)
+			}
+		})
 	}
 }
