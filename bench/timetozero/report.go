@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -212,8 +211,6 @@ func failuresOf(rs []runRecord) string {
 	}
 	return strings.Join(parts, "; ")
 }
-
-var _ = math.Inf
 
 // evidence writes what the evidence allows at each step: how many failed canary calls the
 // guard needs (computed with analysis.Decide) and by when a fault's failures have arrived.
