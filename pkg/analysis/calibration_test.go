@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/schedule"
 	"github.com/sluicedev/sluice/pkg/window"
 )
@@ -116,5 +117,5 @@ func falseTrip(r *rand.Rand, th Thresholds, pc, ps float64, n, m uint64) bool {
 	if m > 0 {
 		in.Stable = window.Stats{Requests: m, Rq5xx: sErr, LastData: now, Pods: 1, Span: th.Window}
 	}
-	return Decide(in).Reason == ReasonErrorRate
+	return Decide(in).Reason == reason.ErrorRate
 }

@@ -1,12 +1,16 @@
 package analysis
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/sluicedev/sluice/pkg/reason"
+)
 
 func externalWeightCheck(in Input) (Decision, bool) {
 	if !in.ExternalWeightChange {
 		return Decision{}, false
 	}
-	return Decision{Action: Pause, Reason: ReasonExternalWeightChange,
+	return Decision{Action: Pause, Reason: reason.ExternalWeightChange,
 		Message: fmt.Sprintf("the route weights were changed by someone else (canary weight %d%%): pausing instead of overwriting", in.Weight)}, true
 }
 
@@ -14,7 +18,7 @@ func promoteCheck(in Input) (Decision, bool) {
 	if !in.Commands.Promote {
 		return Decision{}, false
 	}
-	return Decision{Action: Promote, Reason: ReasonPromoteCommand, Message: fmt.Sprintf("promoted by operator command at weight %d%%", in.Weight)}, true
+	return Decision{Action: Promote, Reason: reason.PromoteCommand, Message: fmt.Sprintf("promoted by operator command at weight %d%%", in.Weight)}, true
 }
 
 // pausedCheck pauses a progressing rollout on the pause command and holds a paused one.
@@ -27,9 +31,9 @@ func pausedCheck(in Input) (Decision, bool) {
 		if in.Commands.Pause {
 			msg = fmt.Sprintf("paused by operator command at weight %d%%; the guard keeps running", in.Weight)
 		}
-		return Decision{Action: Hold, Reason: ReasonPaused, Message: msg}, true
+		return Decision{Action: Hold, Reason: reason.Paused, Message: msg}, true
 	case in.Commands.Pause:
-		return Decision{Action: Pause, Reason: ReasonPaused, Message: fmt.Sprintf("paused by operator command at weight %d%%", in.Weight)}, true
+		return Decision{Action: Pause, Reason: reason.Paused, Message: fmt.Sprintf("paused by operator command at weight %d%%", in.Weight)}, true
 	}
 	return Decision{}, false
 }

@@ -3,6 +3,7 @@ package analysis
 import (
 	"time"
 
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/schedule"
 	"github.com/sluicedev/sluice/pkg/window"
 )
@@ -11,27 +12,6 @@ import (
 const (
 	PhaseProgressing = "Progressing"
 	PhasePaused      = "Paused"
-)
-
-// Reasons are machine-readable: they end up in status, Events and metrics.
-const (
-	ReasonAborted              = "Aborted"
-	ReasonErrorRate            = "ErrorRate"
-	ReasonLatency              = "Latency"
-	ReasonSilent               = "Silent"
-	ReasonUnobservable         = "Unobservable"
-	ReasonExternalWeightChange = "ExternalWeightChange"
-	ReasonPromoteCommand       = "PromoteCommand"
-	ReasonPaused               = "Paused"
-	ReasonNotProgressing       = "NotProgressing"
-	ReasonInvalidStep          = "InvalidStep"
-	ReasonStarting             = "Starting"
-	ReasonStepComplete         = "StepComplete"
-	ReasonRolloutComplete      = "RolloutComplete"
-	ReasonDwell                = "Dwell"
-	ReasonWaitingForRequests   = "WaitingForRequests"
-	ReasonNoData               = "NoData"
-	ReasonAwaitingDataPlane    = "AwaitingDataPlane"
 )
 
 // Commands are the operator commands, already filtered by the controller to this canary.
@@ -122,7 +102,7 @@ func Decide(in Input) Decision {
 			return d
 		}
 	}
-	return Decision{Action: Hold, Reason: ReasonNotProgressing, Message: "phase " + in.Phase + ": nothing to do", Check: "default", Recheck: recheck(in)}
+	return Decision{Action: Hold, Reason: reason.NotProgressing, Message: "phase " + in.Phase + ": nothing to do", Check: "default", Recheck: recheck(in)}
 }
 
 // CheckNames lists the chain's checks in the order they run.
@@ -138,7 +118,7 @@ func abortCheck(in Input) (Decision, bool) {
 	if !in.Commands.Abort {
 		return Decision{}, false
 	}
-	return Decision{Action: Rollback, Reason: ReasonAborted, Message: "aborted by operator command"}, true
+	return Decision{Action: Rollback, Reason: reason.Aborted, Message: "aborted by operator command"}, true
 }
 
 // failureAction maps a policy's OnFailure to an Action; unset means Rollback.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/schedule"
 	"github.com/sluicedev/sluice/pkg/window"
 )
@@ -58,78 +59,78 @@ func TestDecide(t *testing.T) {
 		wantInMsg  string
 	}{
 		"healthy after dwell advances": {
-			edit: func(*Input) {}, wantAction: Advance, wantReason: ReasonStepComplete, wantInMsg: "advancing to 50%",
+			edit: func(*Input) {}, wantAction: Advance, wantReason: reason.StepComplete, wantInMsg: "advancing to 50%",
 		},
 		"data plane not confirmed holds": {
 			edit:       func(in *Input) { in.DataPlanePending = true },
-			wantAction: Hold, wantReason: ReasonAwaitingDataPlane, wantInMsg: "canary weight 25",
+			wantAction: Hold, wantReason: reason.AwaitingDataPlane, wantInMsg: "canary weight 25",
 		},
 		"guard still runs while the data plane is pending": {
 			edit:       func(in *Input) { in.DataPlanePending, in.Canary = true, traffic(in.Now, 1000, 500) },
-			wantAction: Rollback, wantReason: ReasonErrorRate,
+			wantAction: Rollback, wantReason: reason.ErrorRate,
 		},
 		"dwell not yet": {
 			edit:       func(in *Input) { in.StepStartedAt = in.Now.Add(-29 * time.Second) },
-			wantAction: Hold, wantReason: ReasonDwell, wantInMsg: "29s of 30s dwell",
+			wantAction: Hold, wantReason: reason.Dwell, wantInMsg: "29s of 30s dwell",
 		},
 		"exactly the dwell advances": {
 			edit:       func(in *Input) { in.StepStartedAt = in.Now.Add(-30 * time.Second) },
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"one request short of the step minimum": {
 			edit:       func(in *Input) { in.StepCanaryRequests = 99 },
-			wantAction: Hold, wantReason: ReasonWaitingForRequests, wantInMsg: "99/100",
+			wantAction: Hold, wantReason: reason.WaitingForRequests, wantInMsg: "99/100",
 		},
 		"exactly the step minimum advances": {
 			edit:       func(in *Input) { in.StepCanaryRequests = 100 },
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"last step promotes": {
 			edit:       func(in *Input) { in.Step, in.Weight, in.Stable = 4, 100, window.Stats{} },
-			wantAction: Promote, wantReason: ReasonRolloutComplete,
+			wantAction: Promote, wantReason: reason.RolloutComplete,
 		},
 		"not started": {
 			edit:       func(in *Input) { in.Step, in.Weight = 0, 0 },
-			wantAction: Advance, wantReason: ReasonStarting,
+			wantAction: Advance, wantReason: reason.Starting,
 		},
 		"step outside the schedule": {
 			edit:       func(in *Input) { in.Step = 7 },
-			wantAction: Hold, wantReason: ReasonInvalidStep,
+			wantAction: Hold, wantReason: reason.InvalidStep,
 		},
 		"stale canary data holds": {
 			edit:       func(in *Input) { in.Canary.LastData = in.Now.Add(-15 * time.Second) },
-			wantAction: Hold, wantReason: ReasonNoData, wantInMsg: "15s ago",
+			wantAction: Hold, wantReason: reason.NoData, wantInMsg: "15s ago",
 		},
 		"a failing canary pod holds": {
 			edit:       func(in *Input) { in.Canary.FailedPods = 1 },
-			wantAction: Hold, wantReason: ReasonNoData,
+			wantAction: Hold, wantReason: reason.NoData,
 		},
 		"zero traffic anywhere holds, never passes": {
 			edit: func(in *Input) {
 				in.Canary, in.Stable, in.StepCanaryRequests = traffic(in.Now, 0, 0), traffic(in.Now, 0, 0), 0
 			},
-			wantAction: Hold, wantReason: ReasonWaitingForRequests,
+			wantAction: Hold, wantReason: reason.WaitingForRequests,
 		},
 		"idle canary with stable idle too is not rolled back": {
 			edit: func(in *Input) {
 				in.Canary, in.Stable, in.StepCanaryRequests = traffic(in.Now, 0, 0), traffic(in.Now, 0, 0), 0
 				in.Canary.LastRequest = in.Now.Add(-10 * time.Minute)
 			},
-			wantAction: Hold, wantReason: ReasonWaitingForRequests,
+			wantAction: Hold, wantReason: reason.WaitingForRequests,
 		},
 
 		// Error rate.
 		"100% errors at 10 requests trips before MinRequests": {
 			edit:       func(in *Input) { in.Canary = traffic(in.Now, 10, 10) },
-			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "canary 5xx 100.0% (10/10) vs stable 0.3% (9/3000) over 10s; limit 1.0%, difference significant at 99.9%",
+			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "canary 5xx 100.0% (10/10) vs stable 0.3% (9/3000) over 10s; limit 1.0%, difference significant at 99.9%",
 		},
 		"1 error in 5 does not trip": {
 			edit:       func(in *Input) { in.Canary = traffic(in.Now, 5, 1) },
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"1 error in 5 without stable traffic does not trip": {
 			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 5, 1), window.Stats{} },
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"exactly MinRequests trips on the point rule": {
 			// 3 of 20 is 15% > 2%; its 99.9% lower bound (about 1%) is not above 2%, so with
@@ -138,22 +139,22 @@ func TestDecide(t *testing.T) {
 				in.Thresholds.MaxErrorRate = 0.02
 				in.Canary, in.Stable = traffic(in.Now, 20, 3), traffic(in.Now, 100000, 0)
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "(3/20)",
+			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "(3/20)",
 		},
 		"one under MinRequests waits": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxErrorRate = 0.02
 				in.Canary, in.Stable = traffic(in.Now, 19, 3), traffic(in.Now, 100000, 0)
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"canary as bad as stable does not trip": {
 			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 1000, 52), traffic(in.Now, 3000, 150) },
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"stable silent: absolute limit with a lower bound trips": {
 			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 100, 30), window.Stats{} },
-			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "no stable traffic",
+			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "no stable traffic",
 		},
 		"weight 100 compares with the stable baseline": {
 			edit: func(in *Input) {
@@ -161,39 +162,39 @@ func TestDecide(t *testing.T) {
 				in.Canary, in.Stable = traffic(in.Now, 1000, 30), window.Stats{}
 				in.StableBaseline = traffic(in.Now.Add(-time.Minute), 3000, 75)
 			},
-			wantAction: Promote, wantReason: ReasonRolloutComplete,
+			wantAction: Promote, wantReason: reason.RolloutComplete,
 		},
 		"weight 100 without a baseline: absolute limit alone": {
 			edit: func(in *Input) {
 				in.Step, in.Weight = 4, 100
 				in.Canary, in.Stable = traffic(in.Now, 1000, 30), window.Stats{}
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "no stable traffic",
+			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "no stable traffic",
 		},
 		"stable silent: 2% of 100 is not surely above 1%": {
 			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 100, 2), window.Stats{} },
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"error trip pauses when the policy says so": {
 			edit: func(in *Input) {
 				in.Canary = traffic(in.Now, 150, 18)
 				in.Thresholds.OnFailure = FailPause
 			},
-			wantAction: Pause, wantReason: ReasonErrorRate,
+			wantAction: Pause, wantReason: reason.ErrorRate,
 		},
 		"a fault in the latest tick is not diluted by the window": {
 			edit: func(in *Input) {
 				in.Canary = traffic(in.Now, 1000, 10) // 1.0%: not above the limit
 				in.CanaryTick = traffic(in.Now, 5, 5)
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "canary 5xx 100.0% (5/5) vs stable 0.3% (9/3000) over the latest tick; limit 1.0%, difference significant at 99.95% (99.9% over the 2 windows tested)",
+			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "canary 5xx 100.0% (5/5) vs stable 0.3% (9/3000) over the latest tick; limit 1.0%, difference significant at 99.95% (99.9% over the 2 windows tested)",
 		},
 		"1 error of 2 in the latest tick does not trip": {
 			edit: func(in *Input) {
 				in.Canary = traffic(in.Now, 1000, 10)
 				in.CanaryTick = traffic(in.Now, 2, 1)
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"a fault in the last second is not diluted by the window": {
 			edit: func(in *Input) {
@@ -202,7 +203,7 @@ func TestDecide(t *testing.T) {
 				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 10, 3000, 9}, {250, 10, 7500, 22}, {500, 10, 15000, 45}})
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate,
+			wantAction: Rollback, wantReason: reason.ErrorRate,
 			wantInMsg: "canary 5xx 20.0% (10/50) vs stable 0.3% (9/3000) over the last 1s; limit 1.0%, difference significant at 99.9875% (99.9% over the 4 windows tested)",
 		},
 		"a failure shared with stable in the last second does not trip": {
@@ -212,7 +213,7 @@ func TestDecide(t *testing.T) {
 				in.Canary, in.Stable = traffic(in.Now, 1000, 60), traffic(in.Now, 30000, 1590)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 25, 3000, 1500}, {125, 30, 7500, 1550}, {250, 35, 15000, 1580}})
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"the same canary against stable's full window would trip": {
 			// The previous case with stable silent in the sub-windows: the fallback to
@@ -221,21 +222,21 @@ func TestDecide(t *testing.T) {
 				in.Canary, in.Stable = traffic(in.Now, 1000, 60), traffic(in.Now, 30000, 1590)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 25, 0, 0}, {125, 30, 0, 0}, {250, 35, 0, 0}})
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "(25/50) vs stable 5.3% (1590/30000) over the last 1s",
+			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "(25/50) vs stable 5.3% (1590/30000) over the last 1s",
 		},
 		"stable silent in the sub-window: compared with its full window": {
 			edit: func(in *Input) {
 				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 10, 0, 0}, {250, 10, 7500, 22}, {500, 10, 15000, 45}})
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate, wantInMsg: "vs stable 0.3% (90/30000) over the last 1s",
+			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "vs stable 0.3% (90/30000) over the last 1s",
 		},
 		"sub-windows not shorter than the window are ignored": {
 			edit: func(in *Input) {
 				in.Canary = traffic(in.Now, 1000, 10)
 				in.Trailing = []Trailing{{Span: 10 * time.Second, Canary: traffic(in.Now, 100, 10), Stable: traffic(in.Now, 300, 1)}}
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"a sub-window below MinRequests needs its lower bound above the limit": {
 			edit: func(in *Input) {
@@ -243,7 +244,7 @@ func TestDecide(t *testing.T) {
 				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{19, 2, 3000, 9}, {25, 2, 7500, 22}, {500, 2, 15000, 45}})
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 
 		// Phases and commands.
@@ -252,41 +253,41 @@ func TestDecide(t *testing.T) {
 				in.Phase = PhasePaused
 				in.Canary = traffic(in.Now, 150, 18)
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate,
+			wantAction: Rollback, wantReason: reason.ErrorRate,
 		},
 		"paused phase holds": {
 			edit:       func(in *Input) { in.Phase = PhasePaused },
-			wantAction: Hold, wantReason: ReasonPaused,
+			wantAction: Hold, wantReason: reason.Paused,
 		},
 		"pause command pauses": {
 			edit:       func(in *Input) { in.Commands.Pause = true },
-			wantAction: Pause, wantReason: ReasonPaused,
+			wantAction: Pause, wantReason: reason.Paused,
 		},
 		"abort beats the guard and promote": {
 			edit: func(in *Input) {
 				in.Commands = Commands{Abort: true, Promote: true}
 				in.Canary = traffic(in.Now, 150, 18)
 			},
-			wantAction: Rollback, wantReason: ReasonAborted,
+			wantAction: Rollback, wantReason: reason.Aborted,
 		},
 		"guard beats promote": {
 			edit: func(in *Input) {
 				in.Commands.Promote = true
 				in.Canary = traffic(in.Now, 150, 18)
 			},
-			wantAction: Rollback, wantReason: ReasonErrorRate,
+			wantAction: Rollback, wantReason: reason.ErrorRate,
 		},
 		"promote command": {
 			edit:       func(in *Input) { in.Commands.Promote = true; in.Phase = PhasePaused },
-			wantAction: Promote, wantReason: ReasonPromoteCommand,
+			wantAction: Promote, wantReason: reason.PromoteCommand,
 		},
 		"external weight change pauses": {
 			edit:       func(in *Input) { in.ExternalWeightChange = true; in.Commands.Promote = true },
-			wantAction: Pause, wantReason: ReasonExternalWeightChange,
+			wantAction: Pause, wantReason: reason.ExternalWeightChange,
 		},
 		"unknown phase holds": {
 			edit:       func(in *Input) { in.Phase = "Idle" },
-			wantAction: Hold, wantReason: ReasonNotProgressing,
+			wantAction: Hold, wantReason: reason.NotProgressing,
 		},
 	}
 	for name, tc := range tests {
@@ -330,7 +331,7 @@ func TestCounterResetMidWindow(t *testing.T) {
 	if in.Canary.Requests != 18*50 || in.Canary.Errors() != 0 {
 		t.Fatalf("canary window %d requests %d errors, want %d and 0", in.Canary.Requests, in.Canary.Errors(), 18*50)
 	}
-	assertDecision(t, Decide(in), Advance, ReasonStepComplete, "")
+	assertDecision(t, Decide(in), Advance, reason.StepComplete, "")
 }
 
 func TestCheckNamesAndReasonsDistinct(t *testing.T) {
@@ -341,9 +342,9 @@ func TestCheckNamesAndReasonsDistinct(t *testing.T) {
 		}
 		seen[n] = true
 	}
-	reasons := []string{ReasonAborted, ReasonErrorRate, ReasonLatency, ReasonSilent, ReasonUnobservable,
-		ReasonExternalWeightChange, ReasonPromoteCommand, ReasonPaused, ReasonNotProgressing, ReasonInvalidStep,
-		ReasonStarting, ReasonStepComplete, ReasonRolloutComplete, ReasonDwell, ReasonWaitingForRequests, ReasonNoData}
+	reasons := []string{reason.Aborted, reason.ErrorRate, reason.Latency, reason.Silent, reason.Unobservable,
+		reason.ExternalWeightChange, reason.PromoteCommand, reason.Paused, reason.NotProgressing, reason.InvalidStep,
+		reason.Starting, reason.StepComplete, reason.RolloutComplete, reason.Dwell, reason.WaitingForRequests, reason.NoData}
 	seen = map[string]bool{}
 	for _, r := range reasons {
 		if seen[r] || r == "" {

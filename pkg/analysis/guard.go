@@ -3,6 +3,8 @@ package analysis
 import (
 	"fmt"
 	"math"
+
+	"github.com/sluicedev/sluice/pkg/reason"
 )
 
 // The error-rate guard.
@@ -46,7 +48,7 @@ func errorRateCheck(in Input) (Decision, bool) {
 	fam := family(in)
 	for _, m := range fam {
 		if msg, trip := errorRateTrip(m, th, alphaOf(th.Confidence)*m.share); trip {
-			return Decision{Action: failureAction(th.OnFailure), Reason: ReasonErrorRate, Message: msg + familyNote(th, len(fam))}, true
+			return Decision{Action: failureAction(th.OnFailure), Reason: reason.ErrorRate, Message: msg + familyNote(th, len(fam))}, true
 		}
 	}
 	return Decision{}, false

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -49,7 +50,7 @@ func latencyCheck(in Input) (Decision, bool) {
 	}
 	for _, m := range fam {
 		if msg, ok := latencyTripIn(m, th, alphaOf(th.Confidence)*m.share/float64(rules)); ok {
-			return Decision{Action: failureAction(th.OnFailure), Reason: ReasonLatency, Message: msg + note}, true
+			return Decision{Action: failureAction(th.OnFailure), Reason: reason.Latency, Message: msg + note}, true
 		}
 	}
 	return Decision{}, false

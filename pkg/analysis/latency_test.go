@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -30,14 +31,14 @@ func TestLatency(t *testing.T) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
 				in.Canary = withHist(in.Canary, hist(1000, 90)) // 10% in (250,500]
 			},
-			wantAction: Rollback, wantReason: ReasonLatency,
+			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"absolute limit needs MinRequests samples": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
 				in.Canary = withHist(traffic(in.Now, 19, 0), hist(19, 50))
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"a p99 over the limit from one slow sample is not significant": {
 			edit: func(in *Input) {
@@ -45,7 +46,7 @@ func TestLatency(t *testing.T) {
 				h := envoy.Histogram{Bounds: bounds, Counts: []uint64{99, 99, 99, 99, 100, 100}, Count: 100}
 				in.Canary = withHist(traffic(in.Now, 100, 0), h)
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"p99 above stable × factor": {
 			edit: func(in *Input) {
@@ -53,7 +54,7 @@ func TestLatency(t *testing.T) {
 				in.Canary = withHist(in.Canary, hist(1000, 90))
 				in.Stable = withHist(in.Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
 			},
-			wantAction: Rollback, wantReason: ReasonLatency,
+			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"factor needs stable samples": {
 			edit: func(in *Input) {
@@ -61,7 +62,7 @@ func TestLatency(t *testing.T) {
 				in.Canary = withHist(in.Canary, hist(1000, 90))
 				in.Stable = withHist(traffic(in.Now, 19, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{19, 19, 19, 19, 19, 19}, Count: 19})
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"the bucket holding the limit counts by its part above it": {
 			// 10% of samples in (100,250]: p99 ≈ 235ms; a third of that bucket lies above
@@ -70,14 +71,14 @@ func TestLatency(t *testing.T) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
 				in.Canary = withHist(in.Canary, envoy.Histogram{Bounds: bounds, Counts: []uint64{900, 900, 900, 1000, 1000, 1000}, Count: 1000})
 			},
-			wantAction: Rollback, wantReason: ReasonLatency,
+			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"a p99 just above the limit on few samples is not significant": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
 				in.Canary = withHist(traffic(in.Now, 40, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{36, 36, 36, 40, 40, 40}, Count: 40})
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"samples a third above the limit: significant by the convex bound": {
 			// 14 of 50 samples in (100,250], each counting ⅓ above 200ms: 4.67 against a
@@ -87,7 +88,7 @@ func TestLatency(t *testing.T) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
 				in.Canary = withHist(traffic(in.Now, 50, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{36, 36, 36, 50, 50, 50}, Count: 50})
 			},
-			wantAction: Rollback, wantReason: ReasonLatency,
+			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"stable p99 from 99 samples is no reference": {
 			edit: func(in *Input) {
@@ -95,7 +96,7 @@ func TestLatency(t *testing.T) {
 				in.Canary = withHist(in.Canary, hist(1000, 90))
 				in.Stable = withHist(traffic(in.Now, 99, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{99, 99, 99, 99, 99, 99}, Count: 99})
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"stable p99 from 100 samples is": {
 			edit: func(in *Input) {
@@ -103,7 +104,7 @@ func TestLatency(t *testing.T) {
 				in.Canary = withHist(in.Canary, hist(1000, 90))
 				in.Stable = withHist(traffic(in.Now, 100, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{100, 100, 100, 100, 100, 100}, Count: 100})
 			},
-			wantAction: Rollback, wantReason: ReasonLatency,
+			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"a slow last second trips against a fast stable": {
 			edit: func(in *Input) {
@@ -114,7 +115,7 @@ func TestLatency(t *testing.T) {
 				in.Trailing[0].Canary = withHist(in.Trailing[0].Canary, hist(100, 50))
 				in.Trailing[0].Stable = withHist(in.Trailing[0].Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{299, 300, 300, 300, 300, 300}, Count: 300})
 			},
-			wantAction: Rollback, wantReason: ReasonLatency,
+			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"a slowdown shared with stable's last second does not trip": {
 			edit: func(in *Input) {
@@ -125,18 +126,18 @@ func TestLatency(t *testing.T) {
 				in.Trailing[0].Canary = withHist(in.Trailing[0].Canary, hist(100, 50))
 				in.Trailing[0].Stable = withHist(in.Trailing[0].Stable, hist(300, 50))
 			},
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"computed quantiles only: point value decides": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
 				in.Canary.P99 = 250
 			},
-			wantAction: Rollback, wantReason: ReasonLatency,
+			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"disabled limits never trip": {
 			edit:       func(in *Input) { in.Canary = withHist(in.Canary, hist(1000, 0)) },
-			wantAction: Advance, wantReason: ReasonStepComplete,
+			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 	}
 	for name, tc := range tests {

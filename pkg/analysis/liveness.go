@@ -3,6 +3,8 @@ package analysis
 import (
 	"fmt"
 	"time"
+
+	"github.com/sluicedev/sluice/pkg/reason"
 )
 
 // silenceCheck trips when the canary should be getting traffic but gets none: its weight
@@ -32,7 +34,7 @@ func silenceCheck(in Input) (Decision, bool) {
 	if quiet <= th.SilenceTimeout {
 		return Decision{}, false
 	}
-	return Decision{Action: failureAction(th.OnFailure), Reason: ReasonSilent,
+	return Decision{Action: failureAction(th.OnFailure), Reason: reason.Silent,
 		Message: fmt.Sprintf("canary got no requests for %s%s at weight %d%% while stable got %d over %s (expected %.0f for the canary); silence timeout %s",
 			dur(quiet), since, w, in.Stable.Requests, dur(in.Stable.Span), expected, dur(th.SilenceTimeout))}, true
 }
@@ -66,5 +68,5 @@ func unobservableCheck(in Input) (Decision, bool) {
 	if th.OnUnobservable == FailRollback {
 		action = Rollback
 	}
-	return Decision{Action: action, Reason: ReasonUnobservable, Message: msg}, true
+	return Decision{Action: action, Reason: reason.Unobservable, Message: msg}, true
 }

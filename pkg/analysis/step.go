@@ -3,6 +3,8 @@ package analysis
 import (
 	"fmt"
 	"time"
+
+	"github.com/sluicedev/sluice/pkg/reason"
 )
 
 // stepCheck is the step judgement of a progressing rollout: advance (or, at the last step,
@@ -14,7 +16,7 @@ func dataPlaneCheck(in Input) (Decision, bool) {
 	if in.Phase != PhaseProgressing || !in.DataPlanePending {
 		return Decision{}, false
 	}
-	return Decision{Action: Hold, Reason: ReasonAwaitingDataPlane,
+	return Decision{Action: Hold, Reason: reason.AwaitingDataPlane,
 		Message: fmt.Sprintf("waiting for the callers' proxies to apply canary weight %d; the step's dwell starts then", in.Weight)}, true
 }
 
@@ -23,33 +25,33 @@ func stepCheck(in Input) (Decision, bool) {
 		return Decision{}, false
 	}
 	if in.Step == 0 && len(in.Steps) > 0 {
-		return Decision{Action: Advance, Reason: ReasonStarting,
+		return Decision{Action: Advance, Reason: reason.Starting,
 			Message: fmt.Sprintf("starting the rollout at step 1 (%d%%)", in.Steps[0].Weight)}, true
 	}
 	st, ok := in.Steps.At(in.Step)
 	if !ok {
-		return Decision{Action: Hold, Reason: ReasonInvalidStep,
+		return Decision{Action: Hold, Reason: reason.InvalidStep,
 			Message: fmt.Sprintf("step %d is outside the schedule of %d steps", in.Step, len(in.Steps))}, true
 	}
 	where := fmt.Sprintf("step %d/%d (%d%%)", in.Step, len(in.Steps), st.Weight)
 	elapsed := in.Now.Sub(in.StepStartedAt)
 	if elapsed < st.Dwell {
-		return Decision{Action: Hold, Reason: ReasonDwell,
+		return Decision{Action: Hold, Reason: reason.Dwell,
 			Message: fmt.Sprintf("%s: %s of %s dwell; %d/%d canary requests", where, dur(elapsed), dur(st.Dwell), in.StepCanaryRequests, st.MinRequests)}, true
 	}
 	if stale := noFreshData(in); stale != "" {
-		return Decision{Action: Hold, Reason: ReasonNoData, Message: where + ": " + stale + "; not advancing without data"}, true
+		return Decision{Action: Hold, Reason: reason.NoData, Message: where + ": " + stale + "; not advancing without data"}, true
 	}
 	if !st.DwellMet(elapsed, in.StepCanaryRequests) {
-		return Decision{Action: Hold, Reason: ReasonWaitingForRequests,
+		return Decision{Action: Hold, Reason: reason.WaitingForRequests,
 			Message: fmt.Sprintf("%s: dwell done, %d/%d canary requests", where, in.StepCanaryRequests, st.MinRequests)}, true
 	}
 	if in.Steps.IsLast(in.Step) {
-		return Decision{Action: Promote, Reason: ReasonRolloutComplete,
+		return Decision{Action: Promote, Reason: reason.RolloutComplete,
 			Message: fmt.Sprintf("%s held %s with %d canary requests and no trip: promoting", where, dur(elapsed), in.StepCanaryRequests)}, true
 	}
 	next, _ := in.Steps.At(in.Step + 1)
-	return Decision{Action: Advance, Reason: ReasonStepComplete,
+	return Decision{Action: Advance, Reason: reason.StepComplete,
 		Message: fmt.Sprintf("%s held %s with %d canary requests and no trip: advancing to %d%%", where, dur(elapsed), in.StepCanaryRequests, next.Weight)}, true
 }
 

@@ -11,14 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/source"
-)
-
-// Reasons of the DataPlaneConfirmed condition and its Event.
-const (
-	ReasonPropagating          = "Propagating"
-	ReasonApplied              = "Applied"
-	ReasonDataPlaneUnconfirmed = "DataPlaneUnconfirmed"
 )
 
 // confirmPoll is how often the callers are read while a write is unconfirmed: it bounds
@@ -57,7 +51,7 @@ func (r *Reconciler) expectWrite(w *world, ts *sluicev1alpha1.TrafficShift, rm *
 	}
 	rm.confirm = &pendingConfirm{weight: weight, writtenAt: writtenAt, step: step}
 	ts.Status.DataPlane = &sluicev1alpha1.DataPlaneStatus{Weight: weight, WrittenAt: microPtr(writtenAt)}
-	setCondition(ts, sluicev1alpha1.ConditionDataPlane, false, ReasonPropagating, fmt.Sprintf("waiting for the callers to apply canary weight %d", weight))
+	setCondition(ts, sluicev1alpha1.ConditionDataPlane, false, reason.Propagating, fmt.Sprintf("waiting for the callers to apply canary weight %d", weight))
 }
 
 // checkDataPlane reads the callers once and reports whether the write is still unconfirmed.
@@ -84,7 +78,7 @@ func (r *Reconciler) checkDataPlane(ctx context.Context, w *world, ts *sluicev1a
 		if pc.step {
 			ts.Status.StepStartedAt = microPtr(now)
 		}
-		setCondition(ts, sluicev1alpha1.ConditionDataPlane, true, ReasonApplied,
+		setCondition(ts, sluicev1alpha1.ConditionDataPlane, true, reason.Applied,
 			fmt.Sprintf("%d caller(s) route with canary weight %d, %s after the write", res.Callers, pc.weight, took.Round(time.Millisecond)))
 		rm.confirm = nil
 		return false
@@ -96,8 +90,8 @@ func (r *Reconciler) checkDataPlane(ctx context.Context, w *world, ts *sluicev1a
 			why = err.Error()
 		}
 		msg := fmt.Sprintf("the callers did not apply canary weight %d within %s: %s; the step's dwell has not started", pc.weight, r.dataPlaneTimeout(), why)
-		setCondition(ts, sluicev1alpha1.ConditionDataPlane, false, ReasonDataPlaneUnconfirmed, msg)
-		r.event(ts, w.svc, corev1.EventTypeWarning, ReasonDataPlaneUnconfirmed, "Confirm", "%s", msg)
+		setCondition(ts, sluicev1alpha1.ConditionDataPlane, false, reason.DataPlaneUnconfirmed, msg)
+		r.event(ts, w.svc, corev1.EventTypeWarning, reason.DataPlaneUnconfirmed, "Confirm", "%s", msg)
 	}
 	return true
 }

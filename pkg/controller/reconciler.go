@@ -1,5 +1,6 @@
 // Package controller reconciles opted-in Services: it gathers their routing objects,
-// policy and traffic stats, asks the decision engine what to do, and acts on the answer.
+// policy and traffic stats, asks the lifecycle and the decision engine what to do, and
+// acts on the answer. doc.go traces one tick through it.
 package controller
 
 import (
@@ -51,7 +52,9 @@ type Reconciler struct {
 	mem memory
 }
 
-// Reconcile handles one Service: the controller-runtime contract, keyed by the Service's name.
+// Reconcile handles one Service: the controller-runtime contract, keyed by the Service's
+// name. It reads the Service and its TrafficShift, then either only looks for a pending
+// weight at the callers (between ticks) or gathers the world and drives the lifecycle.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx).WithValues("service", req.NamespacedName)
 	ctx = log.IntoContext(ctx, logger)
@@ -65,22 +68,24 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, fmt.Errorf("reading Service %s: %w", req.NamespacedName, err)
 	}
-	ts, err := r.trafficShift(ctx, req.NamespacedName, spec.Enabled(svc.Annotations))
+	enabled := spec.Enabled(svc.Annotations)
+	ts, err := r.trafficShift(ctx, req.NamespacedName, enabled)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	if !spec.Enabled(svc.Annotations) {
-		if ts == nil {
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, r.optOut(ctx, svc, ts)
-	}
-	if ts == nil {
+	if enabled && ts == nil {
 		if ts, err = r.createTrafficShift(ctx, svc); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	res, err := r.reconcileRollout(ctx, svc, ts, start)
+	if rm := r.confirmOnlyDue(ts, start); enabled && rm != nil {
+		return r.confirmOnly(ctx, rm.world, ts, rm, start)
+	}
+	w, err := r.gather(ctx, svc)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	res, err := r.drive(ctx, w, ts, start)
 	if res.RequeueAfter > 0 && r.Metrics != nil {
 		r.Metrics.TickSeconds.Observe(r.Clock.Since(start).Seconds())
 	}

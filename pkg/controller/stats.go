@@ -9,7 +9,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/lifecycle"
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/source"
 )
 
@@ -22,15 +24,20 @@ type Sources struct {
 	Prometheus source.Source
 }
 
-// ReasonNoPrometheus: the policy selects Prometheus but none is configured.
-const ReasonNoPrometheus = "PrometheusNotConfigured"
+// problem says why the stats source w's spec asks for cannot be had; nil when it can.
+func (s Sources) problem(w *world) *lifecycle.Problem {
+	if w.spec.StatsSource == sluicev1alpha1.StatsSourcePrometheus && s.Prometheus == nil {
+		return &lifecycle.Problem{Reason: reason.PrometheusNotConfigured, Message: fmt.Sprintf("ShiftPolicy %q sets statsSource Prometheus, but the controller runs without --prometheus-url", w.spec.PolicyName)}
+	}
+	return nil
+}
 
-// pick returns the source for w's spec, or *invalid when it cannot be had.
+// pick returns the source for w's spec; problem says when there is none.
 func (s Sources) pick(w *world) (source.Source, error) {
 	switch {
 	case w.spec.StatsSource == sluicev1alpha1.StatsSourcePrometheus:
-		if s.Prometheus == nil {
-			return nil, &invalid{ReasonNoPrometheus, fmt.Sprintf("ShiftPolicy %q sets statsSource Prometheus, but the controller runs without --prometheus-url", w.spec.PolicyName)}
+		if p := s.problem(w); p != nil {
+			return nil, p
 		}
 		return s.Prometheus, nil
 	case w.spec.StatsFrom != nil:

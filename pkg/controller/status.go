@@ -15,6 +15,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/lifecycle"
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -67,22 +69,21 @@ func (r *Reconciler) writeTickStatus(ctx context.Context, ts *sluicev1alpha1.Tra
 }
 
 // markInvalid records bad input: Invalid phase, Ready=False, one Event per new message.
-// Weights are left exactly as they are.
-func (r *Reconciler) markInvalid(ctx context.Context, ts *sluicev1alpha1.TrafficShift, inv *invalid) error {
-	before := ts.Status.DeepCopy()
+// Weights are left exactly as they are. before is the status as read.
+func (r *Reconciler) markInvalid(ctx context.Context, ts *sluicev1alpha1.TrafficShift, before *sluicev1alpha1.TrafficShiftStatus, t lifecycle.Transition) error {
 	ts.Status.Phase = sluicev1alpha1.PhaseInvalid
-	setCondition(ts, sluicev1alpha1.ConditionReady, false, inv.reason, inv.message)
-	ts.Status.LastDecision = &sluicev1alpha1.Decision{Action: "None", Reason: inv.reason, Message: inv.message, Time: timePtr(r.Clock.Now())}
+	setCondition(ts, sluicev1alpha1.ConditionReady, false, t.Reason, t.Message)
+	ts.Status.LastDecision = decision(t, r.Clock.Now())
 	prev := meta.FindStatusCondition(before.Conditions, sluicev1alpha1.ConditionReady)
-	if prev == nil || prev.Message != inv.message || before.Phase != sluicev1alpha1.PhaseInvalid {
-		r.event(ts, nil, corev1.EventTypeWarning, inv.reason, "Validate", "%s", inv.message)
+	if prev == nil || prev.Message != t.Message || before.Phase != sluicev1alpha1.PhaseInvalid {
+		r.event(ts, nil, corev1.EventTypeWarning, t.Reason, "Validate", "%s", t.Message)
 		// Users write the annotations on the Service, and `kubectl describe service` lists
 		// only Events regarding it: say it there too.
 		if svc := owningService(ts); svc != nil && r.Recorder != nil {
-			r.Recorder.Eventf(svc, ts, corev1.EventTypeWarning, inv.reason, "Validate", "%s", truncate(inv.message, maxEventNote))
+			r.Recorder.Eventf(svc, ts, corev1.EventTypeWarning, t.Reason, "Validate", "%s", truncate(t.Message, maxEventNote))
 		}
 	}
-	if before.LastDecision != nil && before.Phase == sluicev1alpha1.PhaseInvalid && before.LastDecision.Message == inv.message {
+	if before.LastDecision != nil && before.Phase == sluicev1alpha1.PhaseInvalid && before.LastDecision.Message == t.Message {
 		ts.Status.LastDecision = before.LastDecision
 	}
 	return r.writeStatusIfChanged(ctx, ts, before)
@@ -127,16 +128,16 @@ func truncate(s string, n int) string {
 	return s[:cut] + "…"
 }
 
-func (r *Reconciler) event(ts *sluicev1alpha1.TrafficShift, svc *corev1.Service, typ, reason, action, format string, args ...any) {
+func (r *Reconciler) event(ts *sluicev1alpha1.TrafficShift, svc *corev1.Service, typ, why, action, format string, args ...any) {
 	if r.Recorder == nil {
 		return
 	}
 	note := truncate(fmt.Sprintf(format, args...), maxEventNote)
 	if svc == nil {
-		r.Recorder.Eventf(ts, nil, typ, reason, action, "%s", note)
+		r.Recorder.Eventf(ts, nil, typ, why, action, "%s", note)
 		return
 	}
-	r.Recorder.Eventf(ts, svc, typ, reason, action, "%s", note)
+	r.Recorder.Eventf(ts, svc, typ, why, action, "%s", note)
 }
 
 // noteRoutes records which routes are managed and reports routes that bypass the shift.
@@ -151,7 +152,7 @@ func (r *Reconciler) noteRoutes(w *world, ts *sluicev1alpha1.TrafficShift, manag
 	newBypass := !equality.Semantic.DeepEqual(st.BypassRoutes, bypass) && len(bypass) > 0
 	st.BypassRoutes = bypass
 	if newBypass {
-		r.event(ts, w.svc, corev1.EventTypeWarning, ReasonBypassRoutes, "Inspect",
+		r.event(ts, w.svc, corev1.EventTypeWarning, reason.RoutesBypassShift, "Inspect",
 			"%d route(s) send to %s without a subset and bypass the shift: %s", len(bypass), w.target.FQDN(), routeList(bypass))
 	}
 }
@@ -186,13 +187,13 @@ func (r *Reconciler) noteObservable(ts *sluicev1alpha1.TrafficShift, w *world, c
 	}
 	prev := meta.FindStatusCondition(ts.Status.Conditions, sluicev1alpha1.ConditionObservable)
 	if !ok && (prev == nil || prev.Status == metav1.ConditionTrue) {
-		r.event(ts, w.svc, corev1.EventTypeWarning, ReasonStatsUnavailable, "Observe", "%s", msg)
+		r.event(ts, w.svc, corev1.EventTypeWarning, reason.StatsUnavailable, "Observe", "%s", msg)
 	}
-	reason := "StatsAvailable"
+	why := reason.StatsAvailable
 	if !ok {
-		reason = ReasonStatsUnavailable
+		why = reason.StatsUnavailable
 	}
-	setCondition(ts, sluicev1alpha1.ConditionObservable, ok, reason, msg)
+	setCondition(ts, sluicev1alpha1.ConditionObservable, ok, why, msg)
 }
 
 func windowStatus(stable, canary string, c, s window.Stats) *sluicev1alpha1.WindowStatus {

@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -13,66 +12,40 @@ import (
 
 	"github.com/sluicedev/sluice/pkg/analysis"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/lifecycle"
 	"github.com/sluicedev/sluice/pkg/source"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
-// tick is one evaluation of an active rollout: gather stats, decide, act.
-func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, stable, canary string, now time.Time) (ctrl.Result, error) {
-	key := client.ObjectKeyFromObject(ts)
+// observe is the gather half of a tick: it reads both subsets' stats into the rollout's
+// windows and asks the decision engine for its verdict, which it leaves in w.guard.
+func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) error {
 	st := &ts.Status
-	managed, bypass, byVS, err := w.routes(stable, canary)
-	if err != nil {
-		if s, serr := w.inferStable(); serr == nil && s == canary {
-			return ctrl.Result{}, r.recordPromoted(ctx, w, ts, canary, now)
-		}
-		return ctrl.Result{}, r.markInvalid(ctx, ts, err.(*invalid))
-	}
+	managed, bypass, byVS, _ := w.routes(t.Stable, t.Canary)
 	r.noteRoutes(w, ts, managed, bypass)
-	started := now
-	if st.RolloutStartedAt != nil {
-		started = st.RolloutStartedAt.Time.Truncate(time.Microsecond) // as stored
-	}
-	rm := r.mem.get(key, canary, started, w.spec.Guard.Window, st.StepRequests, st.Step)
-	if rm.step != st.Step {
-		rm.step, rm.stepReqs = st.Step, st.StepRequests
-	}
-	rm.lastTick, rm.world = now, w
+	rm := r.remember(ts, w, t.Canary, now)
+	tk.rm = rm
 
 	// Weights someone else wrote: anything but what sluice wrote or is writing.
 	observed := observedCanaryWeights(byVS)
-	external := slices.ContainsFunc(observed, func(v int32) bool {
+	external := !tk.resumed && slices.ContainsFunc(observed, func(v int32) bool {
 		return v != st.Weight && (rm.pending == nil || v != *rm.pending)
 	})
 	rm.pending = nil
 
-	// Operator resume: a pause by annotation ends when the annotation does; any pause
-	// ends with a fresh retry token naming this canary, adopting the weights as found.
-	before := st.DeepCopy()
-	if st.Phase == sluicev1alpha1.PhasePaused {
-		if r.resume(w, ts, canary, observed, now) {
-			external = false
-		}
-	}
-
-	canaryStats, stableStats, note, err := r.observe(ctx, w, rm, stable, canary, now)
-	if inv := (*invalid)(nil); errors.As(err, &inv) {
-		return ctrl.Result{}, r.markInvalid(ctx, ts, inv)
-	}
+	canaryStats, stableStats, note, err := r.readStats(ctx, w, rm, t.Stable, t.Canary, now)
 	if err != nil {
-		return ctrl.Result{}, err
+		return err
 	}
 	rm.stepReqs += int64(canaryStats.tick.Requests)
 	if int64(stableStats.window.Requests) >= w.spec.Guard.MinRequests {
 		rm.stableBaseline = stableStats.window
 	}
-
-	dataPlanePending := r.checkDataPlane(ctx, w, ts, rm)
 	in := analysis.Input{
-		DataPlanePending:     dataPlanePending,
+		DataPlanePending:     r.checkDataPlane(ctx, w, ts, rm),
 		Now:                  now,
 		Phase:                string(st.Phase),
-		Commands:             analysis.Commands{Pause: w.spec.Paused, Promote: w.spec.Promote == canary, Abort: w.spec.Abort == canary},
+		Commands:             analysis.Commands{Pause: w.spec.Paused, Promote: w.spec.Promote == t.Canary, Abort: w.spec.Abort == t.Canary},
 		ExternalWeightChange: external,
 		Steps:                w.spec.Steps,
 		Step:                 st.Step,
@@ -95,21 +68,38 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	if d.Recheck {
 		rm.recheckUntil = now.Add(w.spec.Interval)
 	}
+	w.guard = &d
 	st.StepRequests = rm.stepReqs
-	st.Window = windowStatus(stable, canary, canaryStats.window, stableStats.window)
+	st.Window = windowStatus(t.Stable, t.Canary, canaryStats.window, stableStats.window)
 	r.noteObservable(ts, w, canaryStats.window, note)
-	if err := r.act(ctx, w, ts, rm, d, stable, canary, observed, now); err != nil {
-		return ctrl.Result{}, err
+	return nil
+}
+
+// remember returns the memory of ts's rollout of canary, in step with the status.
+func (r *Reconciler) remember(ts *sluicev1alpha1.TrafficShift, w *world, canary string, now time.Time) *rolloutMemory {
+	st := &ts.Status
+	started := now
+	if st.RolloutStartedAt != nil {
+		started = st.RolloutStartedAt.Time.Truncate(time.Microsecond) // as stored
 	}
-	if err := r.writeTickStatus(ctx, ts, before, rm, now); err != nil {
-		return ctrl.Result{}, err
+	rm := r.mem.get(client.ObjectKeyFromObject(ts), canary, started, w.spec.Guard.Window, st.StepRequests, st.Step)
+	if rm.step != st.Step {
+		rm.step, rm.stepReqs = st.Step, st.StepRequests
 	}
-	if !active(st.Phase) {
+	rm.lastTick, rm.world = now, w
+	return rm
+}
+
+// nextTick schedules the next look at an active rollout: one interval after this tick's
+// start (a fraction of it during a recheck), sooner while a write awaits confirmation. A
+// rollout that ended is looked at again only while its last write is being followed.
+func (r *Reconciler) nextTick(w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, now time.Time) ctrl.Result {
+	if !lifecycle.Active(ts.Status.Phase) {
 		if rm.confirm != nil || rm.drain != nil {
-			return ctrl.Result{RequeueAfter: confirmPoll}, nil
+			return ctrl.Result{RequeueAfter: confirmPoll}
 		}
-		r.mem.forget(key)
-		return ctrl.Result{}, nil
+		r.mem.forget(client.ObjectKeyFromObject(ts))
+		return ctrl.Result{}
 	}
 	every := rm.tickEvery(now, w.spec.Interval)
 	if every < w.spec.Interval && r.Metrics != nil {
@@ -119,34 +109,7 @@ func (r *Reconciler) tick(ctx context.Context, w *world, ts *sluicev1alpha1.Traf
 	if rm.confirm != nil && !rm.confirm.reported {
 		next = min(confirmPoll, next)
 	}
-	if next < time.Millisecond {
-		next = time.Millisecond
-	}
-	return ctrl.Result{RequeueAfter: next}, nil
-}
-
-// resume moves a Paused rollout back to Progressing when the operator says so.
-func (r *Reconciler) resume(w *world, ts *sluicev1alpha1.TrafficShift, canary string, observed []int32, now time.Time) bool {
-	st := &ts.Status
-	retry := w.spec.Retry == canary && w.spec.RetryToken != "" && w.spec.RetryToken != st.LastRetry
-	byOperatorDone := st.PausedReason == pausedByOperator && !w.spec.Paused
-	if !retry && !byOperatorDone {
-		return false
-	}
-	if retry {
-		st.LastRetry = w.spec.RetryToken
-		if len(observed) == 1 && observed[0] != st.Weight {
-			// Adopt the weights as found and continue from the step at or below them.
-			st.Weight = observed[0]
-			st.Step = max(w.spec.Steps.StepFor(st.Weight), 1)
-			st.StepStartedAt, st.StepRequests = microPtr(now), 0
-		}
-	}
-	st.Phase, st.PausedReason = sluicev1alpha1.PhaseProgressing, ""
-	msg := fmt.Sprintf("rollout of %q resumed at step %d, canary weight %d", canary, st.Step, st.Weight)
-	st.LastDecision = &sluicev1alpha1.Decision{Action: "Resume", Reason: ReasonResumed, Message: msg, Time: timePtr(now)}
-	r.event(ts, w.svc, corev1.EventTypeNormal, ReasonResumed, "Resume", "%s", msg)
-	return true
+	return ctrl.Result{RequeueAfter: max(next, time.Millisecond)}
 }
 
 // subsetObservation is one subset's window and this tick's increment.
@@ -154,9 +117,9 @@ type subsetObservation struct {
 	window, tick window.Stats
 }
 
-// observe reads both subsets once (destination side, or the callers named by
+// readStats reads both subsets once (destination side, or the callers named by
 // sluice.dev/stats-from) and feeds the windows.
-func (r *Reconciler) observe(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time) (c, s subsetObservation, note string, err error) {
+func (r *Reconciler) readStats(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time) (c, s subsetObservation, note string, err error) {
 	req := source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, Subsets: map[string][]corev1.Pod{}, StatsFrom: w.spec.StatsFrom}
 	for _, sub := range []string{canary, stable} {
 		if req.Subsets[sub], err = r.subsetPods(ctx, w, sub); err != nil {
@@ -186,22 +149,22 @@ func (r *Reconciler) observe(ctx context.Context, w *world, rm *rolloutMemory, s
 	return c, s, snap.Note, nil
 }
 
-// ReasonCanaryServing: the routes already send everything to the canary.
-const ReasonCanaryServing = "CanaryAlreadyServing"
-
-// recordPromoted finishes a rollout whose routes already send all traffic to the canary:
-// a promotion whose status write was lost, or someone promoting by hand.
-func (r *Reconciler) recordPromoted(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, canary string, now time.Time) error {
-	msg := fmt.Sprintf("the routes already send all of %s's traffic to %q: recorded as promoted", w.target.FQDN(), canary)
-	st := &ts.Status
-	st.LastDecision = &sluicev1alpha1.Decision{Action: string(analysis.Promote), Reason: ReasonCanaryServing, Message: msg, Time: timePtr(now)}
-	r.finish(ts, w.spec.HistoryLimit, sluicev1alpha1.PhasePromoted, ReasonCanaryServing, msg, now)
-	st.Stable, st.Weight, st.Step = canary, 100, int32(len(w.spec.Steps))
-	setCondition(ts, sluicev1alpha1.ConditionProgressing, false, ReasonPromoted, msg)
-	r.event(ts, w.svc, corev1.EventTypeNormal, ReasonPromoted, "Promote", "canary %q promoted: %s", canary, msg)
-	r.setWeightMetric(ts, 100)
-	r.mem.forget(client.ObjectKeyFromObject(ts))
-	return r.writeStatus(ctx, ts)
+// confirmOnlyDue returns the rollout's memory when this reconcile should only look for a
+// pending weight write in the callers' config dumps: between full ticks, with what the
+// last full tick gathered, so that the measured propagation is not stretched by a tick's
+// reads. nil means a full reconcile.
+func (r *Reconciler) confirmOnlyDue(ts *sluicev1alpha1.TrafficShift, now time.Time) *rolloutMemory {
+	if ts == nil || !lifecycle.Active(ts.Status.Phase) {
+		return nil
+	}
+	rm := r.mem.peek(client.ObjectKeyFromObject(ts))
+	if rm == nil || rm.world == nil || rm.confirm == nil || rm.confirm.reported {
+		return nil
+	}
+	if now.Sub(rm.lastTick) >= rm.tickEvery(rm.lastTick, rm.world.spec.Interval) {
+		return nil
+	}
+	return rm
 }
 
 // confirmOnly checks a pending write in the callers' config dumps and comes back soon,

@@ -1,0 +1,113 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/lifecycle"
+)
+
+// tickState is one reconcile's bookkeeping across lifecycle decisions.
+type tickState struct {
+	// before is the status as read, for the write-if-changed checks.
+	before *sluicev1alpha1.TrafficShiftStatus
+	// rm is the rollout's memory once the stats were read.
+	rm *rolloutMemory
+	// resumed: a Resume was applied in this reconcile; the weights it adopted are not
+	// someone else's edit.
+	resumed bool
+}
+
+// maxDecisions bounds one reconcile: recover, resume and observe each happen at most once
+// before the decision that ends it.
+const maxDecisions = 4
+
+// drive asks the lifecycle what to do and does it, until a decision ends the reconcile.
+func (r *Reconciler) drive(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, now time.Time) (ctrl.Result, error) {
+	tk := &tickState{}
+	if ts != nil {
+		tk.before = ts.Status.DeepCopy()
+	}
+	for range maxDecisions {
+		t := lifecycle.Decide(r.facts(w, ts))
+		log.FromContext(ctx).V(1).Info("lifecycle", "transition", t.Kind, "check", t.Check, "reason", t.Reason)
+		switch t.Kind {
+		case lifecycle.Observe:
+			if err := r.observe(ctx, w, ts, tk, t, now); err != nil {
+				return ctrl.Result{}, err
+			}
+		case lifecycle.Recover, lifecycle.Resume:
+			r.carryOn(w, ts, tk, t, now)
+		default:
+			return r.apply(ctx, w, ts, tk, t, now)
+		}
+	}
+	return ctrl.Result{}, fmt.Errorf("the lifecycle of %s took more than %d decisions in one reconcile", w.target, maxDecisions)
+}
+
+// apply carries out a transition that ends the reconcile.
+func (r *Reconciler) apply(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
+	switch t.Kind {
+	case lifecycle.Nothing:
+		return ctrl.Result{}, nil
+	case lifecycle.OptOut:
+		return ctrl.Result{}, r.optOut(ctx, w, ts, t)
+	case lifecycle.MarkInvalid:
+		return ctrl.Result{}, r.markInvalid(ctx, ts, tk.before, t)
+	case lifecycle.FollowUp:
+		return r.confirmEnded(ctx, w, ts, r.mem.peek(client.ObjectKeyFromObject(ts)))
+	case lifecycle.Supersede:
+		return r.supersede(ctx, w, ts, t, now)
+	case lifecycle.RecordPromoted:
+		return ctrl.Result{}, r.recordPromoted(ctx, w, ts, t, now)
+	case lifecycle.Settle:
+		return ctrl.Result{}, r.settle(ctx, w, ts, tk.before, t)
+	case lifecycle.Start:
+		return r.start(ctx, w, ts, t, now)
+	case lifecycle.Advance, lifecycle.Promote, lifecycle.Rollback, lifecycle.Pause, lifecycle.Hold:
+		return r.conclude(ctx, w, ts, tk, t, now)
+	}
+	return ctrl.Result{}, fmt.Errorf("no action for lifecycle transition %q", t.Kind)
+}
+
+// carryOn applies a transition after which the same reconcile decides again: a rollout
+// recovering from Invalid, or resuming from a pause.
+func (r *Reconciler) carryOn(w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) {
+	st := &ts.Status
+	st.Phase, st.PausedReason = t.Phase, t.PausedReason
+	if t.Kind == lifecycle.Resume {
+		tk.resumed = true
+		if t.Retry != "" {
+			st.LastRetry = t.Retry
+		}
+		if t.Adopt {
+			st.Weight, st.Step = t.Weight, t.Step
+			st.StepStartedAt, st.StepRequests = microPtr(now), 0
+		}
+		st.LastDecision = decision(t, now)
+	}
+	r.events(ts, w.svc, t.Events)
+}
+
+// decision is t as the status's last decision.
+func decision(t lifecycle.Transition, now time.Time) *sluicev1alpha1.Decision {
+	return &sluicev1alpha1.Decision{Action: t.Action(), Reason: t.Reason, Message: t.Message, Time: timePtr(now)}
+}
+
+// events records the transition's Events on the TrafficShift, related to the Service.
+func (r *Reconciler) events(ts *sluicev1alpha1.TrafficShift, svc *corev1.Service, evs []lifecycle.Event) {
+	for _, e := range evs {
+		typ := corev1.EventTypeNormal
+		if e.Warning {
+			typ = corev1.EventTypeWarning
+		}
+		r.event(ts, svc, typ, e.Reason, e.Action, "%s", e.Note)
+	}
+}

@@ -1,0 +1,211 @@
+package lifecycle
+
+import (
+	"fmt"
+
+	"github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/reason"
+	"github.com/sluicedev/sluice/pkg/spec"
+)
+
+// optOutCheck: without the opt-in sluice stops managing the Service, first sending the
+// traffic of a rollout under way back to stable.
+func optOutCheck(w World) (Transition, bool) {
+	if w.Enabled {
+		return Transition{}, false
+	}
+	if !w.Tracked {
+		return Transition{Kind: Nothing, Message: "not opted in"}, true
+	}
+	st := w.Status
+	t := Transition{Kind: OptOut, Reason: reason.OptedOut, Stable: st.Stable, Canary: st.Canary,
+		Message: fmt.Sprintf("%s removed: sluice stops managing the Service", spec.AnnEnabled)}
+	if Active(st.Phase) && st.Canary != "" && st.Stable != "" {
+		t.ReturnTraffic = true
+		t.Message = fmt.Sprintf("%s removed during the rollout of %q: all traffic returned to %q; sluice stops managing the Service", spec.AnnEnabled, st.Canary, st.Stable)
+		t.Events = []Event{{Reason: reason.OptedOut, Action: "Rollback", Note: t.Message}}
+	}
+	return t, true
+}
+
+// invalidCheck: bad input is terminal and changes nothing.
+func invalidCheck(w World) (Transition, bool) {
+	if w.Problem == nil {
+		return Transition{}, false
+	}
+	return invalid(w.Problem), true
+}
+
+// followUpCheck: after a rollback or promotion the controller follows the last write at
+// the callers (and the canary's traffic until it stops) before looking at new commands.
+func followUpCheck(w World) (Transition, bool) {
+	if !w.Following || Active(w.Status.Phase) {
+		return Transition{}, false
+	}
+	return Transition{Kind: FollowUp, Message: "following the finished rollout's last write at the callers"}, true
+}
+
+// supersedeCheck: a rollout under way for a canary the annotation no longer names
+// returns its traffic to stable.
+func supersedeCheck(w World) (Transition, bool) {
+	st := w.Status
+	if !Active(st.Phase) || st.Canary == w.Canary {
+		return Transition{}, false
+	}
+	msg := fmt.Sprintf("canary %q is no longer named by %s; its traffic went back to %q", st.Canary, spec.AnnCanary, w.Stable)
+	return Transition{Kind: Supersede, Reason: reason.Superseded, Message: msg, Stable: w.Stable, Canary: st.Canary,
+		Weight: 0, Phase: v1alpha1.PhaseIdle, Events: []Event{{Reason: reason.Superseded, Action: "Rollback", Note: msg}}}, true
+}
+
+// recoverCheck: a rollout that became Invalid continues once the input is valid again
+// and the routes still hold the weight sluice wrote.
+func recoverCheck(w World) (Transition, bool) {
+	st := w.Status
+	if st.Phase != v1alpha1.PhaseInvalid || st.Canary == "" || st.Canary != w.Canary || st.Weight <= 0 || st.RolloutStartedAt == nil {
+		return Transition{}, false
+	}
+	if w.Routes.Problem != nil {
+		return invalid(w.Routes.Problem), true
+	}
+	if len(w.Routes.CanaryWeights) != 1 || w.Routes.CanaryWeights[0] != st.Weight {
+		return Transition{}, false // the weights moved meanwhile: start over
+	}
+	t := Transition{Kind: Recover, Reason: reason.Recovered, Stable: w.Stable, Canary: w.Canary,
+		Weight: st.Weight, Step: st.Step, Phase: v1alpha1.PhaseProgressing}
+	if w.Spec.Paused {
+		t.Phase, t.PausedReason = v1alpha1.PhasePaused, reason.OperatorPause
+	}
+	t.Message = fmt.Sprintf("rollout of %q continues at step %d, canary weight %d: the input is valid again and the routes hold the weight sluice wrote", w.Canary, st.Step, st.Weight)
+	t.Events = []Event{{Reason: reason.Recovered, Action: "Recover", Note: t.Message}}
+	return t, true
+}
+
+// routesChangedCheck: an active rollout whose routes can no longer be managed is either
+// already promoted (the routes send everything to the canary: a promotion whose status
+// write was lost, or a person promoting by hand) or invalid.
+func routesChangedCheck(w World) (Transition, bool) {
+	if !Active(w.Status.Phase) || w.Routes.Problem == nil {
+		return Transition{}, false
+	}
+	if w.Serving == "" || w.Serving != w.Canary {
+		return invalid(w.Routes.Problem), true
+	}
+	msg := fmt.Sprintf("the routes already send all of %s's traffic to %q: recorded as promoted", w.Host, w.Canary)
+	return Transition{Kind: RecordPromoted, Reason: reason.CanaryAlreadyServing, Message: msg,
+		Stable: w.Canary, Canary: w.Canary, Weight: 100, Step: int32(len(w.Spec.Steps)), Phase: v1alpha1.PhasePromoted,
+		Events: []Event{{Reason: reason.Promoted, Action: "Promote", Note: fmt.Sprintf("canary %q promoted: %s", w.Canary, msg)}}}, true
+}
+
+// freshRetry reports whether sluice.dev/retry names the canary with a token not yet acted on.
+func freshRetry(w World) bool {
+	return w.Spec.Retry == w.Canary && w.Spec.RetryToken != "" && w.Spec.RetryToken != w.Status.LastRetry
+}
+
+// resumeCheck: a pause by annotation ends when the annotation does; any pause ends with a
+// fresh retry naming this canary, which adopts the weights as found and continues from
+// the step at or below them.
+func resumeCheck(w World) (Transition, bool) {
+	st := w.Status
+	if st.Phase != v1alpha1.PhasePaused {
+		return Transition{}, false
+	}
+	retry := freshRetry(w)
+	if !retry && (st.PausedReason != reason.OperatorPause || w.Spec.Paused) {
+		return Transition{}, false
+	}
+	t := Transition{Kind: Resume, Reason: reason.Resumed, Stable: w.Stable, Canary: w.Canary,
+		Weight: st.Weight, Step: st.Step, Phase: v1alpha1.PhaseProgressing}
+	if retry {
+		t.Retry = w.Spec.RetryToken
+		if ws := w.Routes.CanaryWeights; len(ws) == 1 && ws[0] != st.Weight {
+			t.Adopt, t.Weight = true, ws[0]
+			t.Step = max(w.Spec.Steps.StepFor(ws[0]), 1)
+		}
+	}
+	t.Message = fmt.Sprintf("rollout of %q resumed at step %d, canary weight %d", w.Canary, t.Step, t.Weight)
+	t.Events = []Event{{Reason: reason.Resumed, Action: "Resume", Note: t.Message}}
+	return t, true
+}
+
+// statsSourceCheck: an active rollout whose stats source cannot be had is invalid.
+func statsSourceCheck(w World) (Transition, bool) {
+	if !Active(w.Status.Phase) || w.StatsProblem == nil {
+		return Transition{}, false
+	}
+	return invalid(w.StatsProblem), true
+}
+
+// noCanaryCheck: without a canary to roll out, sluice records the idle state.
+func noCanaryCheck(w World) (Transition, bool) {
+	if w.Canary != "" {
+		return Transition{}, false
+	}
+	return settle(w), true
+}
+
+// rolledBackCheck: a rolled-back canary stays rolled back until a fresh retry names it
+// (and no abort does); then it starts over.
+func rolledBackCheck(w World) (Transition, bool) {
+	st := w.Status
+	if st.Phase != v1alpha1.PhaseRolledBack || st.Canary != w.Canary {
+		return Transition{}, false
+	}
+	if !freshRetry(w) || w.Spec.Abort == w.Canary {
+		return settle(w), true
+	}
+	t := start(w)
+	if t.Kind == Start {
+		t.Reason, t.Retry = reason.Retried, w.Spec.RetryToken
+		retried := Event{Reason: reason.Retried, Action: "Retry", Note: fmt.Sprintf("retrying canary %q (%s=%s)", w.Canary, spec.AnnRetry, w.Spec.RetryToken)}
+		t.Events = append([]Event{retried}, t.Events...)
+	}
+	return t, true
+}
+
+// abortBeforeStartCheck: an abort that names a canary not yet started never starts it.
+func abortBeforeStartCheck(w World) (Transition, bool) {
+	if w.Spec.Abort != w.Canary {
+		return Transition{}, false
+	}
+	return settle(w), true
+}
+
+// startCheck: a new canary gets the first step's weight in every managed route.
+func startCheck(w World) (Transition, bool) {
+	return start(w), true
+}
+
+func start(w World) Transition {
+	if w.Routes.Problem != nil {
+		return invalid(w.Routes.Problem)
+	}
+	first, _ := w.Spec.Steps.At(1)
+	t := Transition{Kind: Start, Reason: reason.RolloutStarted, Stable: w.Stable, Canary: w.Canary,
+		Weight: first.Weight, Step: 1, Phase: v1alpha1.PhaseProgressing}
+	if w.Spec.Retry == w.Canary {
+		t.Retry = w.Spec.RetryToken
+	}
+	if w.Spec.Paused {
+		t.Phase, t.PausedReason = v1alpha1.PhasePaused, reason.OperatorPause
+	}
+	t.Message = fmt.Sprintf("rolling out %q over %q: step 1/%d, canary weight %d", w.Canary, w.Stable, len(w.Spec.Steps), first.Weight)
+	t.Events = []Event{{Reason: reason.RolloutStarted, Action: "Start", Note: t.Message}}
+	return t
+}
+
+// settle records an idle or finished state. A first reconcile (no phase) or a recovery
+// from Invalid becomes Idle, or Promoted when the last rollout ended at 100.
+func settle(w World) Transition {
+	if w.IdleRoutes.Problem != nil {
+		return invalid(w.IdleRoutes.Problem)
+	}
+	st := w.Status
+	phase := st.Phase
+	if phase == "" || phase == v1alpha1.PhaseInvalid {
+		phase = v1alpha1.PhaseIdle
+		if st.Canary != "" && st.Weight == 100 {
+			phase = v1alpha1.PhasePromoted
+		}
+	}
+	return Transition{Kind: Settle, Reason: reason.Valid, Message: "no rollout under way", Stable: w.Stable, Phase: phase}
+}

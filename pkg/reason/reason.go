@@ -1,0 +1,116 @@
+// Package reason is sluice's vocabulary of machine-readable reasons: every reason it
+// writes to TrafficShift status (last decision, conditions, paused reason, history),
+// Events and metric labels, declared once with what it means.
+//
+// The README's table of reasons is generated from this file (see reason_test.go).
+package reason
+
+// The guard: it runs on every tick of an active rollout and sets the canary weight to 0
+// (or pauses, per policy) when one of these trips.
+const (
+	// Aborted: sluice.dev/abort named the canary; it was rolled back at once.
+	Aborted = "Aborted"
+	// ErrorRate: the canary's error rate is above the limit and significantly above stable's.
+	ErrorRate = "ErrorRate"
+	// Latency: the canary's p99 is above the limit (or stable's p99 × factor), on significant evidence.
+	Latency = "Latency"
+	// Silent: the canary got no requests for longer than the silence timeout while its weight says it should.
+	Silent = "Silent"
+	// Unobservable: no canary stats could be read for longer than the unobservable timeout.
+	Unobservable = "Unobservable"
+)
+
+// The step judgement and its holds: why a rollout advances, promotes, pauses or waits.
+const (
+	// ExternalWeightChange: someone else changed the route weights; the rollout is paused instead of fighting them.
+	ExternalWeightChange = "ExternalWeightChange"
+	// PromoteCommand: sluice.dev/promote named the canary; it was promoted at once.
+	PromoteCommand = "PromoteCommand"
+	// Paused: the rollout holds its weight (pause command or policy); the guard keeps running.
+	Paused = "Paused"
+	// OperatorPause: the pause came from sluice.dev/paused; it ends when the annotation does.
+	OperatorPause = "OperatorPause"
+	// NotProgressing: nothing to judge in this phase.
+	NotProgressing = "NotProgressing"
+	// InvalidStep: the current step is outside the schedule (the schedule changed under the rollout).
+	InvalidStep = "InvalidStep"
+	// Starting: the rollout moves to its first step.
+	Starting = "Starting"
+	// StepComplete: the step held its dwell with enough canary requests and no trip.
+	StepComplete = "StepComplete"
+	// RolloutComplete: the last step held its dwell with no trip; the canary is promoted.
+	RolloutComplete = "RolloutComplete"
+	// Dwell: the step's dwell time has not passed yet.
+	Dwell = "Dwell"
+	// WaitingForRequests: the dwell passed, but the canary has not had the step's minimum requests.
+	WaitingForRequests = "WaitingForRequests"
+	// NoData: the canary's stats are stale or partly unreadable; the step does not pass without data.
+	NoData = "NoData"
+	// AwaitingDataPlane: the callers' proxies have not confirmed the step's weight; its dwell starts then.
+	AwaitingDataPlane = "AwaitingDataPlane"
+)
+
+// The rollout lifecycle: one reason per transition, also the reason of its Event.
+const (
+	// RolloutStarted: a new canary got its first step's weight.
+	RolloutStarted = "RolloutStarted"
+	// Retried: sluice.dev/retry restarted a rolled-back canary.
+	Retried = "Retried"
+	// StepAdvanced: the canary weight moved to the next step.
+	StepAdvanced = "StepAdvanced"
+	// Promoted: the canary serves alone and is the new stable.
+	Promoted = "Promoted"
+	// CanaryAlreadyServing: the routes already sent everything to the canary; recorded as promoted.
+	CanaryAlreadyServing = "CanaryAlreadyServing"
+	// RolledBack: the canary's weight went to 0 (the decision's own reason says why).
+	RolledBack = "RolledBack"
+	// Resumed: a paused rollout continues (pause annotation removed, or a retry named the canary).
+	Resumed = "Resumed"
+	// Recovered: a rollout that was Invalid continues, its weights as sluice left them.
+	Recovered = "Recovered"
+	// Superseded: sluice.dev/canary named another subset mid-rollout; the old canary's traffic went back to stable.
+	Superseded = "Superseded"
+	// OptedOut: sluice.dev/enabled was removed; traffic went back to stable and sluice stopped managing the Service.
+	OptedOut = "OptedOut"
+	// Valid: annotations, policy and routes are valid (the Ready condition).
+	Valid = "Valid"
+)
+
+// Invalid input: the Service is marked Invalid, nothing is written, and a Warning Event
+// (on the TrafficShift and the Service) names what to fix.
+const (
+	// InvalidSpec: a sluice.dev/* annotation or the ShiftPolicy has a malformed value.
+	InvalidSpec = "InvalidSpec"
+	// PolicyNotFound: sluice.dev/policy names a ShiftPolicy that does not exist.
+	PolicyNotFound = "PolicyNotFound"
+	// NoVirtualService: no VirtualService in the namespace routes to the Service's host.
+	NoVirtualService = "NoVirtualService"
+	// VirtualServiceNotFound: sluice.dev/virtualservice names a VirtualService that does not exist.
+	VirtualServiceNotFound = "VirtualServiceNotFound"
+	// SubsetNotFound: a DestinationRule subset the rollout needs is not defined.
+	SubsetNotFound = "SubsetNotFound"
+	// NoManagedRoute: no http route sends the host's traffic to the stable subset alone or to stable and canary.
+	NoManagedRoute = "NoManagedRoute"
+	// InvalidRoute: a route to the host is malformed (weights that do not sum to 100, …).
+	InvalidRoute = "InvalidRoute"
+	// UnknownStable: the serving subset cannot be told from the routes; set sluice.dev/stable.
+	UnknownStable = "UnknownStable"
+	// PrometheusNotConfigured: the policy reads stats from Prometheus, but the controller has no --prometheus-url.
+	PrometheusNotConfigured = "PrometheusNotConfigured"
+)
+
+// Observation: what sluice can see of the routes, the stats and the data plane.
+const (
+	// RoutesBypassShift: routes send to the host without a subset, so the shift does not apply to them.
+	RoutesBypassShift = "RoutesBypassShift"
+	// StatsAvailable: the canary's stats are being read (the Observable condition).
+	StatsAvailable = "StatsAvailable"
+	// StatsUnavailable: no usable stats for the canary from any endpoint.
+	StatsUnavailable = "StatsUnavailable"
+	// Propagating: the callers' proxies have not applied the last weight written yet.
+	Propagating = "Propagating"
+	// Applied: every caller's proxy routes with the last weight written.
+	Applied = "Applied"
+	// DataPlaneUnconfirmed: the callers did not apply the last weight within the data-plane timeout.
+	DataPlaneUnconfirmed = "DataPlaneUnconfirmed"
+)
