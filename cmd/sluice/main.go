@@ -1,4 +1,4 @@
-// Command sluice is the controller: flags → wiring → manager.Start.
+// Command sluice is the controller: flags → manager.Run (wiring, then the manager until a signal).
 package main
 
 import (

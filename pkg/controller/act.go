@@ -37,44 +37,16 @@ func (r *Reconciler) conclude(ctx context.Context, w *world, ts *sluicev1alpha1.
 
 // act makes the verdict's write and records it in the status.
 func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
-	st := &ts.Status
-	key := client.ObjectKeyFromObject(ts)
+	var err error
 	switch t.Kind {
 	case lifecycle.Rollback:
-		if err := r.setWeight(ctx, w, key, t.Stable, t.Canary, 0); err != nil {
-			return err
-		}
-		if r.Metrics != nil {
-			r.Metrics.FaultToZero.Observe(r.Clock.Since(now).Seconds())
-		}
-		r.expectWrite(w, ts, rm, 0, r.Clock.Now(), false)
-		if r.confirming(w) {
-			rm.drain = &canaryDrain{start: r.Clock.Now()}
-		}
-		st.LastDecision = decision(t, now)
-		r.finish(ts, w.spec.HistoryLimit, t.Phase, t.Reason, t.Message, now)
-		st.Weight = 0
-		setCondition(ts, sluicev1alpha1.ConditionProgressing, false, t.Reason, t.Message)
+		err = r.rollback(ctx, w, ts, rm, t, now)
 	case lifecycle.Promote:
-		if err := r.promoteRoutes(ctx, w, key, t.Stable, t.Canary); err != nil {
-			return err
-		}
-		r.expectWrite(w, ts, rm, 100, r.Clock.Now(), false)
-		st.LastDecision = decision(t, now)
-		r.finish(ts, w.spec.HistoryLimit, t.Phase, t.Reason, t.Message, now)
-		st.Stable, st.Weight, st.Step = t.Canary, t.Weight, t.Step
-		setCondition(ts, sluicev1alpha1.ConditionProgressing, false, reason.Promoted, t.Message)
+		err = r.promote(ctx, w, ts, rm, t, now)
 	case lifecycle.Advance:
-		if err := r.setWeight(ctx, w, key, t.Stable, t.Canary, t.Weight); err != nil {
-			return err
-		}
-		st.LastDecision = decision(t, now)
-		st.Step, st.Weight = t.Step, t.Weight
-		st.StepStartedAt, st.StepRequests = microPtr(now), 0
-		rm.step, rm.stepReqs = st.Step, 0
-		r.expectWrite(w, ts, rm, t.Weight, r.Clock.Now(), true)
-		setCondition(ts, sluicev1alpha1.ConditionProgressing, true, reason.StepAdvanced, t.Events[0].Note)
+		err = r.advance(ctx, w, ts, rm, t, now)
 	case lifecycle.Pause:
+		st := &ts.Status
 		st.LastDecision = decision(t, now)
 		st.Phase, st.PausedReason = t.Phase, t.PausedReason
 		if t.Adopt {
@@ -82,14 +54,65 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 		}
 		setCondition(ts, sluicev1alpha1.ConditionProgressing, false, t.Reason, t.Message)
 	case lifecycle.Hold:
-		if t.Record && (st.LastDecision == nil || st.LastDecision.Reason != t.Reason || st.LastDecision.Message != t.Message) {
-			st.LastDecision = decision(t, now)
+		if last := ts.Status.LastDecision; t.Record && (last == nil || last.Reason != t.Reason || last.Message != t.Message) {
+			ts.Status.LastDecision = decision(t, now)
 		}
+	}
+	if err != nil {
+		return err
 	}
 	r.events(ts, w.svc, t.Events)
 	if t.Kind != lifecycle.Hold {
-		r.setWeightMetric(ts, st.Weight)
+		r.setWeightMetric(ts, ts.Status.Weight)
 	}
+	return nil
+}
+
+// rollback sets the canary weight to 0 everywhere and ends the rollout.
+func (r *Reconciler) rollback(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
+	if err := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, 0); err != nil {
+		return err
+	}
+	if r.Metrics != nil {
+		r.Metrics.FaultToZero.Observe(r.Clock.Since(now).Seconds())
+	}
+	r.expectWrite(w, ts, rm, 0, r.Clock.Now(), false)
+	if r.confirming(w) {
+		rm.drain = &canaryDrain{start: r.Clock.Now()}
+	}
+	ts.Status.LastDecision = decision(t, now)
+	r.finish(ts, w.spec.HistoryLimit, t.Phase, t.Reason, t.Message, now)
+	ts.Status.Weight = 0
+	setCondition(ts, sluicev1alpha1.ConditionProgressing, false, t.Reason, t.Message)
+	return nil
+}
+
+// promote leaves the canary alone in every managed route and records it as the stable.
+func (r *Reconciler) promote(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
+	if err := r.promoteRoutes(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary); err != nil {
+		return err
+	}
+	r.expectWrite(w, ts, rm, 100, r.Clock.Now(), false)
+	st := &ts.Status
+	st.LastDecision = decision(t, now)
+	r.finish(ts, w.spec.HistoryLimit, t.Phase, t.Reason, t.Message, now)
+	st.Stable, st.Weight, st.Step = t.Canary, t.Weight, t.Step
+	setCondition(ts, sluicev1alpha1.ConditionProgressing, false, reason.Promoted, t.Message)
+	return nil
+}
+
+// advance writes the next step's weight; the step's dwell starts now (or at confirmation).
+func (r *Reconciler) advance(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
+	if err := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, t.Weight); err != nil {
+		return err
+	}
+	st := &ts.Status
+	st.LastDecision = decision(t, now)
+	st.Step, st.Weight = t.Step, t.Weight
+	st.StepStartedAt, st.StepRequests = microPtr(now), 0
+	rm.step, rm.stepReqs = st.Step, 0
+	r.expectWrite(w, ts, rm, t.Weight, r.Clock.Now(), true)
+	setCondition(ts, sluicev1alpha1.ConditionProgressing, true, reason.StepAdvanced, t.Events[0].Note)
 	return nil
 }
 

@@ -1,6 +1,3 @@
-// Package controller reconciles opted-in Services: it gathers their routing objects,
-// policy and traffic stats, asks the lifecycle and the decision engine what to do, and
-// acts on the answer. doc.go traces one tick through it.
 package controller
 
 import (
