@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/pkg/analysis"
+	"github.com/sluicedev/sluice/pkg/reason"
 )
 
 func TestMinFailures(t *testing.T) {
@@ -31,7 +32,7 @@ func TestMinSlowCalls(t *testing.T) {
 		if k < 2 {
 			t.Fatalf("%v: %d slow calls trip; a 99.9 %% test needs more than one", rates, k)
 		}
-		if got := analysis.Decide(evidenceInput(rates[0], rates[1], uint64(k), &sl)); got.Action != analysis.Rollback || got.Reason != analysis.ReasonLatency {
+		if got := analysis.Decide(evidenceInput(rates[0], rates[1], uint64(k), &sl)); got.Action != analysis.Rollback || got.Reason != reason.Latency {
 			t.Fatalf("%v: %d slow calls: %s/%s, want Rollback/Latency", rates, k, got.Action, got.Reason)
 		}
 		if got := analysis.Decide(evidenceInput(rates[0], rates[1], uint64(k-1), &sl)).Action; got == analysis.Rollback {
