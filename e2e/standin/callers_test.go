@@ -21,7 +21,7 @@ import (
 )
 
 const (
-	fixture15   = "../../../shared/fixtures/envoy/istio-1.5-sidecar-stats-prometheus.txt"
+	fixture15   = "../../testdata/envoy/istio-1.5-sidecar-stats-prometheus.txt"
 	reviewsHost = "reviews.default.svc.cluster.local"
 )
 

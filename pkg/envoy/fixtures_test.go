@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-const fixtureDir = "../../../shared/fixtures/envoy"
+const fixtureDir = "../../testdata/envoy"
 
 var fixtureFiles = []string{
 	"istio-1.5-sidecar-stats-prometheus.txt",

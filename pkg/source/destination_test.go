@@ -15,7 +15,7 @@ import (
 )
 
 func TestDestinationRead(t *testing.T) {
-	fixture, err := os.ReadFile("../../../shared/fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt")
+	fixture, err := os.ReadFile("../../testdata/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
