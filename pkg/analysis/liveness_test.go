@@ -16,7 +16,7 @@ func TestLiveness(t *testing.T) {
 		"silent canary trips": {
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary = traffic(in.Now, 0, 0)
+				in.Canary = stats(in.Now, 0, 0)
 				in.Canary.LastRequest = in.Now.Add(-31 * time.Second)
 			},
 			wantAction: Rollback, wantReason: ReasonSilent,
@@ -24,7 +24,7 @@ func TestLiveness(t *testing.T) {
 		"silent for exactly the timeout holds": {
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary = traffic(in.Now, 0, 0)
+				in.Canary = stats(in.Now, 0, 0)
 				in.Canary.LastRequest = in.Now.Add(-30 * time.Second)
 			},
 			wantAction: Advance, wantReason: ReasonStepComplete,
@@ -32,7 +32,7 @@ func TestLiveness(t *testing.T) {
 		"never any request in a step older than the timeout trips": {
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary = traffic(in.Now, 0, 0)
+				in.Canary = stats(in.Now, 0, 0)
 			},
 			wantAction: Rollback, wantReason: ReasonSilent,
 		},
@@ -40,7 +40,7 @@ func TestLiveness(t *testing.T) {
 			// 300 stable requests at 5% → 15.8 expected < MinRequests 20.
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary, in.Stable = traffic(in.Now, 0, 0), traffic(in.Now, 300, 0)
+				in.Canary, in.Stable = stats(in.Now, 0, 0), stats(in.Now, 300, 0)
 				in.StepCanaryRequests = 100
 			},
 			wantAction: Advance, wantReason: ReasonStepComplete,
@@ -48,7 +48,7 @@ func TestLiveness(t *testing.T) {
 		"silence with failing canary pods is left to unobservable": {
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary = traffic(in.Now, 0, 0)
+				in.Canary = stats(in.Now, 0, 0)
 				in.Canary.FailedPods = 2
 			},
 			wantAction: Hold, wantReason: ReasonNoData,
