@@ -6,7 +6,7 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/...
 
-.PHONY: all build bins istiod generate check-generated lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect
+.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect
 
 all: build
 
@@ -26,8 +26,13 @@ generate:
 check-generated:
 	@hack/check-generated.sh
 
+## check-selfcontained: fail when a file names a path outside the repository, then run the
+## tests of the packages that read testdata in a copy of the work tree with nothing beside it.
+check-selfcontained:
+	@hack/check-selfcontained.sh
+
 lint:
-	@out=$$(gofmt -l cmd pkg e2e bench 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd pkg e2e bench hack 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...
 
@@ -53,8 +58,9 @@ meshlab: bins istiod
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) SLUICE_ISTIOD_BIN=$$(e2e/istiodbin/build.sh) SLUICE_MESHLAB=1 \
 		$(GO) test -count=1 -timeout 15m -v ./e2e/meshlab/
 
-## test: everything CI runs — lint, generated-file check, unit, race, fuzz, end-to-end, mesh lab.
-test: lint check-generated unit fuzz e2e meshlab
+## test: everything CI runs — lint, generated-file and self-containment checks, unit, race, fuzz,
+## end-to-end, mesh lab.
+test: lint check-generated check-selfcontained unit fuzz e2e meshlab
 
 ## demo: on the mesh lab (real API server, real istiod, real gRPC traffic): a healthy
 ## release promoted, a bad one rolled back, with the measured timeline.

@@ -13,7 +13,7 @@ import (
 
 func fixture(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "istio", name))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "istio", name))
 	must(t, err)
 	return string(b)
 }

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -23,7 +23,7 @@ type subset struct {
 	errRate float64
 	// bucketP[i] is the probability of a request landing in bucket i (the last is +Inf).
 	bucketP []float64
-	cum     envoy.Counts
+	cum     traffic.Counts
 	// win is what sluice reads (on its looks), bwin what the baseline rules read (each
 	// second; only the canary's is used).
 	win, bwin *window.Window
@@ -33,7 +33,7 @@ func newSubset(errRate, latencyScale float64, withLatency bool, length time.Dura
 	s := &subset{errRate: errRate, win: window.New(length), bwin: window.New(length)}
 	if withLatency {
 		s.setLatency(latencyScale)
-		s.cum.Latency = envoy.Histogram{Bounds: istioBuckets, Counts: make([]uint64, len(istioBuckets))}
+		s.cum.Latency = traffic.Histogram{Bounds: istioBuckets, Counts: make([]uint64, len(istioBuckets))}
 	}
 	return s
 }
@@ -78,20 +78,20 @@ func (s *subset) serve(r *rand.Rand, n uint64) {
 // observe reads the pod (cumulative counts) into sluice's window and returns the tick's
 // increment.
 func (s *subset) observe(now time.Time) window.Stats {
-	return s.win.Observe(now, map[string]envoy.Counts{"pod/1": s.counts()}, 0)
+	return s.win.Observe(now, map[string]traffic.Counts{"pod/1": s.counts()}, 0)
 }
 
 // observeBaseline reads the pod into the baseline rules' window.
 func (s *subset) observeBaseline(now time.Time) {
-	s.bwin.Observe(now, map[string]envoy.Counts{"pod/1": s.counts()}, 0)
+	s.bwin.Observe(now, map[string]traffic.Counts{"pod/1": s.counts()}, 0)
 }
 
 // counts is the pod's counters as Envoy reports them.
-func (s *subset) counts() envoy.Counts {
+func (s *subset) counts() traffic.Counts {
 	c := s.cum
 	if c.Latency.Count > 0 {
 		// Envoy reports cumulative buckets; s.cum keeps per-bucket totals.
-		h := envoy.Histogram{Bounds: c.Latency.Bounds, Counts: make([]uint64, len(c.Latency.Counts)), Count: c.Latency.Count}
+		h := traffic.Histogram{Bounds: c.Latency.Bounds, Counts: make([]uint64, len(c.Latency.Counts)), Count: c.Latency.Count}
 		var run uint64
 		for i, v := range c.Latency.Counts {
 			run += v

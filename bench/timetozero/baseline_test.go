@@ -4,13 +4,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // series builds 1 s scrapes from per-second canary calls and 5xx.
 func series(t0 time.Time, calls, errs []uint64) []sample {
 	ss := []sample{{At: t0}}
-	var c envoy.Counts
+	var c traffic.Counts
 	for i := range calls {
 		c.Requests += calls[i]
 		c.Rq5xx += errs[i]

@@ -6,8 +6,8 @@ import (
 
 	"github.com/sluicedev/sluice/e2e/promtext"
 	"github.com/sluicedev/sluice/pkg/analysis"
-	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/schedule"
+	"github.com/sluicedev/sluice/pkg/traffic"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -85,8 +85,8 @@ func evidenceInput(canaryRate, stableRate float64, k uint64, sl *slowness) analy
 
 // latencyHistogram is the cumulative histogram, over the lab's buckets, of a calls of aMs
 // and b calls of bMs.
-func latencyHistogram(a uint64, aMs float64, b uint64, bMs float64) envoy.Histogram {
-	h := envoy.Histogram{Bounds: promtext.DurationBuckets, Counts: make([]uint64, len(promtext.DurationBuckets)), Count: a + b}
+func latencyHistogram(a uint64, aMs float64, b uint64, bMs float64) traffic.Histogram {
+	h := traffic.Histogram{Bounds: promtext.DurationBuckets, Counts: make([]uint64, len(promtext.DurationBuckets)), Count: a + b}
 	for i, le := range h.Bounds {
 		if aMs <= le {
 			h.Counts[i] += a

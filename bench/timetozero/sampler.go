@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // sample is one scrape of the caller's stats page, as a Prometheus scraping it every
 // second would store it: the canary's and stable's cumulative upstream counters.
 type sample struct {
 	At             time.Time
-	Canary, Stable envoy.Counts
+	Canary, Stable traffic.Counts
 }
 
 // sampler scrapes a stats page every interval into a series until stopped.
@@ -66,7 +67,7 @@ func (s *sampler) Stop() ([]sample, int) {
 }
 
 // scrapeSubsets reads url's caller-side counts of host per subset.
-func scrapeSubsets(ctx context.Context, url, host string) (map[string]envoy.Counts, error) {
+func scrapeSubsets(ctx context.Context, url, host string) (map[string]traffic.Counts, error) {
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -122,10 +123,10 @@ func extend(ss []sample, interval time.Duration, end time.Time) []sample {
 }
 
 // sub is a − b for the counters a window needs (requests, 5xx, latency histogram).
-func sub(a, b envoy.Counts) envoy.Counts {
-	d := envoy.Counts{Requests: a.Requests - b.Requests, Rq5xx: a.Rq5xx - b.Rq5xx}
+func sub(a, b traffic.Counts) traffic.Counts {
+	d := traffic.Counts{Requests: a.Requests - b.Requests, Rq5xx: a.Rq5xx - b.Rq5xx}
 	h, hb := a.Latency, b.Latency
-	d.Latency = envoy.Histogram{Bounds: h.Bounds, Count: h.Count - hb.Count, Sum: h.Sum - hb.Sum}
+	d.Latency = traffic.Histogram{Bounds: h.Bounds, Count: h.Count - hb.Count, Sum: h.Sum - hb.Sum}
 	if len(h.Counts) > 0 {
 		d.Latency.Counts = make([]uint64, len(h.Counts))
 		for i, c := range h.Counts {

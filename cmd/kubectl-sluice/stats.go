@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 const statsUsage = `usage: kubectl sluice stats <file|url> [--host H] [--side destination|source] [-o table|json]
@@ -113,7 +114,7 @@ func readStatsInput(ctx context.Context, src string) ([]byte, error) {
 
 func printStats(w io.Writer, data []byte, q envoy.Query, output string) error {
 	var (
-		counts map[string]envoy.Counts
+		counts map[string]traffic.Counts
 		label  = "SUBSET"
 	)
 	if q.Host != "" {
@@ -157,7 +158,7 @@ func printStats(w io.Writer, data []byte, q envoy.Query, output string) error {
 	return tw.Flush()
 }
 
-func toRow(name string, c envoy.Counts) statsRow {
+func toRow(name string, c traffic.Counts) statsRow {
 	r := statsRow{Name: name, Requests: c.Requests, Rq2xx: c.Rq2xx, Rq4xx: c.Rq4xx, Rq5xx: c.Rq5xx}
 	if c.Requests > 0 {
 		r.ErrorRate = float64(c.Errors()) / float64(c.Requests)

@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-const fixtures = "../../../shared/fixtures/envoy/"
+const fixtures = "../../testdata/envoy/"
 
 const testDump = `{"configs": [{"@type": "type.googleapis.com/envoy.admin.v3.RoutesConfigDump",
  "dynamic_route_configs": [{"route_config": {"@type": "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",

@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/xds"
 	"google.golang.org/protobuf/types/known/emptypb"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // CallerConfig describes one proxyless gRPC caller pod.
@@ -65,9 +65,9 @@ type callerKey struct {
 }
 
 // failed reports whether an outcome is a failure: an HTTP 5xx, or a gRPC status the
-// server is to blame for (envoy.GRPCServerFailure) over an HTTP 200.
+// server is to blame for (traffic.GRPCServerFailure) over an HTTP 200.
 func failed(code int, st codes.Code) bool {
-	return code >= 500 || envoy.GRPCServerFailure(strconv.Itoa(int(st)))
+	return code >= 500 || traffic.GRPCServerFailure(strconv.Itoa(int(st)))
 }
 
 // Bootstrap returns the grpc-go xDS bootstrap of a caller, the way Istio's agent writes

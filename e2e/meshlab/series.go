@@ -64,7 +64,7 @@ type requestSeries struct {
 }
 
 // labels renders Istio's standard labels in the order of
-// fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt.
+// testdata/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt.
 func (r requestSeries) labels() string {
 	id := r.dst
 	workload, app, version, flags := id.App+"-"+id.Version, id.App, id.Version, "-"

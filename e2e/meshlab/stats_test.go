@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 const testHost = "reviews.meshlab.svc.cluster.local"
@@ -27,7 +28,7 @@ func TestCallerStatsParse(t *testing.T) {
 	type call = callerCall
 	tests := map[string]struct {
 		calls []call
-		want  map[string]envoy.Counts // subset → counts (Requests, Rq2xx, Rq5xx, Latency.Count)
+		want  map[string]traffic.Counts // subset → counts (Requests, Rq2xx, Rq5xx, Latency.Count)
 		// wantGRPC is GRPCFailuresIn2xx: the gRPC failures Envoy's cluster stats count as 200.
 		wantGRPC map[string]uint64
 	}{
@@ -39,7 +40,7 @@ func TestCallerStatsParse(t *testing.T) {
 				{"outbound|9080|v2|" + testHost, 200, time.Millisecond, codes.NotFound},
 				{"outbound|9080|v2|" + testHost, 503, time.Millisecond, codes.Unavailable},
 			},
-			want:     map[string]envoy.Counts{"v2": {Requests: 5, Rq2xx: 4, Rq5xx: 1, Latency: envoy.Histogram{Count: 5}}},
+			want:     map[string]traffic.Counts{"v2": {Requests: 5, Rq2xx: 4, Rq5xx: 1, Latency: traffic.Histogram{Count: 5}}},
 			wantGRPC: map[string]uint64{"v2": 2},
 		},
 		"split with errors": {
@@ -50,14 +51,14 @@ func TestCallerStatsParse(t *testing.T) {
 				{"outbound|9080|v2|" + testHost, 200, 2 * time.Second, codes.OK},
 				{"outbound|9080|v2|other.meshlab.svc.cluster.local", 503, time.Millisecond, codes.Unavailable},
 			},
-			want: map[string]envoy.Counts{
-				"v1": {Requests: 2, Rq2xx: 2, Latency: envoy.Histogram{Count: 2}},
-				"v2": {Requests: 2, Rq2xx: 1, Rq5xx: 1, Latency: envoy.Histogram{Count: 2}},
+			want: map[string]traffic.Counts{
+				"v1": {Requests: 2, Rq2xx: 2, Latency: traffic.Histogram{Count: 2}},
+				"v2": {Requests: 2, Rq2xx: 1, Rq5xx: 1, Latency: traffic.Histogram{Count: 2}},
 			},
 		},
 		"timeouts are 5xx": {
 			calls: []call{{"outbound|9080|v3|" + testHost, 504, time.Second, codes.DeadlineExceeded}},
-			want:  map[string]envoy.Counts{"v3": {Requests: 1, Rq5xx: 1, Latency: envoy.Histogram{Count: 1}}},
+			want:  map[string]traffic.Counts{"v3": {Requests: 1, Rq5xx: 1, Latency: traffic.Histogram{Count: 1}}},
 		},
 	}
 	for name, tc := range tests {
@@ -107,17 +108,17 @@ func otherHostErrors(calls []callerCall) uint64 {
 func TestBackendStatsParse(t *testing.T) {
 	tests := map[string]struct {
 		keys []destKey
-		want map[string]envoy.Counts
+		want map[string]traffic.Counts
 	}{
 		"ok and unavailable": {
 			keys: []destKey{{code: 200}, {code: 200}, {code: 503, grpcStatus: codes.Unavailable}},
-			want: map[string]envoy.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1, Latency: envoy.Histogram{Count: 3}}},
+			want: map[string]traffic.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1, Latency: traffic.Histogram{Count: 3}}},
 		},
 		"gRPC failures the app answered: 200 with a grpc_response_status": {
 			keys: []destKey{{code: 200}, {code: 200, grpcStatus: codes.Internal}, {code: 200, grpcStatus: codes.InvalidArgument}},
-			want: map[string]envoy.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1, Latency: envoy.Histogram{Count: 3}}},
+			want: map[string]traffic.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1, Latency: traffic.Histogram{Count: 3}}},
 		},
-		"no calls": {want: map[string]envoy.Counts{}},
+		"no calls": {want: map[string]traffic.Counts{}},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -141,13 +142,13 @@ func TestBackendStatsParse(t *testing.T) {
 	}
 }
 
-func assertCounts(t *testing.T, rep envoy.Report, want map[string]envoy.Counts, page []byte) {
+func assertCounts(t *testing.T, rep envoy.Report, want map[string]traffic.Counts, page []byte) {
 	t.Helper()
-	got := map[string]envoy.Counts{}
+	got := map[string]traffic.Counts{}
 	for s, c := range rep.Subsets {
-		got[s] = envoy.Counts{Requests: c.Requests, Rq2xx: c.Rq2xx, Rq5xx: c.Rq5xx, Latency: envoy.Histogram{Count: c.Latency.Count}}
+		got[s] = traffic.Counts{Requests: c.Requests, Rq2xx: c.Rq2xx, Rq5xx: c.Rq5xx, Latency: traffic.Histogram{Count: c.Latency.Count}}
 	}
-	if !maps.EqualFunc(got, want, func(a, b envoy.Counts) bool {
+	if !maps.EqualFunc(got, want, func(a, b traffic.Counts) bool {
 		return a.Requests == b.Requests && a.Rq2xx == b.Rq2xx && a.Rq5xx == b.Rq5xx && a.Latency.Count == b.Latency.Count
 	}) {
 		t.Errorf("parsed %+v, want %+v\npage:\n%s", got, want, page)

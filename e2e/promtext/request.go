@@ -24,7 +24,7 @@ type Request struct {
 }
 
 // String renders the labels in the order of Istio's own output (response_code first,
-// canonical labels last; fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt).
+// canonical labels last; testdata/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt).
 func (r Request) String() string {
 	return Labels(
 		[2]string{"response_code", strconv.Itoa(r.ResponseCode)},

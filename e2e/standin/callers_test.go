@@ -18,10 +18,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 const (
-	fixture15   = "../../../shared/fixtures/envoy/istio-1.5-sidecar-stats-prometheus.txt"
+	fixture15   = "../../testdata/envoy/istio-1.5-sidecar-stats-prometheus.txt"
 	reviewsHost = "reviews.default.svc.cluster.local"
 )
 
@@ -181,7 +182,7 @@ func TestCallersWithFakeClients(t *testing.T) {
 	f.SetRate(0)
 	time.Sleep(5 * sliceEvery) // let an in-flight slice finish
 	t.Run("scraped caller counters equal what the callers counted", func(t *testing.T) {
-		sum := map[string]envoy.Counts{}
+		sum := map[string]traffic.Counts{}
 		for _, p := range callers {
 			rep := callerReport(t, scrapeURL(t, envoy.StatsURL("http://"+net.JoinHostPort(p.Status.PodIP, "15090")+StatsPath, envoy.Query{Host: reviewsHost, Side: envoy.Source})))
 			for s, c := range rep.Subsets {

@@ -61,7 +61,7 @@ const xdsCluster = "xds-grpc"
 
 // writePrometheus writes the proxy's page as Istio's Envoy renders /stats/prometheus with
 // `usedonly`: counter families, then gauges, then histograms, each family's samples
-// together, cluster_name last (see fixtures/envoy/istio-1.5-sidecar-stats-prometheus.txt).
+// together, cluster_name last (see testdata/envoy/istio-1.5-sidecar-stats-prometheus.txt).
 func (s *callerStats) writePrometheus(w io.Writer) error {
 	s.mu.Lock()
 	names := []string{xdsCluster}

@@ -84,7 +84,7 @@ func (p *podStats) writePrometheus(w io.Writer) error {
 
 // labels renders the standard Istio labels of a destination-reported request from the
 // ingress gateway, in the order of Istio's own output (response_code first, canonical
-// labels last; see fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt).
+// labels last; see testdata/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt).
 func (id workload) labels(code int) string {
 	return promtext.Request{
 		ResponseCode: code, Reporter: "destination",

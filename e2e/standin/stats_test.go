@@ -17,7 +17,7 @@ import (
 	"github.com/sluicedev/sluice/e2e/promtext"
 )
 
-const fixtureMerged = "../../../shared/fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt"
+const fixtureMerged = "../../testdata/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt"
 
 var reviewsV2 = workload{Namespace: "default", Service: "reviews", Workload: "reviews-v2", App: "reviews", Version: "v2", CanonicalService: "reviews", CanonicalRevision: "v2"}
 

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const istioFixtures = "../../../shared/fixtures/istio"
+const istioFixtures = "../../testdata/istio"
 
 // fixtureDocs returns the JSON of each YAML document of a fixture, by metadata.name
 // and kind.

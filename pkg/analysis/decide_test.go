@@ -5,16 +5,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/schedule"
+	"github.com/sluicedev/sluice/pkg/traffic"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
-// traffic is a window of req requests of which e are 5xx, fresh at now.
-func traffic(now time.Time, req, e uint64) window.Stats {
+// stats is a window of req requests of which e are 5xx, fresh at now.
+func stats(now time.Time, req, e uint64) window.Stats {
 	s := window.Stats{Requests: req, Rq2xx: req - e, Rq5xx: e, Span: 10 * time.Second, Pods: 2, LastData: now}
 	if req > 0 {
 		s.LastRequest = now
@@ -28,7 +28,7 @@ func trailing(now time.Time, c [3][4]uint64) []Trailing {
 	spans := TrailingSpans(10 * time.Second)
 	out := make([]Trailing, len(spans))
 	for i, d := range spans {
-		out[i] = Trailing{Span: d, Canary: traffic(now, c[i][0], c[i][1]), Stable: traffic(now, c[i][2], c[i][3])}
+		out[i] = Trailing{Span: d, Canary: stats(now, c[i][0], c[i][1]), Stable: stats(now, c[i][2], c[i][3])}
 		out[i].Canary.Span, out[i].Stable.Span = d, d
 	}
 	return out
@@ -45,8 +45,8 @@ func base() Input {
 		Weight:             25,
 		StepStartedAt:      t0,
 		StepCanaryRequests: 500,
-		Canary:             traffic(now, 1000, 2),
-		Stable:             traffic(now, 3000, 9),
+		Canary:             stats(now, 1000, 2),
+		Stable:             stats(now, 3000, 9),
 		Thresholds:         DefaultThresholds(),
 	}
 }
@@ -66,7 +66,7 @@ func TestDecide(t *testing.T) {
 			wantAction: Hold, wantReason: reason.AwaitingDataPlane, wantInMsg: "canary weight 25",
 		},
 		"guard still runs while the data plane is pending": {
-			edit:       func(in *Input) { in.DataPlanePending, in.Canary = true, traffic(in.Now, 1000, 500) },
+			edit:       func(in *Input) { in.DataPlanePending, in.Canary = true, stats(in.Now, 1000, 500) },
 			wantAction: Rollback, wantReason: reason.ErrorRate,
 		},
 		"dwell not yet": {
@@ -107,13 +107,13 @@ func TestDecide(t *testing.T) {
 		},
 		"zero traffic anywhere holds, never passes": {
 			edit: func(in *Input) {
-				in.Canary, in.Stable, in.StepCanaryRequests = traffic(in.Now, 0, 0), traffic(in.Now, 0, 0), 0
+				in.Canary, in.Stable, in.StepCanaryRequests = stats(in.Now, 0, 0), stats(in.Now, 0, 0), 0
 			},
 			wantAction: Hold, wantReason: reason.WaitingForRequests,
 		},
 		"idle canary with stable idle too is not rolled back": {
 			edit: func(in *Input) {
-				in.Canary, in.Stable, in.StepCanaryRequests = traffic(in.Now, 0, 0), traffic(in.Now, 0, 0), 0
+				in.Canary, in.Stable, in.StepCanaryRequests = stats(in.Now, 0, 0), stats(in.Now, 0, 0), 0
 				in.Canary.LastRequest = in.Now.Add(-10 * time.Minute)
 			},
 			wantAction: Hold, wantReason: reason.WaitingForRequests,
@@ -121,15 +121,15 @@ func TestDecide(t *testing.T) {
 
 		// Error rate.
 		"100% errors at 10 requests trips before MinRequests": {
-			edit:       func(in *Input) { in.Canary = traffic(in.Now, 10, 10) },
+			edit:       func(in *Input) { in.Canary = stats(in.Now, 10, 10) },
 			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "canary 5xx 100.0% (10/10) vs stable 0.3% (9/3000) over 10s; limit 1.0%, difference significant at 99.9%",
 		},
 		"1 error in 5 does not trip": {
-			edit:       func(in *Input) { in.Canary = traffic(in.Now, 5, 1) },
+			edit:       func(in *Input) { in.Canary = stats(in.Now, 5, 1) },
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"1 error in 5 without stable traffic does not trip": {
-			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 5, 1), window.Stats{} },
+			edit:       func(in *Input) { in.Canary, in.Stable = stats(in.Now, 5, 1), window.Stats{} },
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"exactly MinRequests trips on the point rule": {
@@ -137,70 +137,70 @@ func TestDecide(t *testing.T) {
 			// 19 requests it waits; against a clean stable the difference is significant.
 			edit: func(in *Input) {
 				in.Thresholds.MaxErrorRate = 0.02
-				in.Canary, in.Stable = traffic(in.Now, 20, 3), traffic(in.Now, 100000, 0)
+				in.Canary, in.Stable = stats(in.Now, 20, 3), stats(in.Now, 100000, 0)
 			},
 			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "(3/20)",
 		},
 		"one under MinRequests waits": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxErrorRate = 0.02
-				in.Canary, in.Stable = traffic(in.Now, 19, 3), traffic(in.Now, 100000, 0)
+				in.Canary, in.Stable = stats(in.Now, 19, 3), stats(in.Now, 100000, 0)
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"canary as bad as stable does not trip": {
-			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 1000, 52), traffic(in.Now, 3000, 150) },
+			edit:       func(in *Input) { in.Canary, in.Stable = stats(in.Now, 1000, 52), stats(in.Now, 3000, 150) },
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"stable silent: absolute limit with a lower bound trips": {
-			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 100, 30), window.Stats{} },
+			edit:       func(in *Input) { in.Canary, in.Stable = stats(in.Now, 100, 30), window.Stats{} },
 			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "no stable traffic",
 		},
 		"weight 100 compares with the stable baseline": {
 			edit: func(in *Input) {
 				in.Step, in.Weight = 4, 100
-				in.Canary, in.Stable = traffic(in.Now, 1000, 30), window.Stats{}
-				in.StableBaseline = traffic(in.Now.Add(-time.Minute), 3000, 75)
+				in.Canary, in.Stable = stats(in.Now, 1000, 30), window.Stats{}
+				in.StableBaseline = stats(in.Now.Add(-time.Minute), 3000, 75)
 			},
 			wantAction: Promote, wantReason: reason.RolloutComplete,
 		},
 		"weight 100 without a baseline: absolute limit alone": {
 			edit: func(in *Input) {
 				in.Step, in.Weight = 4, 100
-				in.Canary, in.Stable = traffic(in.Now, 1000, 30), window.Stats{}
+				in.Canary, in.Stable = stats(in.Now, 1000, 30), window.Stats{}
 			},
 			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "no stable traffic",
 		},
 		"stable silent: 2% of 100 is not surely above 1%": {
-			edit:       func(in *Input) { in.Canary, in.Stable = traffic(in.Now, 100, 2), window.Stats{} },
+			edit:       func(in *Input) { in.Canary, in.Stable = stats(in.Now, 100, 2), window.Stats{} },
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"error trip pauses when the policy says so": {
 			edit: func(in *Input) {
-				in.Canary = traffic(in.Now, 150, 18)
+				in.Canary = stats(in.Now, 150, 18)
 				in.Thresholds.OnFailure = FailPause
 			},
 			wantAction: Pause, wantReason: reason.ErrorRate,
 		},
 		"a fault in the latest tick is not diluted by the window": {
 			edit: func(in *Input) {
-				in.Canary = traffic(in.Now, 1000, 10) // 1.0%: not above the limit
-				in.CanaryTick = traffic(in.Now, 5, 5)
+				in.Canary = stats(in.Now, 1000, 10) // 1.0%: not above the limit
+				in.CanaryTick = stats(in.Now, 5, 5)
 			},
 			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "canary 5xx 100.0% (5/5) vs stable 0.3% (9/3000) over the latest tick; limit 1.0%, difference significant at 99.95% (99.9% over the 2 windows tested)",
 		},
 		"1 error of 2 in the latest tick does not trip": {
 			edit: func(in *Input) {
-				in.Canary = traffic(in.Now, 1000, 10)
-				in.CanaryTick = traffic(in.Now, 2, 1)
+				in.Canary = stats(in.Now, 1000, 10)
+				in.CanaryTick = stats(in.Now, 2, 1)
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"a fault in the last second is not diluted by the window": {
 			edit: func(in *Input) {
-				in.Canary = traffic(in.Now, 1000, 10)
-				in.CanaryTick = traffic(in.Now, 1000, 1000) // ignored: Trailing is set
-				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
+				in.Canary = stats(in.Now, 1000, 10)
+				in.CanaryTick = stats(in.Now, 1000, 1000) // ignored: Trailing is set
+				in.Canary, in.Stable = stats(in.Now, 1000, 12), stats(in.Now, 30000, 90)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 10, 3000, 9}, {250, 10, 7500, 22}, {500, 10, 15000, 45}})
 			},
 			wantAction: Rollback, wantReason: reason.ErrorRate,
@@ -210,7 +210,7 @@ func TestDecide(t *testing.T) {
 			// A dependency of both fails: against stable's 10 s window the canary's last
 			// second would look bad, against stable's last second it does not.
 			edit: func(in *Input) {
-				in.Canary, in.Stable = traffic(in.Now, 1000, 60), traffic(in.Now, 30000, 1590)
+				in.Canary, in.Stable = stats(in.Now, 1000, 60), stats(in.Now, 30000, 1590)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 25, 3000, 1500}, {125, 30, 7500, 1550}, {250, 35, 15000, 1580}})
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
@@ -219,29 +219,29 @@ func TestDecide(t *testing.T) {
 			// The previous case with stable silent in the sub-windows: the fallback to
 			// stable's older, healthier full window shows what same-window comparison avoids.
 			edit: func(in *Input) {
-				in.Canary, in.Stable = traffic(in.Now, 1000, 60), traffic(in.Now, 30000, 1590)
+				in.Canary, in.Stable = stats(in.Now, 1000, 60), stats(in.Now, 30000, 1590)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 25, 0, 0}, {125, 30, 0, 0}, {250, 35, 0, 0}})
 			},
 			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "(25/50) vs stable 5.3% (1590/30000) over the last 1s",
 		},
 		"stable silent in the sub-window: compared with its full window": {
 			edit: func(in *Input) {
-				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
+				in.Canary, in.Stable = stats(in.Now, 1000, 12), stats(in.Now, 30000, 90)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{50, 10, 0, 0}, {250, 10, 7500, 22}, {500, 10, 15000, 45}})
 			},
 			wantAction: Rollback, wantReason: reason.ErrorRate, wantInMsg: "vs stable 0.3% (90/30000) over the last 1s",
 		},
 		"sub-windows not shorter than the window are ignored": {
 			edit: func(in *Input) {
-				in.Canary = traffic(in.Now, 1000, 10)
-				in.Trailing = []Trailing{{Span: 10 * time.Second, Canary: traffic(in.Now, 100, 10), Stable: traffic(in.Now, 300, 1)}}
+				in.Canary = stats(in.Now, 1000, 10)
+				in.Trailing = []Trailing{{Span: 10 * time.Second, Canary: stats(in.Now, 100, 10), Stable: stats(in.Now, 300, 1)}}
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"a sub-window below MinRequests needs its lower bound above the limit": {
 			edit: func(in *Input) {
-				in.Canary = traffic(in.Now, 1000, 10)
-				in.Canary, in.Stable = traffic(in.Now, 1000, 12), traffic(in.Now, 30000, 90)
+				in.Canary = stats(in.Now, 1000, 10)
+				in.Canary, in.Stable = stats(in.Now, 1000, 12), stats(in.Now, 30000, 90)
 				in.Trailing = trailing(in.Now, [3][4]uint64{{19, 2, 3000, 9}, {25, 2, 7500, 22}, {500, 2, 15000, 45}})
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
@@ -251,7 +251,7 @@ func TestDecide(t *testing.T) {
 		"paused phase is still guarded": {
 			edit: func(in *Input) {
 				in.Phase = PhasePaused
-				in.Canary = traffic(in.Now, 150, 18)
+				in.Canary = stats(in.Now, 150, 18)
 			},
 			wantAction: Rollback, wantReason: reason.ErrorRate,
 		},
@@ -266,14 +266,14 @@ func TestDecide(t *testing.T) {
 		"abort beats the guard and promote": {
 			edit: func(in *Input) {
 				in.Commands = Commands{Abort: true, Promote: true}
-				in.Canary = traffic(in.Now, 150, 18)
+				in.Canary = stats(in.Now, 150, 18)
 			},
 			wantAction: Rollback, wantReason: reason.Aborted,
 		},
 		"guard beats promote": {
 			edit: func(in *Input) {
 				in.Commands.Promote = true
-				in.Canary = traffic(in.Now, 150, 18)
+				in.Canary = stats(in.Now, 150, 18)
 			},
 			wantAction: Rollback, wantReason: reason.ErrorRate,
 		},
@@ -320,12 +320,12 @@ func TestCounterResetMidWindow(t *testing.T) {
 	var cTick window.Stats
 	for i := range 20 {
 		now := in.Now.Add(time.Duration(i-19) * 500 * time.Millisecond)
-		c := envoy.Counts{Requests: 100000 + uint64(i)*50, Rq5xx: 5000}
+		c := traffic.Counts{Requests: 100000 + uint64(i)*50, Rq5xx: 5000}
 		if i >= 10 { // Envoy restarted: counters start again from 0, the reset tick counts nothing
-			c = envoy.Counts{Requests: uint64(i-10) * 50}
+			c = traffic.Counts{Requests: uint64(i-10) * 50}
 		}
-		cTick = canary.Observe(now, map[string]envoy.Counts{"c/1": c}, 0)
-		stable.Observe(now, map[string]envoy.Counts{"s/1": {Requests: uint64(i) * 150}}, 0)
+		cTick = canary.Observe(now, map[string]traffic.Counts{"c/1": c}, 0)
+		stable.Observe(now, map[string]traffic.Counts{"s/1": {Requests: uint64(i) * 150}}, 0)
 	}
 	in.Canary, in.Stable, in.CanaryTick = canary.Stats(in.Now), stable.Stats(in.Now), cTick
 	if in.Canary.Requests != 18*50 || in.Canary.Errors() != 0 {

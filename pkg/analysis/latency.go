@@ -5,8 +5,8 @@ import (
 	"math"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/reason"
+	"github.com/sluicedev/sluice/pkg/traffic"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -126,7 +126,7 @@ func p99Above(c window.Stats, limit, alpha float64) (string, bool) {
 // bucket holding the limit contributing the fraction of its width above it, as
 // histogram_quantile's interpolation assumes; the +Inf bucket counts in full. exact is
 // whether every sample counted 0 or 1 (the limit on a bound, or its bucket empty).
-func weightAbove(h envoy.Histogram, limit float64) (t float64, exact bool) {
+func weightAbove(h traffic.Histogram, limit float64) (t float64, exact bool) {
 	exact = true
 	var prevBound float64
 	var prevCum uint64

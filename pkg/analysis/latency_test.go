@@ -4,19 +4,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/reason"
+	"github.com/sluicedev/sluice/pkg/traffic"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
 func TestLatency(t *testing.T) {
 	bounds := []float64{10, 50, 100, 250, 500, 1000}
 	// hist spreads n samples: fast% at ≤10ms, the rest in the (250,500] bucket.
-	hist := func(n, fast uint64) envoy.Histogram {
+	hist := func(n, fast uint64) traffic.Histogram {
 		f := n * fast / 100
-		return envoy.Histogram{Bounds: bounds, Counts: []uint64{f, f, f, f, n, n}, Count: n}
+		return traffic.Histogram{Bounds: bounds, Counts: []uint64{f, f, f, f, n, n}, Count: n}
 	}
-	withHist := func(s window.Stats, h envoy.Histogram) window.Stats {
+	withHist := func(s window.Stats, h traffic.Histogram) window.Stats {
 		s.Latency = h
 		s.P50, s.P99 = window.Quantile(h, 0.5), window.Quantile(h, 0.99)
 		return s
@@ -36,15 +36,15 @@ func TestLatency(t *testing.T) {
 		"absolute limit needs MinRequests samples": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
-				in.Canary = withHist(traffic(in.Now, 19, 0), hist(19, 50))
+				in.Canary = withHist(stats(in.Now, 19, 0), hist(19, 50))
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
 		"a p99 over the limit from one slow sample is not significant": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
-				h := envoy.Histogram{Bounds: bounds, Counts: []uint64{99, 99, 99, 99, 100, 100}, Count: 100}
-				in.Canary = withHist(traffic(in.Now, 100, 0), h)
+				h := traffic.Histogram{Bounds: bounds, Counts: []uint64{99, 99, 99, 99, 100, 100}, Count: 100}
+				in.Canary = withHist(stats(in.Now, 100, 0), h)
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
@@ -52,7 +52,7 @@ func TestLatency(t *testing.T) {
 			edit: func(in *Input) {
 				in.Thresholds.LatencyFactor = 2
 				in.Canary = withHist(in.Canary, hist(1000, 90))
-				in.Stable = withHist(in.Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
+				in.Stable = withHist(in.Stable, traffic.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
 			},
 			wantAction: Rollback, wantReason: reason.Latency,
 		},
@@ -60,7 +60,7 @@ func TestLatency(t *testing.T) {
 			edit: func(in *Input) {
 				in.Thresholds.LatencyFactor = 2
 				in.Canary = withHist(in.Canary, hist(1000, 90))
-				in.Stable = withHist(traffic(in.Now, 19, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{19, 19, 19, 19, 19, 19}, Count: 19})
+				in.Stable = withHist(stats(in.Now, 19, 0), traffic.Histogram{Bounds: bounds, Counts: []uint64{19, 19, 19, 19, 19, 19}, Count: 19})
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
@@ -69,14 +69,14 @@ func TestLatency(t *testing.T) {
 			// 200ms, so 3.3% of samples count as above it, significantly more than 1%.
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
-				in.Canary = withHist(in.Canary, envoy.Histogram{Bounds: bounds, Counts: []uint64{900, 900, 900, 1000, 1000, 1000}, Count: 1000})
+				in.Canary = withHist(in.Canary, traffic.Histogram{Bounds: bounds, Counts: []uint64{900, 900, 900, 1000, 1000, 1000}, Count: 1000})
 			},
 			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"a p99 just above the limit on few samples is not significant": {
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
-				in.Canary = withHist(traffic(in.Now, 40, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{36, 36, 36, 40, 40, 40}, Count: 40})
+				in.Canary = withHist(stats(in.Now, 40, 0), traffic.Histogram{Bounds: bounds, Counts: []uint64{36, 36, 36, 40, 40, 40}, Count: 40})
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
@@ -86,7 +86,7 @@ func TestLatency(t *testing.T) {
 			// 0.001; Hoeffding's bound alone (1.6e-3) would not trip.
 			edit: func(in *Input) {
 				in.Thresholds.MaxLatencyP99 = 200 * time.Millisecond
-				in.Canary = withHist(traffic(in.Now, 50, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{36, 36, 36, 50, 50, 50}, Count: 50})
+				in.Canary = withHist(stats(in.Now, 50, 0), traffic.Histogram{Bounds: bounds, Counts: []uint64{36, 36, 36, 50, 50, 50}, Count: 50})
 			},
 			wantAction: Rollback, wantReason: reason.Latency,
 		},
@@ -94,7 +94,7 @@ func TestLatency(t *testing.T) {
 			edit: func(in *Input) {
 				in.Thresholds.LatencyFactor = 2
 				in.Canary = withHist(in.Canary, hist(1000, 90))
-				in.Stable = withHist(traffic(in.Now, 99, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{99, 99, 99, 99, 99, 99}, Count: 99})
+				in.Stable = withHist(stats(in.Now, 99, 0), traffic.Histogram{Bounds: bounds, Counts: []uint64{99, 99, 99, 99, 99, 99}, Count: 99})
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
 		},
@@ -102,25 +102,25 @@ func TestLatency(t *testing.T) {
 			edit: func(in *Input) {
 				in.Thresholds.LatencyFactor = 2
 				in.Canary = withHist(in.Canary, hist(1000, 90))
-				in.Stable = withHist(traffic(in.Now, 100, 0), envoy.Histogram{Bounds: bounds, Counts: []uint64{100, 100, 100, 100, 100, 100}, Count: 100})
+				in.Stable = withHist(stats(in.Now, 100, 0), traffic.Histogram{Bounds: bounds, Counts: []uint64{100, 100, 100, 100, 100, 100}, Count: 100})
 			},
 			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"a slow last second trips against a fast stable": {
 			edit: func(in *Input) {
 				in.Thresholds.LatencyFactor = 2
-				in.Stable = withHist(in.Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
+				in.Stable = withHist(in.Stable, traffic.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
 				in.Canary = withHist(in.Canary, hist(1000, 99)) // the window: fast enough
 				in.Trailing = trailing(in.Now, [3][4]uint64{{100, 0, 300, 0}, {250, 0, 750, 0}, {500, 0, 1500, 0}})
 				in.Trailing[0].Canary = withHist(in.Trailing[0].Canary, hist(100, 50))
-				in.Trailing[0].Stable = withHist(in.Trailing[0].Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{299, 300, 300, 300, 300, 300}, Count: 300})
+				in.Trailing[0].Stable = withHist(in.Trailing[0].Stable, traffic.Histogram{Bounds: bounds, Counts: []uint64{299, 300, 300, 300, 300, 300}, Count: 300})
 			},
 			wantAction: Rollback, wantReason: reason.Latency,
 		},
 		"a slowdown shared with stable's last second does not trip": {
 			edit: func(in *Input) {
 				in.Thresholds.LatencyFactor = 2
-				in.Stable = withHist(in.Stable, envoy.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
+				in.Stable = withHist(in.Stable, traffic.Histogram{Bounds: bounds, Counts: []uint64{2990, 3000, 3000, 3000, 3000, 3000}, Count: 3000})
 				in.Canary = withHist(in.Canary, hist(1000, 99))
 				in.Trailing = trailing(in.Now, [3][4]uint64{{100, 0, 300, 0}, {250, 0, 750, 0}, {500, 0, 1500, 0}})
 				in.Trailing[0].Canary = withHist(in.Trailing[0].Canary, hist(100, 50))

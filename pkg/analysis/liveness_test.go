@@ -17,7 +17,7 @@ func TestLiveness(t *testing.T) {
 		"silent canary trips": {
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary = traffic(in.Now, 0, 0)
+				in.Canary = stats(in.Now, 0, 0)
 				in.Canary.LastRequest = in.Now.Add(-31 * time.Second)
 			},
 			wantAction: Rollback, wantReason: reason.Silent,
@@ -25,7 +25,7 @@ func TestLiveness(t *testing.T) {
 		"silent for exactly the timeout holds": {
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary = traffic(in.Now, 0, 0)
+				in.Canary = stats(in.Now, 0, 0)
 				in.Canary.LastRequest = in.Now.Add(-30 * time.Second)
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
@@ -33,7 +33,7 @@ func TestLiveness(t *testing.T) {
 		"never any request in a step older than the timeout trips": {
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary = traffic(in.Now, 0, 0)
+				in.Canary = stats(in.Now, 0, 0)
 			},
 			wantAction: Rollback, wantReason: reason.Silent,
 		},
@@ -41,7 +41,7 @@ func TestLiveness(t *testing.T) {
 			// 300 stable requests at 5% → 15.8 expected < MinRequests 20.
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary, in.Stable = traffic(in.Now, 0, 0), traffic(in.Now, 300, 0)
+				in.Canary, in.Stable = stats(in.Now, 0, 0), stats(in.Now, 300, 0)
 				in.StepCanaryRequests = 100
 			},
 			wantAction: Advance, wantReason: reason.StepComplete,
@@ -49,7 +49,7 @@ func TestLiveness(t *testing.T) {
 		"silence with failing canary pods is left to unobservable": {
 			edit: func(in *Input) {
 				in.Weight, in.Step = 5, 1
-				in.Canary = traffic(in.Now, 0, 0)
+				in.Canary = stats(in.Now, 0, 0)
 				in.Canary.FailedPods = 2
 			},
 			wantAction: Hold, wantReason: reason.NoData,

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -12,21 +12,21 @@ func TestRecheck(t *testing.T) {
 	bounds := []float64{10, 50, 100, 250, 500, 1000}
 	// slow is a window of n samples, all in the (250,500] ms bucket; fast all ≤ 10 ms.
 	slow := func(now time.Time, n uint64) window.Stats {
-		s := traffic(now, n, 0)
-		s.Latency = envoy.Histogram{Bounds: bounds, Counts: []uint64{0, 0, 0, 0, n, n}, Count: n}
+		s := stats(now, n, 0)
+		s.Latency = traffic.Histogram{Bounds: bounds, Counts: []uint64{0, 0, 0, 0, n, n}, Count: n}
 		s.P50, s.P99 = window.Quantile(s.Latency, 0.5), window.Quantile(s.Latency, 0.99)
 		return s
 	}
 	fast := func(now time.Time, n uint64) window.Stats {
-		s := traffic(now, n, 0)
-		s.Latency = envoy.Histogram{Bounds: bounds, Counts: []uint64{n, n, n, n, n, n}, Count: n}
+		s := stats(now, n, 0)
+		s.Latency = traffic.Histogram{Bounds: bounds, Counts: []uint64{n, n, n, n, n, n}, Count: n}
 		s.P50, s.P99 = window.Quantile(s.Latency, 0.5), window.Quantile(s.Latency, 0.99)
 		return s
 	}
 	// at sets the 1 s sub-window (the 2.5 s and 5 s ones healthy) and the latest tick.
 	at := func(in *Input, c1, c1e, s1, s1e, tick, ticke uint64) {
 		in.Trailing = trailing(in.Now, [3][4]uint64{{c1, c1e, s1, s1e}, {250, 0, 2375, 0}, {500, 0, 4750, 0}})
-		in.CanaryTick = traffic(in.Now, tick, ticke)
+		in.CanaryTick = stats(in.Now, tick, ticke)
 		in.CanaryTick.Span = 500 * time.Millisecond
 	}
 	tests := map[string]struct {

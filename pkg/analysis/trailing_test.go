@@ -40,7 +40,7 @@ func TestFamilyShares(t *testing.T) {
 			edit: func(*Input) {}, wantShares: []float64{1}, wantWhere: []string{"10s"},
 		},
 		"latest tick": {
-			edit:       func(in *Input) { in.CanaryTick = traffic(now, 5, 0) },
+			edit:       func(in *Input) { in.CanaryTick = stats(now, 5, 0) },
 			wantShares: []float64{0.5, 0.5}, wantWhere: []string{"10s", "the latest tick"},
 		},
 		"three sub-windows, given longest first": {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // codeSource is where a cluster's response-code split came from. Envoy reports the same
@@ -42,8 +44,8 @@ func (a *clusterAcc) addClass(src codeSource, class int, v uint64) {
 }
 
 // counts resolves the accumulated stats into Counts, never adding two sources together.
-func (a *clusterAcc) counts() Counts {
-	var c Counts
+func (a *clusterAcc) counts() traffic.Counts {
+	var c traffic.Counts
 	var sum uint64
 	for src := range nSources {
 		if !a.has[src] {
@@ -186,16 +188,16 @@ func (h *histAcc) addBucket(le float64, v uint64) {
 }
 
 // histogram returns the accumulated histogram with sorted bounds; empty when nothing was seen.
-func (h *histAcc) histogram() Histogram {
+func (h *histAcc) histogram() traffic.Histogram {
 	if len(h.les) == 0 && !h.hasInf && h.count == 0 && h.sum == 0 {
-		return Histogram{}
+		return traffic.Histogram{}
 	}
 	idx := make([]int, len(h.les))
 	for i := range idx {
 		idx[i] = i
 	}
 	sort.Slice(idx, func(i, j int) bool { return h.les[idx[i]] < h.les[idx[j]] })
-	out := Histogram{Bounds: make([]float64, len(idx)), Counts: make([]uint64, len(idx)), Sum: h.sum}
+	out := traffic.Histogram{Bounds: make([]float64, len(idx)), Counts: make([]uint64, len(idx)), Sum: h.sum}
 	for i, j := range idx {
 		out.Bounds[i] = h.les[j]
 		out.Counts[i] = h.counts[j]
@@ -215,8 +217,8 @@ type istioAcc struct {
 	grpcIn2xx uint64
 }
 
-func (a *istioAcc) counts() Counts {
-	var c Counts
+func (a *istioAcc) counts() traffic.Counts {
+	var c traffic.Counts
 	for _, v := range a.byClass {
 		c.Requests += v
 	}
@@ -241,7 +243,7 @@ func grpcIn2xx(m map[string]*istioAcc) map[string]uint64 {
 }
 
 func istioReport(m map[string]*istioAcc) Report {
-	r := Report{Subsets: make(map[string]Counts, len(m))}
+	r := Report{Subsets: make(map[string]traffic.Counts, len(m))}
 	for v, a := range m {
 		r.Subsets[v] = a.counts()
 	}

@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
-const fixtureDir = "../../../shared/fixtures/envoy"
+const fixtureDir = "../../testdata/envoy"
 
 var fixtureFiles = []string{
 	"istio-1.5-sidecar-stats-prometheus.txt",
@@ -69,20 +71,20 @@ func TestFixtureFormats(t *testing.T) {
 func TestFixtureClusters(t *testing.T) {
 	tests := map[string]struct {
 		file string
-		want map[string]Counts // only the listed clusters are checked
+		want map[string]traffic.Counts // only the listed clusters are checked
 	}{
 		"istio 1.5 xds-grpc (non-contiguous family)": {
 			file: "istio-1.5-sidecar-stats-prometheus.txt",
-			want: map[string]Counts{"xds-grpc": {Requests: 3, Rq2xx: 2, Rq5xx: 1}},
+			want: map[string]traffic.Counts{"xds-grpc": {Requests: 3, Rq2xx: 2, Rq5xx: 1}},
 		},
 		"istio 1.11 merged xds-grpc": {
 			file: "istio-1.11-sidecar-merged-stats-prometheus.txt",
-			want: map[string]Counts{"xds-grpc": {Requests: 1, Rq2xx: 1}},
+			want: map[string]traffic.Counts{"xds-grpc": {Requests: 1, Rq2xx: 1}},
 		},
 		"plain envoy (rq_xx and response_code series, external_ ignored)": {
 			file: "envoy-stats-prometheus.txt",
-			want: map[string]Counts{
-				"service1": {Requests: 1, Rq2xx: 1, Latency: Histogram{
+			want: map[string]traffic.Counts{
+				"service1": {Requests: 1, Rq2xx: 1, Latency: traffic.Histogram{
 					Bounds: []float64{0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000},
 					Counts: []uint64{0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 					Count:  1, Sum: 72.5,
@@ -92,7 +94,7 @@ func TestFixtureClusters(t *testing.T) {
 		},
 		"istio 0.x text rds": {
 			file: "istio-0.x-sidecar-stats-text.txt",
-			want: map[string]Counts{"rds": {Requests: 124769, Rq2xx: 123577, Rq5xx: 1192}},
+			want: map[string]traffic.Counts{"rds": {Requests: 124769, Rq2xx: 123577, Rq5xx: 1192}},
 		},
 	}
 	for name, tc := range tests {
@@ -107,7 +109,7 @@ func TestFixtureClusters(t *testing.T) {
 					t.Fatalf("cluster %q missing; have %d clusters", cluster, len(got))
 				}
 				if c.Latency.Count == 0 && want.Latency.Count == 0 {
-					c.Latency = Histogram{}
+					c.Latency = traffic.Histogram{}
 				}
 				if !reflect.DeepEqual(c, want) {
 					t.Errorf("cluster %q = %+v, want %+v", cluster, c, want)
@@ -131,37 +133,37 @@ func TestFixtureReports(t *testing.T) {
 	tests := map[string]struct {
 		file string
 		q    Query
-		want map[string]Counts // Latency compared by Count and Sum only
+		want map[string]traffic.Counts // Latency compared by Count and Sum only
 	}{
 		"istio 1.11 reviews destination": {
 			file: "istio-1.11-sidecar-merged-stats-prometheus.txt",
 			q:    Query{Host: "reviews.default.svc.cluster.local", Side: Destination},
-			want: map[string]Counts{"v1": {Requests: 1, Rq2xx: 1, Latency: Histogram{Count: 1, Sum: 1050}}},
+			want: map[string]traffic.Counts{"v1": {Requests: 1, Rq2xx: 1, Latency: traffic.Histogram{Count: 1, Sum: 1050}}},
 		},
 		"istio 1.1 mixer reviews destination (seconds → ms)": {
 			file: "istio-1.1-mixer-mesh-prometheus.txt",
 			q:    Query{Host: "reviews.default.svc.cluster.local", Side: Destination},
-			want: map[string]Counts{
-				"v1": {Requests: 2, Rq2xx: 2, Latency: Histogram{Count: 2, Sum: 14.587849}},
-				"v2": {Requests: 2, Rq2xx: 2, Latency: Histogram{Count: 2, Sum: 23.689173}},
-				"v3": {Requests: 3, Rq2xx: 3, Latency: Histogram{Count: 3, Sum: 63.415168}},
+			want: map[string]traffic.Counts{
+				"v1": {Requests: 2, Rq2xx: 2, Latency: traffic.Histogram{Count: 2, Sum: 14.587849}},
+				"v2": {Requests: 2, Rq2xx: 2, Latency: traffic.Histogram{Count: 2, Sum: 23.689173}},
+				"v3": {Requests: 3, Rq2xx: 3, Latency: traffic.Histogram{Count: 3, Sum: 63.415168}},
 			},
 		},
 		"istio 1.5 source falls back to reporter=source istio_requests_total": {
 			file: "istio-1.5-sidecar-stats-prometheus.txt",
 			q:    Query{Host: "repo.mongodb.org", Side: Source},
 			// 200 → 8, 304 → 1, 404 → 2; durations: 15326.5/8 + 27.5/1 + 125/2.
-			want: map[string]Counts{"unknown": {Requests: 11, Rq2xx: 8, Rq3xx: 1, Rq4xx: 2, Latency: Histogram{Count: 11, Sum: 15479}}},
+			want: map[string]traffic.Counts{"unknown": {Requests: 11, Rq2xx: 8, Rq3xx: 1, Rq4xx: 2, Latency: traffic.Histogram{Count: 11, Sum: 15479}}},
 		},
 		"istio 1.5 reviews: v1 cluster has no request stats, no source series": {
 			file: "istio-1.5-sidecar-stats-prometheus.txt",
 			q:    Query{Host: "reviews.default.svc.cluster.local", Side: Source},
-			want: map[string]Counts{},
+			want: map[string]traffic.Counts{},
 		},
 		"istio 1.5 destination has no destination series": {
 			file: "istio-1.5-sidecar-stats-prometheus.txt",
 			q:    Query{Host: "repo.mongodb.org", Side: Destination},
-			want: map[string]Counts{},
+			want: map[string]traffic.Counts{},
 		},
 	}
 	for name, tc := range tests {

@@ -1,10 +1,12 @@
-// Package envoy reads Envoy and Istio proxy statistics and configuration into sluice's per-subset model.
+// Package envoy reads Envoy and Istio proxy statistics and configuration into sluice's per-subset traffic model (package traffic).
 package envoy
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // Side says whose view of the traffic a report takes.
@@ -129,7 +131,7 @@ func Parse(data []byte, q Query) (Report, error) {
 
 // ParseClusters auto-detects the format of a stats page and returns the request counts of
 // every upstream cluster it names, keyed by cluster name (Istio's ';' suffix removed).
-func ParseClusters(data []byte) (map[string]Counts, error) {
+func ParseClusters(data []byte) (map[string]traffic.Counts, error) {
 	var (
 		acc *clusterSet
 		err error
@@ -149,7 +151,7 @@ func ParseClusters(data []byte) (map[string]Counts, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Counts, len(acc.m))
+	out := make(map[string]traffic.Counts, len(acc.m))
 	for name, a := range acc.m {
 		out[name] = a.counts()
 	}
@@ -158,7 +160,7 @@ func ParseClusters(data []byte) (map[string]Counts, error) {
 
 // clusterReport turns the accumulated outbound clusters of q.Host into a subset report.
 func clusterReport(acc *clusterSet, q Query) Report {
-	r := Report{Subsets: map[string]Counts{}}
+	r := Report{Subsets: map[string]traffic.Counts{}}
 	for name, a := range acc.m {
 		subset, host, ok := splitOutbound(name)
 		if !ok || host != q.Host || subset == "" {
@@ -170,7 +172,7 @@ func clusterReport(acc *clusterSet, q Query) Report {
 }
 
 // addCounts adds b into a (two clusters of one subset on different ports).
-func addCounts(a, b Counts) Counts {
+func addCounts(a, b traffic.Counts) traffic.Counts {
 	a.Requests += b.Requests
 	a.Rq2xx += b.Rq2xx
 	a.Rq3xx += b.Rq3xx

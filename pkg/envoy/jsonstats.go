@@ -3,6 +3,8 @@ package envoy
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // jsonPage is Envoy's /stats?format=json.
@@ -34,7 +36,7 @@ func parseJSON(data []byte, q Query) (Report, error) {
 	}
 	if q.Side != Source {
 		// Istio's standard metrics are only read from /stats/prometheus.
-		return Report{Subsets: map[string]Counts{}}, nil
+		return Report{Subsets: map[string]traffic.Counts{}}, nil
 	}
 	return clusterReport(set, q), nil
 }

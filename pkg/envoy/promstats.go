@@ -3,6 +3,8 @@ package envoy
 import (
 	"bytes"
 	"fmt"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // promPrefixes are the metric-name prefixes of every family sluice reads from /stats/prometheus.
@@ -189,7 +191,7 @@ func (a *promAgg) addIstioRequests(s *sample) error {
 	code, _ := s.label("response_code")
 	class := classOf(code)
 	if class == 2 {
-		if g, ok := s.label("grpc_response_status"); ok && GRPCServerFailure(string(g)) {
+		if g, ok := s.label("grpc_response_status"); ok && traffic.GRPCServerFailure(string(g)) {
 			class = 5
 			acc.grpcIn2xx += v
 		}

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 const reviews = "reviews.default.svc.cluster.local"
@@ -12,7 +14,7 @@ func TestParsePrometheusHandWritten(t *testing.T) {
 	tests := map[string]struct {
 		page string
 		q    Query
-		want map[string]Counts // Latency ignored unless wantHist
+		want map[string]traffic.Counts // Latency ignored unless wantHist
 	}{
 		"istio class and code series of one name are not both summed": {
 			page: `# TYPE envoy_cluster_upstream_rq counter
@@ -27,7 +29,7 @@ envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|
 envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|v1|ratings.default.svc.cluster.local"} 1000
 `,
 			q: Query{Host: reviews, Side: Source},
-			want: map[string]Counts{
+			want: map[string]traffic.Counts{
 				"v1": {Requests: 100, Rq2xx: 90, Rq5xx: 10},
 				"v2": {Requests: 10, Rq2xx: 7, Rq4xx: 3},
 			},
@@ -38,7 +40,7 @@ envoy_cluster_upstream_rq{response_code="201",cluster_name="outbound|80|canary|r
 envoy_cluster_upstream_rq{response_code="503",cluster_name="outbound|80|canary|reviews.default.svc.cluster.local"} 2
 `,
 			q:    Query{Host: reviews, Side: Source},
-			want: map[string]Counts{"canary": {Requests: 12, Rq2xx: 10, Rq5xx: 2}},
+			want: map[string]traffic.Counts{"canary": {Requests: 12, Rq2xx: 10, Rq5xx: 2}},
 		},
 		"plain envoy names, external_ and internal_ never added": {
 			page: `envoy_cluster_upstream_rq_xx{envoy_response_code_class="2",envoy_cluster_name="outbound|9080|v2|reviews.default.svc.cluster.local"} 8
@@ -49,7 +51,7 @@ envoy_cluster_internal_upstream_rq_xx{envoy_response_code_class="5",envoy_cluste
 envoy_cluster_external_upstream_rq_completed{envoy_cluster_name="outbound|9080|v2|reviews.default.svc.cluster.local"} 8
 `,
 			q:    Query{Host: reviews, Side: Source},
-			want: map[string]Counts{"v2": {Requests: 10, Rq2xx: 8, Rq5xx: 2}},
+			want: map[string]traffic.Counts{"v2": {Requests: 10, Rq2xx: 8, Rq5xx: 2}},
 		},
 		"source side falls back to reporter=source when no cluster stats": {
 			page: `istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v1",response_code="200"} 4
@@ -58,7 +60,7 @@ istio_requests_total{reporter="source",destination_service="reviews.default.svc.
 istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",response_code="200"} 100
 `,
 			q: Query{Host: reviews, Side: Source},
-			want: map[string]Counts{
+			want: map[string]traffic.Counts{
 				"v1": {Requests: 4, Rq2xx: 4},
 				"v2": {Requests: 3, Rq5xx: 1},
 			},
@@ -67,13 +69,13 @@ istio_requests_total{reporter="destination",destination_service="reviews.default
 			page: "istio_requests_total{ reporter = \"destination\" , source_workload=\"a\\\"b\\\\c\\n\", destination_service=\"reviews.default.svc.cluster.local\",destination_version=\"v\\\"2\",response_code=\"500\",} 3 1712345678000\r\n" +
 				"   # indented comment\n\n",
 			q:    Query{Host: reviews, Side: Destination},
-			want: map[string]Counts{`v"2`: {Requests: 3, Rq5xx: 3}},
+			want: map[string]traffic.Counts{`v"2`: {Requests: 3, Rq5xx: 3}},
 		},
 		"permissive_response_code does not count as response_code": {
 			page: `istio_requests_total{permissive_response_code="503",reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v1",response_code="200"} 6
 `,
 			q:    Query{Host: reviews, Side: Destination},
-			want: map[string]Counts{"v1": {Requests: 6, Rq2xx: 6}},
+			want: map[string]traffic.Counts{"v1": {Requests: 6, Rq2xx: 6}},
 		},
 		"gRPC failures come as HTTP 200 with a grpc_response_status": {
 			page: `istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2",request_protocol="grpc",response_code="200",grpc_response_status="0"} 80
@@ -86,7 +88,7 @@ istio_requests_total{reporter="destination",destination_service="reviews.default
 istio_requests_total{reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v1",request_protocol="http",response_code="200",grpc_response_status=""} 50
 `,
 			q: Query{Host: reviews, Side: Destination},
-			want: map[string]Counts{
+			want: map[string]traffic.Counts{
 				// 13, 14 and 4 are the server's failures; NOT_FOUND (5) and CANCELLED (1) are not;
 				// an HTTP 503 with status 14 counts once.
 				"v2": {Requests: 103, Rq2xx: 89, Rq5xx: 14},
@@ -98,13 +100,13 @@ istio_requests_total{reporter="destination",destination_service="reviews.default
 istio_requests_total{reporter="source",destination_service="reviews.default.svc.cluster.local",destination_version="v2",response_code="200",grpc_response_status="0"} 9
 `,
 			q:    Query{Host: reviews, Side: Source},
-			want: map[string]Counts{"v2": {Requests: 12, Rq2xx: 9, Rq5xx: 3}},
+			want: map[string]traffic.Counts{"v2": {Requests: 12, Rq2xx: 9, Rq5xx: 3}},
 		},
 		"destination_service_name is not destination_service": {
 			page: `istio_requests_total{reporter="destination",destination_service_name="reviews.default.svc.cluster.local",destination_service="other",destination_version="v1",response_code="200"} 6
 `,
 			q:    Query{Host: reviews, Side: Destination},
-			want: map[string]Counts{},
+			want: map[string]traffic.Counts{},
 		},
 	}
 	for name, tc := range tests {
@@ -114,7 +116,7 @@ istio_requests_total{reporter="source",destination_service="reviews.default.svc.
 				t.Fatalf("Parse: %v", err)
 			}
 			for k, c := range r.Subsets {
-				c.Latency = Histogram{}
+				c.Latency = traffic.Histogram{}
 				r.Subsets[k] = c
 			}
 			if !reflect.DeepEqual(r.Subsets, tc.want) {
@@ -142,7 +144,7 @@ istio_request_duration_seconds_sum{reporter="destination",destination_service="r
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]Histogram{
+	want := map[string]traffic.Histogram{
 		"v1": {Bounds: []float64{10, 100}, Counts: []uint64{3, 9}, Count: 12, Sum: 5400.5},
 		"v2": {Bounds: []float64{50}, Counts: []uint64{1}, Count: 1, Sum: 12.5},
 	}
@@ -237,36 +239,36 @@ istio_requests_total{reporter="destination",destination_service="reviews.default
 }
 
 func TestMoveGRPCFailures(t *testing.T) {
-	rep := func(c map[string]Counts, g map[string]uint64) Report {
+	rep := func(c map[string]traffic.Counts, g map[string]uint64) Report {
 		return Report{Subsets: c, GRPCFailuresIn2xx: g}
 	}
 	tests := map[string]struct {
 		in       Report
 		versions map[string]string
-		want     map[string]Counts
+		want     map[string]traffic.Counts
 	}{
 		"moved to the subset of the version": {
-			in:       rep(map[string]Counts{"canary": {Requests: 10, Rq2xx: 10}}, map[string]uint64{"1.5.0": 4}),
+			in:       rep(map[string]traffic.Counts{"canary": {Requests: 10, Rq2xx: 10}}, map[string]uint64{"1.5.0": 4}),
 			versions: map[string]string{"1.5.0": "canary"},
-			want:     map[string]Counts{"canary": {Requests: 10, Rq2xx: 6, Rq5xx: 4}},
+			want:     map[string]traffic.Counts{"canary": {Requests: 10, Rq2xx: 6, Rq5xx: 4}},
 		},
 		"unmapped version taken as a subset name": {
-			in:   rep(map[string]Counts{"v2": {Requests: 3, Rq2xx: 3}}, map[string]uint64{"v2": 1}),
-			want: map[string]Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1}},
+			in:   rep(map[string]traffic.Counts{"v2": {Requests: 3, Rq2xx: 3}}, map[string]uint64{"v2": 1}),
+			want: map[string]traffic.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1}},
 		},
 		"capped at the subset's 2xx": {
-			in:   rep(map[string]Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1}}, map[string]uint64{"v2": 5}),
-			want: map[string]Counts{"v2": {Requests: 3, Rq5xx: 3}},
+			in:   rep(map[string]traffic.Counts{"v2": {Requests: 3, Rq2xx: 2, Rq5xx: 1}}, map[string]uint64{"v2": 5}),
+			want: map[string]traffic.Counts{"v2": {Requests: 3, Rq5xx: 3}},
 		},
 		"ambiguous or unknown versions move nothing": {
-			in:       rep(map[string]Counts{"blue": {Requests: 3, Rq2xx: 3}}, map[string]uint64{"v3": 2, "unknown": 1}),
+			in:       rep(map[string]traffic.Counts{"blue": {Requests: 3, Rq2xx: 3}}, map[string]uint64{"v3": 2, "unknown": 1}),
 			versions: map[string]string{"v3": ""},
-			want:     map[string]Counts{"blue": {Requests: 3, Rq2xx: 3}},
+			want:     map[string]traffic.Counts{"blue": {Requests: 3, Rq2xx: 3}},
 		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			orig := map[string]Counts{}
+			orig := map[string]traffic.Counts{}
 			for k, v := range tc.in.Subsets {
 				orig[k] = v
 			}

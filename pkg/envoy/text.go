@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // splitClusterStat splits an Envoy stat name cluster.<cluster>[;].<stat> into the cluster
@@ -74,7 +76,7 @@ func parseText(data []byte, q Query) (Report, error) {
 	}
 	if q.Side != Source {
 		// Istio's standard metrics are only read from /stats/prometheus.
-		return Report{Subsets: map[string]Counts{}}, nil
+		return Report{Subsets: map[string]traffic.Counts{}}, nil
 	}
 	return clusterReport(set, q), nil
 }

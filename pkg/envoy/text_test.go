@@ -3,6 +3,8 @@ package envoy
 import (
 	"reflect"
 	"testing"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // Modern Envoy admin /stats text, per Envoy's documented format: counters `name: value`,
@@ -39,7 +41,7 @@ cluster.outbound|9080|v2|reviews.default.svc.cluster.local.upstream_rq_completed
 `
 
 func TestParseText(t *testing.T) {
-	want := map[string]Counts{
+	want := map[string]traffic.Counts{
 		"v1": {Requests: 100, Rq2xx: 95, Rq5xx: 5, P50: 4.1, P99: 48.5},
 		"v2": {Requests: 2, Rq4xx: 2},
 	}
@@ -106,21 +108,21 @@ func jsonPageWith(quantiles, values string) string {
 func TestParseJSON(t *testing.T) {
 	tests := map[string]struct {
 		page string
-		want Counts
+		want traffic.Counts
 	}{
 		"10 quantiles, interval null": {
 			page: jsonPageWith(`[0,25,50,75,90,95,99,99.5,99.9,100]`,
 				`[{"interval":null,"cumulative":1},{"interval":null,"cumulative":2},{"interval":null,"cumulative":3.5},{"interval":null,"cumulative":4},{"interval":null,"cumulative":5},{"interval":null,"cumulative":6},{"interval":null,"cumulative":77.25},{"interval":null,"cumulative":80},{"interval":null,"cumulative":90},{"interval":null,"cumulative":100}]`),
-			want: Counts{Requests: 50, Rq2xx: 40, Rq5xx: 10, P50: 3.5, P99: 77.25},
+			want: traffic.Counts{Requests: 50, Rq2xx: 40, Rq5xx: 10, P50: 3.5, P99: 77.25},
 		},
 		"9 quantiles, with intervals": {
 			page: jsonPageWith(`[0,25,50,75,90,95,99,99.9,100]`,
 				`[{"interval":1,"cumulative":1},{"interval":2,"cumulative":2},{"interval":3,"cumulative":3.5},{"interval":4,"cumulative":4},{"interval":5,"cumulative":5},{"interval":6,"cumulative":6},{"interval":70,"cumulative":77.25},{"interval":90,"cumulative":90},{"interval":100,"cumulative":100}]`),
-			want: Counts{Requests: 50, Rq2xx: 40, Rq5xx: 10, P50: 3.5, P99: 77.25},
+			want: traffic.Counts{Requests: 50, Rq2xx: 40, Rq5xx: 10, P50: 3.5, P99: 77.25},
 		},
 		"no recorded values": {
 			page: jsonPageWith(`[0,25,50,75,90,95,99,99.5,99.9,100]`, `[{"interval":null,"cumulative":null}]`),
-			want: Counts{Requests: 50, Rq2xx: 40, Rq5xx: 10},
+			want: traffic.Counts{Requests: 50, Rq2xx: 40, Rq5xx: 10},
 		},
 	}
 	for name, tc := range tests {

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // Callers reads the caller side: the proxies of the pods named by the stats-from
@@ -92,7 +93,7 @@ func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
 		for _, r := range reads {
 			for s := range r.rep.Subsets {
 				if _, ok := out[s]; !ok {
-					out[s] = SubsetSnapshot{OK: map[string]envoy.Counts{}}
+					out[s] = SubsetSnapshot{OK: map[string]traffic.Counts{}}
 				}
 			}
 		}
@@ -106,7 +107,7 @@ func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
 			notes = append(notes, noStatsNote(req, sf.Selector.String(), ns, len(callers)-failed, slices.Sorted(maps.Keys(others))))
 		}
 		for s := range out {
-			out[s] = SubsetSnapshot{OK: map[string]envoy.Counts{}, Failed: len(callers)}
+			out[s] = SubsetSnapshot{OK: map[string]traffic.Counts{}, Failed: len(callers)}
 		}
 		return Snapshot{Subsets: out, Note: strings.Join(notes, "; ")}, nil
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/spec"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // gatewayPage is an Istio ingress gateway's /stats/prometheus with per-cluster stats
@@ -110,13 +111,13 @@ func TestCallersRead(t *testing.T) {
 		callers    []corev1.Pod
 		subsets    []string
 		namespace  string // stats-from namespace
-		wantOK     map[string]map[string]envoy.Counts
+		wantOK     map[string]map[string]traffic.Counts
 		wantFailed map[string]int
 		wantNote   []string // substrings; none means Note == ""
 	}{
 		"cluster stats of two gateways, a subset not sent to yet is zero": {
 			callers: v("full", "v1only"), subsets: []string{"v1", "v2"}, namespace: "istio-system",
-			wantOK: map[string]map[string]envoy.Counts{
+			wantOK: map[string]map[string]traffic.Counts{
 				"v1": {"full": {Requests: 100, Rq2xx: 90, Rq5xx: 10}, "v1only": {Requests: 5, Rq2xx: 5}},
 				"v2": {"full": {Requests: 10, Rq2xx: 7, Rq5xx: 3}, "v1only": {}},
 			},
@@ -124,7 +125,7 @@ func TestCallersRead(t *testing.T) {
 		},
 		"a caller that cannot be read is failed in every subset": {
 			callers: v("full", "broken"), subsets: []string{"v1", "v2"}, namespace: "istio-system",
-			wantOK: map[string]map[string]envoy.Counts{
+			wantOK: map[string]map[string]traffic.Counts{
 				"v1": {"full": {Requests: 100, Rq2xx: 90, Rq5xx: 10}},
 				"v2": {"full": {Requests: 10, Rq2xx: 7, Rq5xx: 3}},
 			},
@@ -133,7 +134,7 @@ func TestCallersRead(t *testing.T) {
 		},
 		"callers expose no stats for the host: missing data with a precise note": {
 			callers: v("trim1", "trim2"), subsets: []string{"v1", "v2"}, namespace: "istio-system",
-			wantOK:     map[string]map[string]envoy.Counts{"v1": {}, "v2": {}},
+			wantOK:     map[string]map[string]traffic.Counts{"v1": {}, "v2": {}},
 			wantFailed: map[string]int{"v1": 2, "v2": 2},
 			wantNote: []string{"2 caller pod(s)", `"app=istio-ingressgateway"`, "istio-system", "expose no stats",
 				"outbound|<port>|<subset>|" + reviews, "missing, not zero", "sidecar.istio.io/statsInclusionPrefixes",
@@ -141,19 +142,19 @@ func TestCallersRead(t *testing.T) {
 		},
 		"no stats from one and no answer from the other: all failed, both said": {
 			callers: v("trim1", "broken"), subsets: []string{"v1"}, namespace: "istio-system",
-			wantOK:     map[string]map[string]envoy.Counts{"v1": {}},
+			wantOK:     map[string]map[string]traffic.Counts{"v1": {}},
 			wantFailed: map[string]int{"v1": 2},
 			wantNote:   []string{"1 of 2 caller pods could not be read", "1 caller pod(s)", "expose no stats"},
 		},
 		"callers name only unknown subsets": {
 			callers: v("other"), subsets: []string{"v1", "v2"}, namespace: "istio-system",
-			wantOK:     map[string]map[string]envoy.Counts{"v1": {}, "v2": {}},
+			wantOK:     map[string]map[string]traffic.Counts{"v1": {}, "v2": {}},
 			wantFailed: map[string]int{"v1": 1, "v2": 1},
 			wantNote:   []string{"report " + reviews + " only under subsets v9, none of the rollout's subsets v1, v2", "missing, not zero"},
 		},
 		"istio_requests_total reporter=source when there are no cluster stats": {
 			callers: v("istio"), subsets: []string{"v1", "v2"}, namespace: "istio-system",
-			wantOK: map[string]map[string]envoy.Counts{
+			wantOK: map[string]map[string]traffic.Counts{
 				"v1": {"istio": {Requests: 40, Rq2xx: 40}},
 				"v2": {"istio": {Requests: 8, Rq2xx: 6, Rq5xx: 2}},
 			},
@@ -161,7 +162,7 @@ func TestCallersRead(t *testing.T) {
 		},
 		"gRPC failures counted as 2xx by the cluster stats move to 5xx": {
 			callers: v("grpc"), subsets: []string{"v1", "v2"}, namespace: "istio-system",
-			wantOK: map[string]map[string]envoy.Counts{
+			wantOK: map[string]map[string]traffic.Counts{
 				"v1": {"grpc": {Requests: 50, Rq2xx: 50}},
 				"v2": {"grpc": {Requests: 11, Rq2xx: 6, Rq5xx: 5}},
 			},
@@ -169,7 +170,7 @@ func TestCallersRead(t *testing.T) {
 		},
 		"no subsets named: every reported subset": {
 			callers: v("full"), namespace: "istio-system",
-			wantOK: map[string]map[string]envoy.Counts{
+			wantOK: map[string]map[string]traffic.Counts{
 				"v1": {"full": {Requests: 100, Rq2xx: 90, Rq5xx: 10}},
 				"v2": {"full": {Requests: 10, Rq2xx: 7, Rq5xx: 3}},
 			},
@@ -177,12 +178,12 @@ func TestCallersRead(t *testing.T) {
 		},
 		"namespace defaults to the Service's": {
 			callers: []corev1.Pod{testPod("default", "full", ip["full"], gw), caller("broken")}, subsets: []string{"v2"},
-			wantOK:     map[string]map[string]envoy.Counts{"v2": {"full": {Requests: 10, Rq2xx: 7, Rq5xx: 3}}},
+			wantOK:     map[string]map[string]traffic.Counts{"v2": {"full": {Requests: 10, Rq2xx: 7, Rq5xx: 3}}},
 			wantFailed: map[string]int{"v2": 0},
 		},
 		"no caller matches": {
 			callers: distractors, subsets: []string{"v1"}, namespace: "istio-system",
-			wantOK:     map[string]map[string]envoy.Counts{"v1": {}},
+			wantOK:     map[string]map[string]traffic.Counts{"v1": {}},
 			wantFailed: map[string]int{"v1": 0},
 			wantNote:   []string{"no Ready pod with an IP matches stats-from", "istio-system"},
 		},

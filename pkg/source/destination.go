@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // Destination reads each subset pod's own sidecar (`:15090/stats/prometheus`,
@@ -53,10 +54,10 @@ func (d *Destination) Read(ctx context.Context, req Request) (Snapshot, error) {
 	return Snapshot{Subsets: out}, nil
 }
 
-func (d *Destination) readPod(ctx context.Context, url string, q envoy.Query) (envoy.Counts, error) {
+func (d *Destination) readPod(ctx context.Context, url string, q envoy.Query) (traffic.Counts, error) {
 	rep, err := fetchReport(ctx, d.Scraper, url, q)
 	if err != nil {
-		return envoy.Counts{}, err
+		return traffic.Counts{}, err
 	}
 	return rep.Total(), nil
 }
@@ -69,7 +70,7 @@ func fetchReport(ctx context.Context, s *envoy.Scraper, url string, q envoy.Quer
 		return envoy.Report{}, err
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return envoy.Report{Subsets: map[string]envoy.Counts{}}, nil
+		return envoy.Report{Subsets: map[string]traffic.Counts{}}, nil
 	}
 	rep, err := envoy.Parse(data, q)
 	if err != nil {

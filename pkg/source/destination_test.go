@@ -12,10 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 func TestDestinationRead(t *testing.T) {
-	fixture, err := os.ReadFile("../../../shared/fixtures/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt")
+	fixture, err := os.ReadFile("../../testdata/envoy/istio-1.11-sidecar-merged-stats-prometheus.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,14 +46,14 @@ func TestDestinationRead(t *testing.T) {
 
 	tests := map[string]struct {
 		subsets    map[string][]string // subset → stand-in names
-		wantOK     map[string]map[string]envoy.Counts
+		wantOK     map[string]map[string]traffic.Counts
 		wantFailed map[string]int
 	}{
 		"two subsets, counts per pod": {
 			subsets: map[string][]string{"v1": {"fixture", "v1a"}, "v2": {"v2a"}},
-			wantOK: map[string]map[string]envoy.Counts{
+			wantOK: map[string]map[string]traffic.Counts{
 				"v1": {
-					"fixture": {Requests: 1, Rq2xx: 1, Latency: envoy.Histogram{
+					"fixture": {Requests: 1, Rq2xx: 1, Latency: traffic.Histogram{
 						Bounds: istioBounds, Counts: []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1}, Count: 1, Sum: 1050}},
 					"v1a": want(v1a...),
 				},
@@ -62,12 +63,12 @@ func TestDestinationRead(t *testing.T) {
 		},
 		"unreadable pods are failed, not zero": {
 			subsets:    map[string][]string{"v1": {"v1a", "error", "garbage"}, "v2": {"too slow"}},
-			wantOK:     map[string]map[string]envoy.Counts{"v1": {"v1a": want(v1a...)}, "v2": {}},
+			wantOK:     map[string]map[string]traffic.Counts{"v1": {"v1a": want(v1a...)}, "v2": {}},
 			wantFailed: map[string]int{"v1": 2, "v2": 1},
 		},
 		"an empty page and another host's series are zero traffic": {
 			subsets:    map[string][]string{"v2": {"empty", "ratings"}, "v3": nil},
-			wantOK:     map[string]map[string]envoy.Counts{"v2": {"empty": {}, "ratings": {}}, "v3": {}},
+			wantOK:     map[string]map[string]traffic.Counts{"v2": {"empty": {}, "ratings": {}}, "v3": {}},
 			wantFailed: map[string]int{"v2": 0, "v3": 0},
 		},
 	}
@@ -98,7 +99,7 @@ func TestDestinationRead(t *testing.T) {
 }
 
 // checkSnapshot compares snap with the expected counts per subset, keyed by pod name.
-func checkSnapshot(t *testing.T, snap Snapshot, wantOK map[string]map[string]envoy.Counts, wantFailed map[string]int) {
+func checkSnapshot(t *testing.T, snap Snapshot, wantOK map[string]map[string]traffic.Counts, wantFailed map[string]int) {
 	t.Helper()
 	if len(snap.Subsets) != len(wantFailed) {
 		t.Errorf("subsets %v, want %v", keys(snap.Subsets), keys(wantFailed))
@@ -112,7 +113,7 @@ func checkSnapshot(t *testing.T, snap Snapshot, wantOK map[string]map[string]env
 		if got.Failed != f {
 			t.Errorf("subset %s: Failed = %d, want %d", s, got.Failed, f)
 		}
-		byName := map[string]envoy.Counts{}
+		byName := map[string]traffic.Counts{}
 		for id, c := range got.OK {
 			name, _, _ := strings.Cut(id, "/")
 			byName[name] = c

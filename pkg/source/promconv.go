@@ -8,12 +8,12 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // requestCounts folds a request-counter vector into per-subset counts.
-func requestCounts(vec model.Vector, q Queries) (map[string]envoy.Counts, error) {
-	out := map[string]envoy.Counts{}
+func requestCounts(vec model.Vector, q Queries) (map[string]traffic.Counts, error) {
+	out := map[string]traffic.Counts{}
 	for _, s := range vec {
 		v, err := counter(float64(s.Value))
 		if err != nil {
@@ -23,7 +23,7 @@ func requestCounts(vec model.Vector, q Queries) (map[string]envoy.Counts, error)
 		c := out[subset]
 		c.Requests += v
 		class := codeClass(string(s.Metric[model.LabelName(q.CodeLabel)]))
-		if class == 2 && envoy.GRPCServerFailure(string(s.Metric[model.LabelName(q.GRPCStatusLabel)])) {
+		if class == 2 && traffic.GRPCServerFailure(string(s.Metric[model.LabelName(q.GRPCStatusLabel)])) {
 			class = 5
 		}
 		switch class {
@@ -42,7 +42,7 @@ func requestCounts(vec model.Vector, q Queries) (map[string]envoy.Counts, error)
 }
 
 // addLatency folds a bucket vector (by subset and le) into the subsets' Latency.
-func addLatency(counts map[string]envoy.Counts, vec model.Vector, q Queries) error {
+func addLatency(counts map[string]traffic.Counts, vec model.Vector, q Queries) error {
 	type bucket struct {
 		le float64
 		n  uint64
@@ -70,7 +70,7 @@ func addLatency(counts map[string]envoy.Counts, vec model.Vector, q Queries) err
 			}
 			return 0
 		})
-		var h envoy.Histogram
+		var h traffic.Histogram
 		var prev uint64
 		for _, b := range bs {
 			n := max(b.n, prev) // buckets are cumulative; repair like histogram_quantile
@@ -110,7 +110,7 @@ func codeClass(code string) int {
 }
 
 // addLatencySum sets the subsets' Latency.Sum from a vector by subset, in milliseconds.
-func addLatencySum(counts map[string]envoy.Counts, vec model.Vector, q Queries) error {
+func addLatencySum(counts map[string]traffic.Counts, vec model.Vector, q Queries) error {
 	for _, s := range vec {
 		v := float64(s.Value)
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {

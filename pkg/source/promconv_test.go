@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 func sample(v float64, labels ...string) *model.Sample {
@@ -26,7 +26,7 @@ func TestRequestCountsAndLatency(t *testing.T) {
 		reqs    model.Vector
 		buckets model.Vector
 		sums    model.Vector
-		want    map[string]envoy.Counts
+		want    map[string]traffic.Counts
 		wantErr string
 	}{
 		"codes by class, other codes in Requests only": {
@@ -40,7 +40,7 @@ func TestRequestCountsAndLatency(t *testing.T) {
 				sample(1, "destination_version", "v1", "response_code", "20x"),
 				sample(6, "destination_version", "v2", "response_code", "200"),
 			},
-			want: map[string]envoy.Counts{
+			want: map[string]traffic.Counts{
 				"v1": {Requests: 25, Rq2xx: 10, Rq3xx: 2, Rq4xx: 3, Rq5xx: 4},
 				"v2": {Requests: 6, Rq2xx: 6},
 			},
@@ -55,7 +55,7 @@ func TestRequestCountsAndLatency(t *testing.T) {
 				sample(1, "destination_version", "v2", "response_code", "503", "grpc_response_status", "14"),
 				sample(9, "destination_version", "v1", "response_code", "200", "grpc_response_status", ""),
 			},
-			want: map[string]envoy.Counts{
+			want: map[string]traffic.Counts{
 				"v2": {Requests: 95, Rq2xx: 85, Rq5xx: 10},
 				"v1": {Requests: 9, Rq2xx: 9},
 			},
@@ -71,7 +71,7 @@ func TestRequestCountsAndLatency(t *testing.T) {
 				sample(1, "destination_version", "v1", "le", "0.005"),
 			},
 			sums: model.Vector{sample(0.5, "destination_version", "v1"), sample(3, "destination_version", "v9")},
-			want: map[string]envoy.Counts{"v1": {Requests: 9, Rq2xx: 9, Latency: envoy.Histogram{
+			want: map[string]traffic.Counts{"v1": {Requests: 9, Rq2xx: 9, Latency: traffic.Histogram{
 				Bounds: []float64{5, 10, 50, 100}, Counts: []uint64{1, 2, 4, 5}, Count: 9, Sum: 500}}},
 		},
 		"a decreasing bucket is lifted to the one below": {
@@ -81,7 +81,7 @@ func TestRequestCountsAndLatency(t *testing.T) {
 				sample(3, "destination_version", "v1", "le", "1"),
 				sample(2, "destination_version", "v1", "le", "10"),
 			},
-			want: map[string]envoy.Counts{"v1": {Latency: envoy.Histogram{Bounds: []float64{1, 10}, Counts: []uint64{3, 3}, Count: 3}}},
+			want: map[string]traffic.Counts{"v1": {Latency: traffic.Histogram{Bounds: []float64{1, 10}, Counts: []uint64{3, 3}, Count: 3}}},
 		},
 		"negative counter":  {q: d, reqs: model.Vector{sample(-1, "destination_version", "v1")}, wantErr: "not a count"},
 		"NaN counter":       {q: d, reqs: model.Vector{sample(math.NaN(), "destination_version", "v1")}, wantErr: "not a count"},

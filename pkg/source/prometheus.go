@@ -14,7 +14,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // PrometheusIdentity is the endpoint identity of every count read from Prometheus: one
@@ -39,7 +39,7 @@ type Queries struct {
 	CodeLabel string
 	// GRPCStatusLabel is the result label holding the gRPC status (default
 	// "grpc_response_status"): a 2xx with a server-failure status counts as 5xx
-	// (envoy.GRPCServerFailure). Series without it are judged by CodeLabel alone.
+	// (traffic.GRPCServerFailure). Series without it are judged by CodeLabel alone.
 	GRPCStatusLabel string
 	// LatencyUnit is how many milliseconds one unit of "le" is (default 1; 1000 for a
 	// histogram in seconds).
@@ -119,7 +119,7 @@ func (p *Prometheus) Read(ctx context.Context, req Request) (Snapshot, error) {
 	out := newSubsets(req)
 	if len(req.Subsets) == 0 {
 		for s := range counts {
-			out[s] = SubsetSnapshot{OK: map[string]envoy.Counts{}}
+			out[s] = SubsetSnapshot{OK: map[string]traffic.Counts{}}
 		}
 	}
 	matched := false
@@ -130,7 +130,7 @@ func (p *Prometheus) Read(ctx context.Context, req Request) (Snapshot, error) {
 	if !matched {
 		notes = append(notes, noSeriesNote(req, q, slices.Sorted(maps.Keys(counts))))
 		for s := range out {
-			out[s] = SubsetSnapshot{OK: map[string]envoy.Counts{}, Failed: 1}
+			out[s] = SubsetSnapshot{OK: map[string]traffic.Counts{}, Failed: 1}
 		}
 		return Snapshot{Subsets: out, Note: strings.Join(notes, "; ")}, nil
 	}

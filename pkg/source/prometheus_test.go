@@ -15,7 +15,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/sluicedev/sluice/e2e/promserver"
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 const prometheusBin = promserver.Binary
@@ -58,8 +58,8 @@ func TestPrometheusRealServer(t *testing.T) {
 	src := &Prometheus{API: v1.NewAPI(client), Timeout: 5 * time.Second}
 	req := Request{Host: reviews, Namespace: "default", Subsets: map[string][]corev1.Pod{"v1": nil, "v2": nil, "v3": nil}}
 
-	expect := func() map[string]envoy.Counts {
-		return map[string]envoy.Counts{
+	expect := func() map[string]traffic.Counts {
+		return map[string]traffic.Counts{
 			"v1": want(append(append([]obs{}, served["reviews-v1-a"]...), served["reviews-v1-b"]...)...),
 			"v2": want(served["reviews-v2-a"]...),
 			"v3": {}, // no series: no request yet
@@ -117,7 +117,7 @@ func TestPrometheusRealServer(t *testing.T) {
 			t.Fatalf("Read: %v", err)
 		}
 		got := snap.Subsets["reviews-v2"].OK[PrometheusIdentity]
-		if w := (envoy.Counts{Requests: 14, Rq2xx: 4, Rq5xx: 9}); !reflect.DeepEqual(got, w) {
+		if w := (traffic.Counts{Requests: 14, Rq2xx: 4, Rq5xx: 9}); !reflect.DeepEqual(got, w) {
 			t.Errorf("counts = %+v, want %+v", got, w)
 		}
 	})
@@ -131,7 +131,7 @@ func TestPrometheusRealServer(t *testing.T) {
 
 // waitFor polls Read until it returns want for every subset (Prometheus scrapes every
 // second) and fails with the last difference after 30 s.
-func waitFor(t *testing.T, src *Prometheus, req Request, phase string, want map[string]envoy.Counts) {
+func waitFor(t *testing.T, src *Prometheus, req Request, phase string, want map[string]traffic.Counts) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	var last string

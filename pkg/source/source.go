@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/spec"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // Default scrape target: the Istio sidecar Envoy's own Prometheus stats endpoint.
@@ -34,7 +35,7 @@ type SubsetSnapshot struct {
 	// OK holds the cumulative counts per endpoint identity: a pod identity (see
 	// PodIdentity) for the sidecar sources, "prometheus" for Prometheus. The identity
 	// changes when the endpoint's counters restart from zero.
-	OK map[string]envoy.Counts
+	OK map[string]traffic.Counts
 	// Failed is how many endpoints could not be read: missing data, never zero traffic.
 	Failed int
 }
@@ -85,7 +86,7 @@ func statsURL(ip string, port int, path string, q envoy.Query) string {
 func newSubsets(req Request) map[string]SubsetSnapshot {
 	out := make(map[string]SubsetSnapshot, len(req.Subsets))
 	for name, pods := range req.Subsets {
-		out[name] = SubsetSnapshot{OK: make(map[string]envoy.Counts, len(pods))}
+		out[name] = SubsetSnapshot{OK: make(map[string]traffic.Counts, len(pods))}
 	}
 	return out
 }

@@ -15,7 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 const reviews = "reviews.default.svc.cluster.local"
@@ -155,8 +155,8 @@ func destPage(host, version string, os ...obs) string {
 }
 
 // want computes, independently of any parser, the counts that os add up to.
-func want(os ...obs) envoy.Counts {
-	var c envoy.Counts
+func want(os ...obs) traffic.Counts {
+	var c traffic.Counts
 	if len(os) == 0 {
 		return c
 	}

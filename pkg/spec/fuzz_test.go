@@ -16,7 +16,7 @@ import (
 
 // fixtureNames returns resource and subset names from the Istio sample fixtures.
 func fixtureNames(f *testing.F) (names, subsets []string) {
-	files, err := filepath.Glob("../../../shared/fixtures/istio/*.yaml")
+	files, err := filepath.Glob("../../testdata/istio/*.yaml")
 	if err != nil || len(files) == 0 {
 		f.Fatalf("no Istio fixtures found: %v", err)
 	}

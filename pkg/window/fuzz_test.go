@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // FuzzObserve drives a window with random sequences of cumulative counts (going up, down,
@@ -23,7 +23,7 @@ func FuzzObserve(f *testing.F) {
 		for i := 1; i+3 < len(data); i += 4 {
 			op, v, e, step := data[i], data[i+1], data[i+2], data[i+3]
 			now = now.Add(time.Duration(int(step%8)-1) * 250 * time.Millisecond) // may go backwards
-			ok := map[string]envoy.Counts{}
+			ok := map[string]traffic.Counts{}
 			var bound uint64
 			for j, id := range ids {
 				if op&(1<<j) == 0 {
@@ -62,15 +62,15 @@ func byteAt(b []byte, i int) byte {
 }
 
 // countsFrom builds a cumulative reading; huge values exercise saturation.
-func countsFrom(v, e byte, shift uint) envoy.Counts {
+func countsFrom(v, e byte, shift uint) traffic.Counts {
 	req := uint64(v) << (shift * 15)
 	if v == 255 {
 		req = math.MaxUint64 - uint64(e)
 	}
 	errs := min(uint64(e), req)
-	return envoy.Counts{
+	return traffic.Counts{
 		Requests: req, Rq2xx: req - errs, Rq5xx: errs,
-		Latency: envoy.Histogram{Bounds: []float64{1, 10}, Counts: []uint64{errs, req}, Count: req},
+		Latency: traffic.Histogram{Bounds: []float64{1, 10}, Counts: []uint64{errs, req}, Count: req},
 		P50:     float64(e), P99: float64(v),
 	}
 }

@@ -4,13 +4,13 @@ import (
 	"math"
 	"slices"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // Quantile returns the q-quantile (0 ≤ q ≤ 1) of h in ms, interpolated like Prometheus'
-// histogram_quantile (envoy.Histogram.Quantile); NaN when h has no observations or q is
+// histogram_quantile (traffic.Histogram.Quantile); NaN when h has no observations or q is
 // outside 0–1.
-func Quantile(h envoy.Histogram, q float64) float64 {
+func Quantile(h traffic.Histogram, q float64) float64 {
 	if q < 0 || q > 1 {
 		return math.NaN()
 	}
@@ -19,14 +19,14 @@ func Quantile(h envoy.Histogram, q float64) float64 {
 
 // histogramDelta returns cur − prev and true when both share bounds and no count went
 // down; an empty prev (no histogram seen yet) yields cur itself.
-func histogramDelta(cur, prev envoy.Histogram) (envoy.Histogram, bool) {
+func histogramDelta(cur, prev traffic.Histogram) (traffic.Histogram, bool) {
 	if len(prev.Bounds) == 0 && prev.Count == 0 {
 		return cur.Clone(), true
 	}
 	if !slices.Equal(cur.Bounds, prev.Bounds) || len(cur.Counts) != len(prev.Counts) || cur.Count < prev.Count {
-		return envoy.Histogram{}, false
+		return traffic.Histogram{}, false
 	}
-	d := envoy.Histogram{
+	d := traffic.Histogram{
 		Bounds: append([]float64(nil), cur.Bounds...),
 		Counts: make([]uint64, len(cur.Counts)),
 		Count:  cur.Count - prev.Count,
@@ -34,7 +34,7 @@ func histogramDelta(cur, prev envoy.Histogram) (envoy.Histogram, bool) {
 	}
 	for i := range cur.Counts {
 		if cur.Counts[i] < prev.Counts[i] {
-			return envoy.Histogram{}, false
+			return traffic.Histogram{}, false
 		}
 		d.Counts[i] = cur.Counts[i] - prev.Counts[i]
 	}
@@ -44,7 +44,7 @@ func histogramDelta(cur, prev envoy.Histogram) (envoy.Histogram, bool) {
 // addHistogram adds b into a (returning the result, a's slices may be reused) when their
 // bounds agree; with different bounds it keeps the one with more observations, since
 // re-bucketing would invent data.
-func addHistogram(a, b envoy.Histogram) envoy.Histogram {
+func addHistogram(a, b traffic.Histogram) traffic.Histogram {
 	if b.Count == 0 && len(b.Bounds) == 0 {
 		return a
 	}

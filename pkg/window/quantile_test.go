@@ -4,14 +4,14 @@ import (
 	"math"
 	"testing"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 func TestQuantile(t *testing.T) {
 	// Buckets 10, 20, 40 ms with 10, 30, 40 cumulative and 50 in total (10 in +Inf).
-	h := envoy.Histogram{Bounds: []float64{10, 20, 40}, Counts: []uint64{10, 30, 40}, Count: 50}
+	h := traffic.Histogram{Bounds: []float64{10, 20, 40}, Counts: []uint64{10, 30, 40}, Count: 50}
 	tests := map[string]struct {
-		h    envoy.Histogram
+		h    traffic.Histogram
 		q    float64
 		want float64
 	}{
@@ -20,12 +20,12 @@ func TestQuantile(t *testing.T) {
 		"third bucket":                     {h: h, q: 0.7, want: 30},   // rank 35: 5 of 10 in [20,40]
 		"+Inf bucket gives highest bound":  {h: h, q: 0.99, want: 40},
 		"bucket edge":                      {h: h, q: 0.2, want: 10},
-		"empty histogram":                  {h: envoy.Histogram{Bounds: []float64{1}, Counts: []uint64{0}}, q: 0.5, want: math.NaN()},
+		"empty histogram":                  {h: traffic.Histogram{Bounds: []float64{1}, Counts: []uint64{0}}, q: 0.5, want: math.NaN()},
 		"q out of range":                   {h: h, q: 1.5, want: math.NaN()},
 		"skips empty buckets": {
-			h: envoy.Histogram{Bounds: []float64{5, 10, 100}, Counts: []uint64{0, 0, 4}, Count: 4}, q: 0.5, want: 55,
+			h: traffic.Histogram{Bounds: []float64{5, 10, 100}, Counts: []uint64{0, 0, 4}, Count: 4}, q: 0.5, want: 55,
 		},
-		"mismatched slices": {h: envoy.Histogram{Bounds: []float64{1, 2}, Counts: []uint64{1}, Count: 1}, q: 0.5, want: math.NaN()},
+		"mismatched slices": {h: traffic.Histogram{Bounds: []float64{1, 2}, Counts: []uint64{1}, Count: 1}, q: 0.5, want: math.NaN()},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

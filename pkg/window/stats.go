@@ -3,7 +3,7 @@ package window
 import (
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // Stats summarise one subset's traffic over a window (or over one tick's increment).
@@ -11,7 +11,7 @@ type Stats struct {
 	// Requests, Rq2xx, Rq4xx, Rq5xx are deltas over the covered span.
 	Requests, Rq2xx, Rq4xx, Rq5xx uint64
 	// Latency is the histogram delta over the span (empty when no histogram was seen).
-	Latency envoy.Histogram
+	Latency traffic.Histogram
 	// P50, P99 are latency quantiles in ms over the span, interpolated like Prometheus'
 	// histogram_quantile; NaN when there are no samples.
 	P50, P99 float64

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // maxTicks caps the ring however often Observe is called (at the default 500 ms tick a
@@ -29,7 +29,7 @@ type Window struct {
 	mu     sync.Mutex
 	length time.Duration
 	// pods holds each live pod identity's latest cumulative counts.
-	pods  map[string]envoy.Counts
+	pods  map[string]traffic.Counts
 	ticks []tick
 	// first is the time of the first Observe (the baseline): no window reaches before it.
 	first time.Time
@@ -41,7 +41,7 @@ type Window struct {
 
 // New returns an empty window of the given length.
 func New(length time.Duration) *Window {
-	return &Window{length: length, pods: map[string]envoy.Counts{}}
+	return &Window{length: length, pods: map[string]traffic.Counts{}}
 }
 
 // SetLength changes the window length; increments beyond it are pruned on the next Observe.
@@ -64,7 +64,7 @@ func (w *Window) SetLength(d time.Duration) {
 //     value becomes the baseline and it adds nothing this tick;
 //   - a pod missing from ok has vanished and drops out; failed pods are only counted,
 //     their last counts are kept so that the next successful read continues the series.
-func (w *Window) Observe(now time.Time, ok map[string]envoy.Counts, failed int) Stats {
+func (w *Window) Observe(now time.Time, ok map[string]traffic.Counts, failed int) Stats {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if failed < 0 {
@@ -78,7 +78,7 @@ func (w *Window) Observe(now time.Time, ok map[string]envoy.Counts, failed int) 
 	}
 
 	restarted := w.restartedNames(ok, failed)
-	next := make(map[string]envoy.Counts, len(ok))
+	next := make(map[string]traffic.Counts, len(ok))
 	var p50, p99 float64
 	for id, cur := range ok {
 		next[id] = cur
@@ -88,7 +88,7 @@ func (w *Window) Observe(now time.Time, ok map[string]envoy.Counts, failed int) 
 			if !w.observed || !restarted[podName(id)] {
 				continue // baseline
 			}
-			prev = envoy.Counts{} // recreated pod: growth since 0
+			prev = traffic.Counts{} // recreated pod: growth since 0
 		}
 		d, grew := delta(cur, prev)
 		if !grew {
@@ -183,7 +183,7 @@ func (w *Window) statsOver(now time.Time, length time.Duration) Stats {
 // restartedNames returns the pod names (identity before the first "/") of identities that
 // vanished this tick, for which a new identity of the same name appeared: recreated pods.
 // It is empty when pods failed to be read, since a failed pod is not known to be gone.
-func (w *Window) restartedNames(ok map[string]envoy.Counts, failed int) map[string]bool {
+func (w *Window) restartedNames(ok map[string]traffic.Counts, failed int) map[string]bool {
 	if failed > 0 || !w.observed {
 		return nil
 	}
@@ -222,7 +222,7 @@ func (w *Window) prune(now time.Time) {
 
 // delta returns cur − prev and true, or false when any counter went down (a reset).
 // A histogram whose bounds changed contributes nothing but does not void the counters.
-func delta(cur, prev envoy.Counts) (Stats, bool) {
+func delta(cur, prev traffic.Counts) (Stats, bool) {
 	if cur.Requests < prev.Requests || cur.Rq2xx < prev.Rq2xx || cur.Rq3xx < prev.Rq3xx ||
 		cur.Rq4xx < prev.Rq4xx || cur.Rq5xx < prev.Rq5xx || cur.Latency.Count < prev.Latency.Count {
 		return Stats{}, false
@@ -249,7 +249,7 @@ func addCounts(s *Stats, d Stats) {
 
 // quantiles prefers the histogram; without one it falls back to computed quantiles when
 // there were requests; NaN when there is nothing to go on.
-func quantiles(h envoy.Histogram, requests uint64, p50, p99 float64) (float64, float64) {
+func quantiles(h traffic.Histogram, requests uint64, p50, p99 float64) (float64, float64) {
 	if h.Count > 0 {
 		return Quantile(h, 0.5), Quantile(h, 0.99)
 	}

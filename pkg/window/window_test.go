@@ -5,19 +5,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // cnt is a pod's cumulative counts: req requests of which e are 5xx, the rest 2xx.
-func cnt(req, e uint64) envoy.Counts {
-	return envoy.Counts{Requests: req, Rq2xx: req - e, Rq5xx: e}
+func cnt(req, e uint64) traffic.Counts {
+	return traffic.Counts{Requests: req, Rq2xx: req - e, Rq5xx: e}
 }
 
 type obs struct {
 	at     time.Duration // since t0
-	ok     map[string]envoy.Counts
+	ok     map[string]traffic.Counts
 	failed int
 	// wantReq, wantErr are this tick's expected increment.
 	wantReq, wantErr uint64
@@ -36,77 +36,77 @@ func TestObserve(t *testing.T) {
 		"first observation is a baseline": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(1000, 50)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(1010, 51)}, wantReq: 10, wantErr: 1},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(1000, 50)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(1010, 51)}, wantReq: 10, wantErr: 1},
 			},
 			wantReq: 10, wantErr: 1, wantSpan: time.Second, wantPods: 1,
 		},
 		"pods sum": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(5, 0), "b/1": cnt(7, 1)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(15, 2), "b/1": cnt(27, 4)}, wantReq: 30, wantErr: 5},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(5, 0), "b/1": cnt(7, 1)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(15, 2), "b/1": cnt(27, 4)}, wantReq: 30, wantErr: 5},
 			},
 			wantReq: 30, wantErr: 5, wantSpan: time.Second, wantPods: 2,
 		},
 		"new pod mid-window is a baseline": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(5, 0)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(6, 0), "b/1": cnt(900, 900)}, wantReq: 1},
-				{at: 2 * time.Second, ok: map[string]envoy.Counts{"a/1": cnt(7, 0), "b/1": cnt(902, 901)}, wantReq: 3, wantErr: 1},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(5, 0)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(6, 0), "b/1": cnt(900, 900)}, wantReq: 1},
+				{at: 2 * time.Second, ok: map[string]traffic.Counts{"a/1": cnt(7, 0), "b/1": cnt(902, 901)}, wantReq: 3, wantErr: 1},
 			},
 			wantReq: 4, wantErr: 1, wantSpan: 2 * time.Second, wantPods: 2,
 		},
 		"counter reset mid-window counts nothing that tick": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(100, 0)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(110, 1)}, wantReq: 10, wantErr: 1},
-				{at: 2 * time.Second, ok: map[string]envoy.Counts{"a/1": cnt(4, 4)}},
-				{at: 3 * time.Second, ok: map[string]envoy.Counts{"a/1": cnt(9, 5)}, wantReq: 5, wantErr: 1},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(100, 0)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(110, 1)}, wantReq: 10, wantErr: 1},
+				{at: 2 * time.Second, ok: map[string]traffic.Counts{"a/1": cnt(4, 4)}},
+				{at: 3 * time.Second, ok: map[string]traffic.Counts{"a/1": cnt(9, 5)}, wantReq: 5, wantErr: 1},
 			},
 			wantReq: 15, wantErr: 2, wantSpan: 3 * time.Second, wantPods: 1,
 		},
 		"one counter going down is a reset": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(100, 10)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(120, 5)}},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(100, 10)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(120, 5)}},
 			},
 			wantReq: 0, wantErr: 0, wantSpan: time.Second, wantPods: 1,
 		},
 		"recreated pod under the same name counts from 0": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/uid1/10.0.0.1": cnt(100, 0)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/uid2/10.0.0.2": cnt(8, 3)}, wantReq: 8, wantErr: 3},
+				{at: 0, ok: map[string]traffic.Counts{"a/uid1/10.0.0.1": cnt(100, 0)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/uid2/10.0.0.2": cnt(8, 3)}, wantReq: 8, wantErr: 3},
 			},
 			wantReq: 8, wantErr: 3, wantSpan: time.Second, wantPods: 1,
 		},
 		"vanished pod drops out and returns as a baseline": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(10, 0), "b/1": cnt(10, 0)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(12, 0)}, wantReq: 2},
-				{at: 2 * time.Second, ok: map[string]envoy.Counts{"a/1": cnt(13, 0), "b/1": cnt(50, 40)}, wantReq: 1},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(10, 0), "b/1": cnt(10, 0)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(12, 0)}, wantReq: 2},
+				{at: 2 * time.Second, ok: map[string]traffic.Counts{"a/1": cnt(13, 0), "b/1": cnt(50, 40)}, wantReq: 1},
 			},
 			wantReq: 3, wantErr: 0, wantSpan: 2 * time.Second, wantPods: 2,
 		},
 		"failed pod keeps its series": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(10, 0), "b/1": cnt(10, 0)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(12, 0)}, failed: 1, wantReq: 2},
-				{at: 2 * time.Second, ok: map[string]envoy.Counts{"a/1": cnt(13, 0), "b/1": cnt(20, 3)}, wantReq: 11, wantErr: 3},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(10, 0), "b/1": cnt(10, 0)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(12, 0)}, failed: 1, wantReq: 2},
+				{at: 2 * time.Second, ok: map[string]traffic.Counts{"a/1": cnt(13, 0), "b/1": cnt(20, 3)}, wantReq: 11, wantErr: 3},
 			},
 			wantReq: 13, wantErr: 3, wantSpan: 2 * time.Second, wantPods: 2,
 		},
 		"all pods failed": {
 			length: 10 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(10, 0)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(20, 0)}, wantReq: 10},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(10, 0)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(20, 0)}, wantReq: 10},
 				{at: 2 * time.Second, failed: 1},
 			},
 			wantReq: 10, wantSpan: 2 * time.Second, wantPods: 0, wantFailed: 1,
@@ -114,10 +114,10 @@ func TestObserve(t *testing.T) {
 		"old increments leave the window": {
 			length: 2 * time.Second,
 			ticks: []obs{
-				{at: 0, ok: map[string]envoy.Counts{"a/1": cnt(0, 0)}},
-				{at: time.Second, ok: map[string]envoy.Counts{"a/1": cnt(100, 100)}, wantReq: 100, wantErr: 100},
-				{at: 2 * time.Second, ok: map[string]envoy.Counts{"a/1": cnt(110, 100)}, wantReq: 10},
-				{at: 3 * time.Second, ok: map[string]envoy.Counts{"a/1": cnt(130, 100)}, wantReq: 20},
+				{at: 0, ok: map[string]traffic.Counts{"a/1": cnt(0, 0)}},
+				{at: time.Second, ok: map[string]traffic.Counts{"a/1": cnt(100, 100)}, wantReq: 100, wantErr: 100},
+				{at: 2 * time.Second, ok: map[string]traffic.Counts{"a/1": cnt(110, 100)}, wantReq: 10},
+				{at: 3 * time.Second, ok: map[string]traffic.Counts{"a/1": cnt(130, 100)}, wantReq: 20},
 			},
 			wantReq: 30, wantErr: 0, wantSpan: 2 * time.Second, wantPods: 1,
 		},
@@ -149,12 +149,12 @@ func TestLastDataAndLastRequest(t *testing.T) {
 	if s := w.Stats(t0); !s.LastData.IsZero() || !s.LastRequest.IsZero() || !math.IsNaN(s.P99) || !math.IsNaN(s.ErrorRate()) {
 		t.Fatalf("empty window: %+v", s)
 	}
-	w.Observe(t0, map[string]envoy.Counts{"a/1": cnt(10, 0)}, 0)
+	w.Observe(t0, map[string]traffic.Counts{"a/1": cnt(10, 0)}, 0)
 	if s := w.Stats(t0); !s.LastData.Equal(t0) || !s.LastRequest.IsZero() {
 		t.Fatalf("after baseline: LastData %v LastRequest %v", s.LastData, s.LastRequest)
 	}
-	w.Observe(t0.Add(time.Second), map[string]envoy.Counts{"a/1": cnt(11, 0)}, 0)
-	w.Observe(t0.Add(2*time.Second), map[string]envoy.Counts{"a/1": cnt(11, 0)}, 0)
+	w.Observe(t0.Add(time.Second), map[string]traffic.Counts{"a/1": cnt(11, 0)}, 0)
+	w.Observe(t0.Add(2*time.Second), map[string]traffic.Counts{"a/1": cnt(11, 0)}, 0)
 	w.Observe(t0.Add(3*time.Second), nil, 1)
 	s := w.Stats(t0.Add(3 * time.Second))
 	if want := t0.Add(2 * time.Second); !s.LastData.Equal(want) {
@@ -167,34 +167,34 @@ func TestLastDataAndLastRequest(t *testing.T) {
 
 func TestLatency(t *testing.T) {
 	bounds := []float64{10, 100, 1000}
-	hist := func(counts ...uint64) envoy.Histogram {
-		return envoy.Histogram{Bounds: bounds, Counts: counts[:3], Count: counts[3]}
+	hist := func(counts ...uint64) traffic.Histogram {
+		return traffic.Histogram{Bounds: bounds, Counts: counts[:3], Count: counts[3]}
 	}
 	tests := map[string]struct {
-		ticks    []envoy.Counts
+		ticks    []traffic.Counts
 		wantP50  float64
 		wantP99  float64
 		wantHist uint64
 	}{
 		"histogram deltas": {
 			// baseline has 1000 fast requests; the window sees 100, 90 of them in (100,1000].
-			ticks: []envoy.Counts{
+			ticks: []traffic.Counts{
 				{Requests: 1000, Latency: hist(1000, 1000, 1000, 1000)},
 				{Requests: 1100, Latency: hist(1010, 1010, 1100, 1100)},
 			},
 			wantP50: 100 + 900*(50.0-10)/90, wantP99: 100 + 900*(99.0-10)/90, wantHist: 100,
 		},
 		"computed quantiles only": {
-			ticks:   []envoy.Counts{{Requests: 10, P50: 3, P99: 30}, {Requests: 20, P50: 4, P99: 40}},
+			ticks:   []traffic.Counts{{Requests: 10, P50: 3, P99: 30}, {Requests: 20, P50: 4, P99: 40}},
 			wantP50: 4, wantP99: 40,
 		},
 		"no requests gives NaN": {
-			ticks:   []envoy.Counts{{Requests: 10, P50: 3, P99: 30}, {Requests: 10, P50: 4, P99: 40}},
+			ticks:   []traffic.Counts{{Requests: 10, P50: 3, P99: 30}, {Requests: 10, P50: 4, P99: 40}},
 			wantP50: math.NaN(), wantP99: math.NaN(),
 		},
 		"changed bounds contribute no histogram": {
-			ticks: []envoy.Counts{
-				{Requests: 10, Latency: envoy.Histogram{Bounds: []float64{1}, Counts: []uint64{10}, Count: 10}},
+			ticks: []traffic.Counts{
+				{Requests: 10, Latency: traffic.Histogram{Bounds: []float64{1}, Counts: []uint64{10}, Count: 10}},
 				{Requests: 20, Latency: hist(10, 20, 20, 20)},
 			},
 			wantP50: math.NaN(), wantP99: math.NaN(),
@@ -204,7 +204,7 @@ func TestLatency(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			w := New(10 * time.Second)
 			for i, c := range tc.ticks {
-				w.Observe(t0.Add(time.Duration(i)*time.Second), map[string]envoy.Counts{"a/1": c}, 0)
+				w.Observe(t0.Add(time.Duration(i)*time.Second), map[string]traffic.Counts{"a/1": c}, 0)
 			}
 			s := w.Stats(t0.Add(time.Duration(len(tc.ticks)-1) * time.Second))
 			if !approxEq(s.P50, tc.wantP50) || !approxEq(s.P99, tc.wantP99) {
@@ -227,7 +227,7 @@ func approxEq(a, b float64) bool {
 func TestSetLengthAndBoundedMemory(t *testing.T) {
 	w := New(time.Hour)
 	for i := range 10000 {
-		w.Observe(t0.Add(time.Duration(i)*time.Millisecond), map[string]envoy.Counts{"a/1": cnt(uint64(i), 0)}, 0)
+		w.Observe(t0.Add(time.Duration(i)*time.Millisecond), map[string]traffic.Counts{"a/1": cnt(uint64(i), 0)}, 0)
 	}
 	if n := len(w.ticks); n > maxTicks {
 		t.Fatalf("%d ticks kept, cap %d", n, maxTicks)
@@ -240,7 +240,7 @@ func TestSetLengthAndBoundedMemory(t *testing.T) {
 	if got := w.Stats(now).Requests; got != 100 {
 		t.Fatalf("after SetLength(100ms): %d requests, want 100", got)
 	}
-	w.Observe(now.Add(time.Millisecond), map[string]envoy.Counts{"a/1": cnt(10000, 0)}, 0)
+	w.Observe(now.Add(time.Millisecond), map[string]traffic.Counts{"a/1": cnt(10000, 0)}, 0)
 	if n := len(w.ticks); n != 100 {
 		t.Fatalf("after pruning to 100ms: %d ticks kept, want 100", n)
 	}
@@ -248,8 +248,8 @@ func TestSetLengthAndBoundedMemory(t *testing.T) {
 
 func TestSaturatingSum(t *testing.T) {
 	w := New(10 * time.Second)
-	w.Observe(t0, map[string]envoy.Counts{"a/1": cnt(0, 0), "b/1": cnt(0, 0)}, 0)
-	inc := w.Observe(t0.Add(time.Second), map[string]envoy.Counts{"a/1": cnt(math.MaxUint64, 0), "b/1": cnt(math.MaxUint64, 0)}, 0)
+	w.Observe(t0, map[string]traffic.Counts{"a/1": cnt(0, 0), "b/1": cnt(0, 0)}, 0)
+	inc := w.Observe(t0.Add(time.Second), map[string]traffic.Counts{"a/1": cnt(math.MaxUint64, 0), "b/1": cnt(math.MaxUint64, 0)}, 0)
 	if inc.Requests != math.MaxUint64 {
 		t.Fatalf("sum wrapped: %d", inc.Requests)
 	}
@@ -257,8 +257,8 @@ func TestSaturatingSum(t *testing.T) {
 
 func TestStatsShrinksWithoutTicks(t *testing.T) {
 	w := New(2 * time.Second)
-	w.Observe(t0, map[string]envoy.Counts{"a/1": cnt(0, 0)}, 0)
-	w.Observe(t0.Add(time.Second), map[string]envoy.Counts{"a/1": cnt(10, 1)}, 0)
+	w.Observe(t0, map[string]traffic.Counts{"a/1": cnt(0, 0)}, 0)
+	w.Observe(t0.Add(time.Second), map[string]traffic.Counts{"a/1": cnt(10, 1)}, 0)
 	tests := map[string]struct {
 		at       time.Duration
 		wantReq  uint64
@@ -282,7 +282,7 @@ func TestStatsShrinksWithoutTicks(t *testing.T) {
 
 func TestStatsSince(t *testing.T) {
 	w := New(10 * time.Second)
-	w.Observe(t0, map[string]envoy.Counts{"a/1": cnt(0, 0)}, 0)
+	w.Observe(t0, map[string]traffic.Counts{"a/1": cnt(0, 0)}, 0)
 	// One tick a second, tick i (1…12) adding i requests, the last three all errors.
 	var req, e uint64
 	for i := uint64(1); i <= 12; i++ {
@@ -290,7 +290,7 @@ func TestStatsSince(t *testing.T) {
 		if i >= 10 {
 			e += i
 		}
-		w.Observe(t0.Add(time.Duration(i)*time.Second), map[string]envoy.Counts{"a/1": cnt(req, e)}, 0)
+		w.Observe(t0.Add(time.Duration(i)*time.Second), map[string]traffic.Counts{"a/1": cnt(req, e)}, 0)
 	}
 	now := t0.Add(12 * time.Second)
 	tests := map[string]struct {

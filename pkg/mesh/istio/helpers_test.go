@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-const fixtureDir = "../../../../shared/fixtures/istio"
+const fixtureDir = "../../../testdata/istio"
 
 // testNS is the namespace fixtures are placed in (they carry none).
 const testNS = "default"
