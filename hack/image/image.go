@@ -176,7 +176,9 @@ type Output struct {
 	// Digest is the digest of record: the image manifest's for one platform, the image
 	// index's for several; the layout's index.json points at it.
 	Digest v1.Hash
-	// ImageID is the config digest of the tarball's image, what `docker images` shows.
+	// ImageID is the config digest of the tarball's image: the ID docker load and
+	// containerd give it (containerd writes a manifest of its own for a docker archive,
+	// so only this one matches there).
 	ImageID v1.Hash
 }
 

@@ -65,7 +65,7 @@ func run(ctx context.Context, out, platforms string, s Spec) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s\tOCI image layout (%s)\n%s\tdocker archive of %s (docker load, ctr images import)\nimage ID %s\ndigest %s\n",
+	fmt.Printf("%s\tOCI image layout (%s)\n%s\tdocker archive of %s (docker load, ctr images import)\nimage ID %s (config digest)\ndigest %s (manifest digest)\n",
 		o.Layout, platforms, o.Tarball, o.Tag, o.ImageID, o.Digest)
 	return nil
 }
