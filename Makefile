@@ -6,7 +6,7 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/...
 
-.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect
+.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect image
 
 all: build
 
@@ -70,6 +70,18 @@ demo: bins istiod
 ## demo-standin: the same story with stand-in pods instead of istiod (no istiod build).
 demo-standin: bins
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./e2e/demo $(DEMO_FLAGS)
+
+## image: the controller's OCI image without a Docker daemon or a base image (hack/image):
+## bin/image/oci (OCI layout) and bin/image/sluice.tar (docker load, ctr images import);
+## the same commit gives the same digest. VERSION is also the tag; PLATFORMS=linux/amd64,linux/arm64
+## puts an image index in the layout (the tarball holds the first platform).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+PLATFORMS ?= linux/amd64
+image:
+	SOURCE_DATE_EPOCH=$(SOURCE_DATE_EPOCH) $(GO) run ./hack/image -version '$(VERSION)' -revision '$(REVISION)' \
+		-platforms '$(PLATFORMS)' -out bin/image
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/...
