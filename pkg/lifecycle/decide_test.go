@@ -104,8 +104,11 @@ func TestDecide(t *testing.T) {
 			events: []string{reason.VirtualServiceJoined},
 		},
 		"joined once per reconcile": {
-			world: world(func(w *World) { rollout(w, v1alpha1.PhaseProgressing); w.Joining, w.Joined = []string{"reviews-edge"}, true }),
-			want:  Transition{Kind: Observe}, check: "guard",
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseProgressing)
+				w.Joining, w.Joined = []string{"reviews-edge"}, true
+			}),
+			want: Transition{Kind: Observe}, check: "guard",
 		},
 		"bad input is terminal": {
 			world: world(func(w *World) { w.Problem = &Problem{reason.InvalidSpec, "sluice.dev/steps: …"} }),
