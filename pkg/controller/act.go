@@ -3,18 +3,14 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/lifecycle"
-	"github.com/sluicedev/sluice/pkg/mesh/istio"
 	"github.com/sluicedev/sluice/pkg/reason"
 )
 
@@ -58,6 +54,9 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 			ts.Status.LastDecision = decision(t, now)
 		}
 	}
+	if errors.Is(err, errStepNotWritten) {
+		return nil // undone and reported; the next tick tries the step again
+	}
 	if err != nil {
 		return err
 	}
@@ -70,9 +69,8 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 
 // rollback sets the canary weight to 0 everywhere and ends the rollout.
 func (r *Reconciler) rollback(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
-	if err := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, 0); err != nil {
-		return err
-	}
+	o := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, 0)
+	r.notePending(ts, w.svc, pendingAfter(ts.Status.PendingWrite, writeRollback, t.Stable, t.Canary, 0, o, now))
 	if r.Metrics != nil {
 		r.Metrics.FaultToZero.Observe(r.Clock.Since(now).Seconds())
 	}
@@ -89,9 +87,8 @@ func (r *Reconciler) rollback(ctx context.Context, w *world, ts *sluicev1alpha1.
 
 // promote leaves the canary alone in every managed route and records it as the stable.
 func (r *Reconciler) promote(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
-	if err := r.promoteRoutes(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary); err != nil {
-		return err
-	}
+	o := r.promoteRoutes(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary)
+	r.notePending(ts, w.svc, pendingAfter(ts.Status.PendingWrite, writePromote, t.Stable, t.Canary, 100, o, now))
 	r.expectWrite(w, ts, rm, 100, r.Clock.Now(), false)
 	st := &ts.Status
 	st.LastDecision = decision(t, now)
@@ -103,9 +100,11 @@ func (r *Reconciler) promote(ctx context.Context, w *world, ts *sluicev1alpha1.T
 
 // advance writes the next step's weight; the step's dwell starts now (or at confirmation).
 func (r *Reconciler) advance(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
-	if err := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, t.Weight); err != nil {
-		return err
+	if o := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, t.Weight); !o.Complete() {
+		r.undoStep(ctx, w, ts, t, o, ts.Status.Weight, now)
+		return errStepNotWritten
 	}
+	r.writesComplete(ts, t.Weight)
 	st := &ts.Status
 	st.LastDecision = decision(t, now)
 	st.Step, st.Weight = t.Step, t.Weight
@@ -128,32 +127,6 @@ func (r *Reconciler) finish(ts *sluicev1alpha1.TrafficShift, limit int, result s
 		st.History = st.History[:limit]
 	}
 	st.Phase, st.PausedReason = result, ""
-}
-
-// patchAll applies one transform per VirtualService and stops at the first failure. The
-// target weight is remembered while writing so that a partial write is never taken for
-// someone else's edit.
-func (r *Reconciler) patchAll(ctx context.Context, w *world, key types.NamespacedName, weight int32, transform func(*vsObj) ([]byte, bool, error)) error {
-	if rm := r.mem.peek(key); rm != nil {
-		rm.pending = &weight
-	}
-	for _, vs := range w.vss {
-		patch, changed, err := transform(vs)
-		if err != nil {
-			return fmt.Errorf("computing the weight change for VirtualService %s/%s: %w", vs.Namespace, vs.Name, err)
-		}
-		if !changed {
-			continue
-		}
-		if err := istio.ApplyPatch(ctx, r.Client, vs, patch); err != nil {
-			if r.Metrics != nil {
-				r.Metrics.PatchFailures.WithLabelValues(w.svc.Namespace, w.svc.Name).Inc()
-			}
-			return fmt.Errorf("patching VirtualService %s/%s to canary weight %d: %w", vs.Namespace, vs.Name, weight, err)
-		}
-		log.FromContext(ctx).Info("patched VirtualService", "virtualservice", vs.Name, "canaryWeight", weight)
-	}
-	return nil
 }
 
 func isProblem(err error) bool {

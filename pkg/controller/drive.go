@@ -25,9 +25,9 @@ type tickState struct {
 	resumed bool
 }
 
-// maxDecisions bounds one reconcile: recover, resume and observe each happen at most once
-// before the decision that ends it.
-const maxDecisions = 4
+// maxDecisions bounds one reconcile: converge, recover, resume, join and observe each
+// happen at most once before the decision that ends it.
+const maxDecisions = 6
 
 // drive asks the lifecycle what to do and does it, until a decision ends the reconcile.
 func (r *Reconciler) drive(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, now time.Time) (ctrl.Result, error) {
@@ -43,10 +43,17 @@ func (r *Reconciler) drive(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 			if err := r.observe(ctx, w, ts, tk, t, now); err != nil {
 				return ctrl.Result{}, err
 			}
+		case lifecycle.Converge:
+			if err := r.converge(ctx, w, ts, now); err != nil {
+				return ctrl.Result{}, err
+			}
+		case lifecycle.Join:
+			r.join(ctx, w, ts, t)
 		case lifecycle.Recover, lifecycle.Resume:
 			r.carryOn(w, ts, tk, t, now)
 		default:
-			return r.apply(ctx, w, ts, tk, t, now)
+			res, err := r.apply(ctx, w, ts, tk, t, now)
+			return retryPending(ts, res), err
 		}
 	}
 	return ctrl.Result{}, fmt.Errorf("the lifecycle of %s took more than %d decisions in one reconcile", w.target, maxDecisions)
@@ -58,7 +65,7 @@ func (r *Reconciler) apply(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	case lifecycle.Nothing:
 		return ctrl.Result{}, nil
 	case lifecycle.OptOut:
-		return ctrl.Result{}, r.optOut(ctx, w, ts, t)
+		return ctrl.Result{}, r.optOut(ctx, w, ts, t, now)
 	case lifecycle.MarkInvalid:
 		return ctrl.Result{}, r.markInvalid(ctx, ts, tk.before, t)
 	case lifecycle.FollowUp:
@@ -75,6 +82,19 @@ func (r *Reconciler) apply(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 		return r.conclude(ctx, w, ts, tk, t, now)
 	}
 	return ctrl.Result{}, fmt.Errorf("no action for lifecycle transition %q", t.Kind)
+}
+
+// retryPending makes sure a write that has not reached every VirtualService is tried
+// again, with backoff, however the reconcile ended.
+func retryPending(ts *sluicev1alpha1.TrafficShift, res ctrl.Result) ctrl.Result {
+	if ts == nil || ts.Status.PendingWrite == nil {
+		return res
+	}
+	retry := pendingBackoff(ts.Status.PendingWrite.Attempts)
+	if res.RequeueAfter == 0 || retry < res.RequeueAfter {
+		res.RequeueAfter = retry
+	}
+	return res
 }
 
 // carryOn applies a transition after which the same reconcile decides again: a rollout

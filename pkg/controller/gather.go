@@ -35,6 +35,9 @@ type world struct {
 	servingProblem *lifecycle.Problem
 	// guard is the decision engine's verdict once this reconcile has read the stats.
 	guard *analysis.Decision
+	// retried: the pending write was tried again in this reconcile; joined: VirtualServices
+	// that appeared mid-rollout were written.
+	retried, joined bool
 }
 
 // gather reads the Service's policy and routing objects. Bad input is recorded in
@@ -80,7 +83,7 @@ func (r *Reconciler) read(ctx context.Context, w *world) error {
 // facts is the lifecycle's view of w, ts and what sluice remembers: the pure input of
 // lifecycle.Decide. It resolves the subsets and inspects the routes for them.
 func (r *Reconciler) facts(w *world, ts *sluicev1alpha1.TrafficShift) lifecycle.World {
-	lw := lifecycle.World{Enabled: spec.Enabled(w.svc.Annotations), Tracked: ts != nil, Host: w.target.FQDN(), Guard: w.guard}
+	lw := lifecycle.World{Enabled: spec.Enabled(w.svc.Annotations), Tracked: ts != nil, Host: w.target.FQDN(), Guard: w.guard, Retried: w.retried}
 	if ts == nil {
 		return lw
 	}
@@ -104,8 +107,11 @@ func (r *Reconciler) facts(w *world, ts *sluicev1alpha1.TrafficShift) lifecycle.
 		lw.Problem = &lifecycle.Problem{Reason: reason.SubsetNotFound, Message: err.Error()}
 		return lw
 	}
-	lw.Routes = w.routeFacts(lw.Stable, lw.Canary)
-	lw.IdleRoutes = w.routeFacts(lw.Stable, "")
+	rt := w.routing(lw.Stable, lw.Canary)
+	lw.Joining = rt.joining(&ts.Status)
+	lw.Routes = rt.facts(holdsRollout(&ts.Status, lw.Joining))
+	lw.IdleRoutes = w.routing(lw.Stable, "").facts(holdsRollout(&ts.Status, nil))
+	lw.Retried, lw.Joined = w.retried, w.joined
 	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil {
 		lw.Following = rm.confirm != nil || rm.drain != nil
 	}
@@ -144,10 +150,7 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 				}
 				return nil, fmt.Errorf("reading VirtualService %s/%s: %w", ns, n, err)
 			}
-			if !istio.RoutesTo(vs, w.target) {
-				return nil, &lifecycle.Problem{Reason: reason.NoManagedRoute, Message: fmt.Sprintf("VirtualService %s/%s has no http route to %s", ns, n, w.target.FQDN())}
-			}
-			out = append(out, vs)
+			out = append(out, vs) // one without a route to the host is reported as ignored
 		}
 		if len(missing) > 0 {
 			return nil, &lifecycle.Problem{Reason: reason.VirtualServiceNotFound, Message: fmt.Sprintf("%s names VirtualService(s) %s that do not exist in namespace %s", spec.AnnVirtualService, strings.Join(missing, ", "), ns)}
@@ -184,53 +187,114 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 	return out, nil
 }
 
-// routes inspects every VirtualService for the stable/canary pair. The problem says why
-// no route can be managed, or which route is malformed.
-func (w *world) routes(stable, canary string) (managed, bypass []sluicev1alpha1.RouteRef, byVS map[string][]istio.RouteInfo, p *lifecycle.Problem) {
-	byVS = map[string][]istio.RouteInfo{}
+// routing is what the VirtualServices do with the host's traffic for one stable and
+// canary pair.
+type routing struct {
+	managed, bypass []sluicev1alpha1.RouteRef
+	// ignored route to the host without a route sluice shifts.
+	ignored []sluicev1alpha1.IgnoredVirtualService
+	// canaryWeights are the distinct canary weights of each managed VirtualService's
+	// managed routes, by VirtualService.
+	canaryWeights map[string][]int32
+	// problem says why no VirtualService can be shifted; nil when one can.
+	problem *lifecycle.Problem
+}
+
+// routing surveys every VirtualService for the stable/canary pair. Those without a route
+// sluice shifts are listed as ignored with why; only when none has one is it a problem.
+func (w *world) routing(stable, canary string) routing {
+	rt := routing{canaryWeights: map[string][]int32{}}
+	var malformed *lifecycle.Problem
 	for _, vs := range w.vss {
-		infos, err := istio.Inspect(vs, w.target, stable, canary)
-		if err != nil {
-			return nil, nil, nil, &lifecycle.Problem{Reason: reason.InvalidRoute, Message: err.Error()}
+		s := istio.SurveyRoutes(vs, w.target, stable, canary)
+		if !s.Managed() {
+			rt.ignored = append(rt.ignored, sluicev1alpha1.IgnoredVirtualService{Name: vs.Name, Reason: s.Unmanaged()})
+			if s.Err != nil && malformed == nil {
+				malformed = &lifecycle.Problem{Reason: reason.InvalidRoute, Message: s.Err.Error()}
+			}
 		}
-		byVS[vs.Name] = infos
-		for _, ri := range infos {
+		for _, ri := range s.Routes {
 			ref := sluicev1alpha1.RouteRef{VirtualService: vs.Name, Index: int32(ri.Index), Name: ri.Name}
 			switch ri.Kind {
 			case istio.Managed:
-				managed = append(managed, ref)
+				rt.managed = append(rt.managed, ref)
+				if !slices.Contains(rt.canaryWeights[vs.Name], ri.CanaryWeight) {
+					rt.canaryWeights[vs.Name] = append(rt.canaryWeights[vs.Name], ri.CanaryWeight)
+				}
 			case istio.Bypass:
-				bypass = append(bypass, ref)
+				rt.bypass = append(rt.bypass, ref)
 			}
 		}
 	}
-	if len(managed) == 0 {
-		return nil, nil, nil, &lifecycle.Problem{Reason: reason.NoManagedRoute, Message: fmt.Sprintf("no http route sends %s's traffic to subset %q alone or to %q and %q", w.target.FQDN(), stable, stable, canary)}
+	if len(rt.managed) > 0 {
+		return rt
 	}
-	return managed, bypass, byVS, nil
+	if malformed != nil {
+		rt.problem = malformed
+		return rt
+	}
+	msg := fmt.Sprintf("no http route sends %s's traffic to subset %q alone or to %q and %q", w.target.FQDN(), stable, stable, canary)
+	if len(rt.ignored) > 0 {
+		parts := make([]string, len(rt.ignored))
+		for i, ig := range rt.ignored {
+			parts[i] = fmt.Sprintf("VirtualService %s: %s", ig.Name, ig.Reason)
+		}
+		msg += " (" + strings.Join(parts, "; ") + ")"
+	}
+	rt.problem = &lifecycle.Problem{Reason: reason.NoManagedRoute, Message: msg}
+	return rt
 }
 
-// routeFacts is what the lifecycle needs of routes(stable, canary).
-func (w *world) routeFacts(stable, canary string) lifecycle.Routes {
-	_, _, byVS, p := w.routes(stable, canary)
-	if p != nil {
-		return lifecycle.Routes{Problem: p}
-	}
-	return lifecycle.Routes{CanaryWeights: observedCanaryWeights(byVS)}
-}
-
-// observedCanaryWeights lists the distinct canary weights across managed routes.
-func observedCanaryWeights(byVS map[string][]istio.RouteInfo) []int32 {
+// weights lists the distinct canary weights across the managed VirtualServices that keep
+// says to count, ascending.
+func (rt routing) weights(keep func(name string) bool) []int32 {
 	var ws []int32
-	for _, infos := range byVS {
-		for _, ri := range infos {
-			if ri.Kind == istio.Managed && !slices.Contains(ws, ri.CanaryWeight) {
-				ws = append(ws, ri.CanaryWeight)
+	for name, vw := range rt.canaryWeights {
+		if !keep(name) {
+			continue
+		}
+		for _, v := range vw {
+			if !slices.Contains(ws, v) {
+				ws = append(ws, v)
 			}
 		}
 	}
 	slices.Sort(ws)
 	return ws
+}
+
+// facts are the lifecycle's Routes for rt, counting only the VirtualServices that hold
+// the rollout's weights.
+func (rt routing) facts(rollout func(name string) bool) lifecycle.Routes {
+	if rt.problem != nil {
+		return lifecycle.Routes{Problem: rt.problem}
+	}
+	return lifecycle.Routes{CanaryWeights: rt.weights(rollout)}
+}
+
+// joining lists the managed VirtualServices that route to the host with the canary at 0
+// but are not among st's VirtualServices: they appeared in the middle of a rollout.
+func (rt routing) joining(st *sluicev1alpha1.TrafficShiftStatus) []string {
+	if !lifecycle.Active(st.Phase) || st.Weight == 0 || len(st.VirtualServices) == 0 {
+		return nil
+	}
+	var out []string
+	for name, ws := range rt.canaryWeights {
+		if !slices.Contains(st.VirtualServices, name) && slices.Equal(ws, []int32{0}) {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// holdsRollout says whether a VirtualService's weights are the rollout's own to judge:
+// not one a pending write has not reached, not one that has yet to join.
+func holdsRollout(st *sluicev1alpha1.TrafficShiftStatus, joining []string) func(string) bool {
+	pending := failing(st.PendingWrite)
+	return func(name string) bool {
+		return !slices.Contains(pending, name) && !slices.Contains(joining, name)
+	}
 }
 
 // inferStable finds the subset serving now. A VirtualService without any subset route to

@@ -5,23 +5,20 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/lifecycle"
-	"github.com/sluicedev/sluice/pkg/mesh/istio"
 	"github.com/sluicedev/sluice/pkg/reason"
 )
 
 // settle records an idle (or finished) state: valid spec, routes found, nothing to move.
 func (r *Reconciler) settle(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, before *sluicev1alpha1.TrafficShiftStatus, t lifecycle.Transition) error {
-	managed, bypass, _, _ := w.routes(t.Stable, "")
 	st := &ts.Status
 	st.Stable, st.Phase = t.Stable, t.Phase
-	r.noteRoutes(w, ts, managed, bypass)
+	r.noteRoutes(w, ts, w.routing(t.Stable, ""), nil)
 	setCondition(ts, sluicev1alpha1.ConditionReady, true, reason.Valid, "annotations, policy and routes are valid")
 	setCondition(ts, sluicev1alpha1.ConditionProgressing, false, string(st.Phase), t.Message)
 	return r.writeStatusIfChanged(ctx, ts, before)
@@ -29,7 +26,6 @@ func (r *Reconciler) settle(ctx context.Context, w *world, ts *sluicev1alpha1.Tr
 
 // start begins a rollout of the canary: the first step's weight in every managed route.
 func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
-	managed, bypass, _, _ := w.routes(t.Stable, t.Canary)
 	key := client.ObjectKeyFromObject(ts)
 	rm := r.mem.get(key, t.Canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
 	// The windows' first read, before the canary gets traffic: counters are cumulative, so
@@ -38,9 +34,12 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	if _, _, _, err := r.readStats(ctx, w, rm, t.Stable, t.Canary, now); err != nil {
 		log.FromContext(ctx).V(1).Info("no baseline read of the stats at the rollout's start; the first tick takes it", "error", err.Error())
 	}
-	if err := r.setWeight(ctx, w, key, t.Stable, t.Canary, t.Weight); err != nil {
-		return ctrl.Result{}, err
+	if o := r.setWeight(ctx, w, key, t.Stable, t.Canary, t.Weight); !o.Complete() {
+		before := ts.Status.DeepCopy()
+		r.undoStep(ctx, w, ts, t, o, 0, now)
+		return ctrl.Result{RequeueAfter: startRetry}, r.writeStatusIfChanged(ctx, ts, before)
 	}
+	r.writesComplete(ts, t.Weight)
 	r.events(ts, w.svc, t.Events)
 	st := &ts.Status
 	st.Phase, st.PausedReason = t.Phase, t.PausedReason
@@ -51,7 +50,7 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	if t.Retry != "" {
 		st.LastRetry = t.Retry
 	}
-	r.noteRoutes(w, ts, managed, bypass)
+	r.noteRoutes(w, ts, w.routing(t.Stable, t.Canary), nil)
 	rm.lastTick, rm.world = now, w
 	r.expectWrite(w, ts, rm, t.Weight, r.Clock.Now(), true)
 	st.LastDecision = &sluicev1alpha1.Decision{Action: t.Action(), Reason: reason.RolloutStarted, Message: t.Message, Time: timePtr(now)}
@@ -69,9 +68,8 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 
 // supersede ends an active rollout whose canary is no longer the one asked for.
 func (r *Reconciler) supersede(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
-	if err := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, t.Weight); err != nil {
-		return ctrl.Result{}, err
-	}
+	o := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, t.Weight)
+	r.notePending(ts, w.svc, pendingAfter(ts.Status.PendingWrite, writeSupersede, t.Stable, t.Canary, t.Weight, o, now))
 	st := &ts.Status
 	r.finish(ts, w.spec.HistoryLimit, sluicev1alpha1.PhaseRolledBack, t.Reason, t.Message, now)
 	st.Phase, st.Weight, st.Step = t.Phase, 0, 0
@@ -99,8 +97,8 @@ func (r *Reconciler) recordPromoted(ctx context.Context, w *world, ts *sluicev1a
 }
 
 // optOut stops managing the Service, after returning a rollout's traffic to stable; its
-// TrafficShift is deleted.
-func (r *Reconciler) optOut(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition) error {
+// TrafficShift is deleted once no write is pending.
+func (r *Reconciler) optOut(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition, now time.Time) error {
 	key := client.ObjectKeyFromObject(ts)
 	if t.ReturnTraffic {
 		if names := ts.Status.VirtualServices; len(names) > 0 {
@@ -111,10 +109,15 @@ func (r *Reconciler) optOut(ctx context.Context, w *world, ts *sluicev1alpha1.Tr
 			return err
 		}
 		w.vss = vss
-		if err := r.setWeight(ctx, w, key, t.Stable, t.Canary, 0); err != nil {
-			return err
+		o := r.setWeight(ctx, w, key, t.Stable, t.Canary, 0)
+		if !o.Complete() {
+			r.notePending(ts, w.svc, pendingAfter(ts.Status.PendingWrite, writeOptOut, t.Stable, t.Canary, 0, o, now))
+			return r.writeStatus(ctx, ts)
 		}
 		r.events(ts, w.svc, t.Events)
+	}
+	if !t.Release {
+		return nil
 	}
 	r.mem.forget(key)
 	if err := r.Client.Delete(ctx, ts); client.IgnoreNotFound(err) != nil {
@@ -124,16 +127,6 @@ func (r *Reconciler) optOut(ctx context.Context, w *world, ts *sluicev1alpha1.Tr
 	return nil
 }
 
-// setWeight writes canary weight w into every managed route of every VirtualService.
-func (r *Reconciler) setWeight(ctx context.Context, w *world, key types.NamespacedName, stable, canary string, weight int32) error {
-	return r.patchAll(ctx, w, key, weight, func(vs *vsObj) ([]byte, bool, error) {
-		return istio.SetWeight(vs, w.target, stable, canary, weight)
-	})
-}
-
-// promoteRoutes leaves the canary alone at 100 in every managed route.
-func (r *Reconciler) promoteRoutes(ctx context.Context, w *world, key types.NamespacedName, stable, canary string) error {
-	return r.patchAll(ctx, w, key, 100, func(vs *vsObj) ([]byte, bool, error) {
-		return istio.Promote(vs, w.target, stable, canary)
-	})
-}
+// startRetry is how soon a rollout whose first write failed on some VirtualService is
+// started again.
+const startRetry = time.Second

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -140,20 +142,35 @@ func (r *Reconciler) event(ts *sluicev1alpha1.TrafficShift, svc *corev1.Service,
 	r.Recorder.Eventf(ts, svc, typ, why, action, "%s", note)
 }
 
-// noteRoutes records which routes are managed and reports routes that bypass the shift.
-func (r *Reconciler) noteRoutes(w *world, ts *sluicev1alpha1.TrafficShift, managed, bypass []sluicev1alpha1.RouteRef) {
+// noteRoutes records which VirtualServices and routes are managed (leaving out those yet
+// to join the rollout), and reports routes that bypass the shift and VirtualServices
+// that are ignored, with an Event when their set changes.
+func (r *Reconciler) noteRoutes(w *world, ts *sluicev1alpha1.TrafficShift, rt routing, joining []string) {
 	st := &ts.Status
-	names := make([]string, 0, len(w.vss))
-	for _, vs := range w.vss {
-		names = append(names, vs.Name)
+	names := make([]string, 0, len(rt.canaryWeights))
+	for name := range rt.canaryWeights {
+		if !slices.Contains(joining, name) {
+			names = append(names, name)
+		}
 	}
+	slices.Sort(names)
 	st.VirtualServices = names
-	st.ManagedRoutes = managed
-	newBypass := !equality.Semantic.DeepEqual(st.BypassRoutes, bypass) && len(bypass) > 0
-	st.BypassRoutes = bypass
+	st.ManagedRoutes = rt.managed
+	newBypass := !equality.Semantic.DeepEqual(st.BypassRoutes, rt.bypass) && len(rt.bypass) > 0
+	st.BypassRoutes = rt.bypass
 	if newBypass {
 		r.event(ts, w.svc, corev1.EventTypeWarning, reason.RoutesBypassShift, "Inspect",
-			"%d route(s) send to %s without a subset and bypass the shift: %s", len(bypass), w.target.FQDN(), routeList(bypass))
+			"%d route(s) send to %s without a subset and bypass the shift: %s", len(rt.bypass), w.target.FQDN(), routeList(rt.bypass))
+	}
+	newIgnored := !equality.Semantic.DeepEqual(st.IgnoredVirtualServices, rt.ignored) && len(rt.ignored) > 0
+	st.IgnoredVirtualServices = rt.ignored
+	if newIgnored {
+		parts := make([]string, len(rt.ignored))
+		for i, ig := range rt.ignored {
+			parts[i] = ig.Name + " (" + ig.Reason + ")"
+		}
+		r.event(ts, w.svc, corev1.EventTypeWarning, reason.VirtualServicesIgnored, "Inspect",
+			"%d VirtualService(s) route to %s without a route sluice shifts; they are left as they are: %s", len(rt.ignored), w.target.FQDN(), strings.Join(parts, "; "))
 	}
 }
 

@@ -21,13 +21,15 @@ import (
 // windows and asks the decision engine for its verdict, which it leaves in w.guard.
 func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) error {
 	st := &ts.Status
-	managed, bypass, byVS, _ := w.routes(t.Stable, t.Canary)
-	r.noteRoutes(w, ts, managed, bypass)
+	rt := w.routing(t.Stable, t.Canary)
+	joining := rt.joining(st) // those that could not join yet
+	r.noteRoutes(w, ts, rt, joining)
 	rm := r.remember(ts, w, t.Canary, now)
 	tk.rm = rm
 
-	// Weights someone else wrote: anything but what sluice wrote or is writing.
-	observed := observedCanaryWeights(byVS)
+	// Weights someone else wrote: anything but what sluice wrote or is writing, in the
+	// VirtualServices that hold the rollout's weights.
+	observed := rt.weights(holdsRollout(st, joining))
 	external := !tk.resumed && slices.ContainsFunc(observed, func(v int32) bool {
 		return v != st.Weight && (rm.pending == nil || v != *rm.pending)
 	})

@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/reason"
@@ -18,14 +19,42 @@ func optOutCheck(w World) (Transition, bool) {
 		return Transition{Kind: Nothing, Message: "not opted in"}, true
 	}
 	st := w.Status
-	t := Transition{Kind: OptOut, Reason: reason.OptedOut, Stable: st.Stable, Canary: st.Canary,
+	t := Transition{Kind: OptOut, Reason: reason.OptedOut, Stable: st.Stable, Canary: st.Canary, Release: true,
 		Message: fmt.Sprintf("%s removed: sluice stops managing the Service", spec.AnnEnabled)}
+	if p := st.PendingWrite; p != nil {
+		t.Release = false
+		t.Message = fmt.Sprintf("%s removed: sluice stops managing the Service once its %s write reaches every VirtualService", spec.AnnEnabled, p.Action)
+		return t, true
+	}
 	if Active(st.Phase) && st.Canary != "" && st.Stable != "" {
 		t.ReturnTraffic = true
 		t.Message = fmt.Sprintf("%s removed during the rollout of %q: all traffic returned to %q; sluice stops managing the Service", spec.AnnEnabled, st.Canary, st.Stable)
 		t.Events = []Event{{Reason: reason.OptedOut, Action: "Rollback", Note: t.Message}}
 	}
 	return t, true
+}
+
+// convergeCheck: a write that some VirtualServices have not taken (a rollback, a
+// promotion, a step set back) is tried again, once per reconcile, before anything else.
+func convergeCheck(w World) (Transition, bool) {
+	p := w.Status.PendingWrite
+	if p == nil || w.Retried {
+		return Transition{}, false
+	}
+	return Transition{Kind: Converge, Reason: reason.WriteFailed, Stable: p.Stable, Canary: p.Canary, Weight: p.Weight,
+		Message: fmt.Sprintf("retrying the %s write (canary %q at weight %d) on %d VirtualService(s)", p.Action, p.Canary, p.Weight, len(p.Failures))}, true
+}
+
+// joinCheck: a VirtualService that began routing to the host with the canary at 0 in the
+// middle of a rollout gets the rollout's weight, once per reconcile.
+func joinCheck(w World) (Transition, bool) {
+	st := w.Status
+	if !Active(st.Phase) || len(w.Joining) == 0 || w.Joined || st.Weight == 0 {
+		return Transition{}, false
+	}
+	msg := fmt.Sprintf("VirtualService(s) %s route to %s: they join the rollout of %q at canary weight %d", strings.Join(w.Joining, ", "), w.Host, w.Canary, st.Weight)
+	return Transition{Kind: Join, Reason: reason.VirtualServiceJoined, Message: msg, Stable: w.Stable, Canary: w.Canary, Weight: st.Weight,
+		VirtualServices: w.Joining, Events: []Event{{Reason: reason.VirtualServiceJoined, Action: "Join", Note: msg}}}, true
 }
 
 // invalidCheck: bad input is terminal and changes nothing.

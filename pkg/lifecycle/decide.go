@@ -13,11 +13,14 @@ type check struct {
 	fn   func(World) (Transition, bool)
 }
 
-// chain is the decision order. Leaving comes first (opt-out), then bad input, then a
+// chain is the decision order. A write that has not reached every VirtualService is
+// retried before anything else (a rollback is never blocked by something unrelated to
+// it), then leaving (opt-out), then bad input, then a
 // finished rollout still being followed, then what ends or continues an active rollout
 // (supersede, recover, routes already promoted, broken routes, resume, the guard), and
 // last what an idle Service does (settle, retry, start).
 var chain = []check{
+	{"converge", convergeCheck},
 	{"optOut", optOutCheck},
 	{"invalid", invalidCheck},
 	{"followUp", followUpCheck},
@@ -25,6 +28,7 @@ var chain = []check{
 	{"recover", recoverCheck},
 	{"routesChanged", routesChangedCheck},
 	{"resume", resumeCheck},
+	{"join", joinCheck},
 	{"statsSource", statsSourceCheck},
 	{"guard", guardCheck},
 	{"noCanary", noCanaryCheck},

@@ -60,17 +60,55 @@ func TestDecide(t *testing.T) {
 		},
 		"opt-out while idle: nothing to return": {
 			world: world(func(w *World) { w.Enabled = false; w.Status.Phase = v1alpha1.PhaseIdle }),
-			want:  Transition{Kind: OptOut, Reason: reason.OptedOut}, check: "optOut",
+			want:  Transition{Kind: OptOut, Reason: reason.OptedOut, Release: true}, check: "optOut",
 		},
 		"opt-out mid-rollout returns the traffic first": {
 			world: world(func(w *World) { w.Enabled = false; rollout(w, v1alpha1.PhaseProgressing) }),
-			want:  Transition{Kind: OptOut, Reason: reason.OptedOut, ReturnTraffic: true, Stable: "v1", Canary: "v2"}, check: "optOut",
+			want:  Transition{Kind: OptOut, Reason: reason.OptedOut, ReturnTraffic: true, Release: true, Stable: "v1", Canary: "v2"}, check: "optOut",
 			events: []string{reason.OptedOut},
 		},
 		"opt-out of a paused rollout whose input went bad": {
 			world: world(func(w *World) { w.Enabled = false; rollout(w, v1alpha1.PhasePaused); w.Problem = broken }),
-			want:  Transition{Kind: OptOut, Reason: reason.OptedOut, ReturnTraffic: true, Stable: "v1", Canary: "v2"}, check: "optOut",
+			want:  Transition{Kind: OptOut, Reason: reason.OptedOut, ReturnTraffic: true, Release: true, Stable: "v1", Canary: "v2"}, check: "optOut",
 			events: []string{reason.OptedOut},
+		},
+		"opt-out waits for a pending rollback write": {
+			world: world(func(w *World) {
+				w.Enabled = false
+				rollout(w, v1alpha1.PhaseRolledBack)
+				w.Status.PendingWrite = &v1alpha1.PendingWrite{Action: "Rollback", Stable: "v1", Canary: "v2", Failures: []v1alpha1.WriteFailure{{VirtualService: "b"}}}
+				w.Retried = true
+			}),
+			want: Transition{Kind: OptOut, Reason: reason.OptedOut, Release: false}, check: "optOut",
+		},
+		"a pending rollback write is retried before anything else": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseRolledBack)
+				w.Status.PendingWrite = &v1alpha1.PendingWrite{Action: "Rollback", Stable: "v1", Canary: "v2", Weight: 0, Failures: []v1alpha1.WriteFailure{{VirtualService: "b"}}}
+				w.Problem = &Problem{reason.InvalidSpec, "sluice.dev/steps: …"}
+				w.Enabled = false
+			}),
+			want: Transition{Kind: Converge, Reason: reason.WriteFailed, Stable: "v1", Canary: "v2"}, check: "converge",
+		},
+		"once retried, the pending write lets the lifecycle go on": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseProgressing)
+				w.Status.PendingWrite = &v1alpha1.PendingWrite{Action: "Undo", Stable: "v1", Canary: "v2", Weight: 25}
+				w.Retried = true
+			}),
+			want: Transition{Kind: Observe}, check: "guard",
+		},
+		"a VirtualService that appeared mid-rollout joins it": {
+			world: world(func(w *World) { rollout(w, v1alpha1.PhaseProgressing); w.Joining = []string{"reviews-edge"} }),
+			want:  Transition{Kind: Join, Reason: reason.VirtualServiceJoined, Weight: 25, Canary: "v2"}, check: "join",
+			events: []string{reason.VirtualServiceJoined},
+		},
+		"joined once per reconcile": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseProgressing)
+				w.Joining, w.Joined = []string{"reviews-edge"}, true
+			}),
+			want: Transition{Kind: Observe}, check: "guard",
 		},
 		"bad input is terminal": {
 			world: world(func(w *World) { w.Problem = &Problem{reason.InvalidSpec, "sluice.dev/steps: …"} }),
@@ -372,6 +410,12 @@ func assertTransition(t *testing.T, got, want Transition) {
 	}
 	if want.Step != 0 && got.Step != want.Step {
 		t.Errorf("step %d, want %d", got.Step, want.Step)
+	}
+	if want.Kind == OptOut && got.Release != want.Release {
+		t.Errorf("release %v, want %v", got.Release, want.Release)
+	}
+	if want.Kind == Join && !slices.Equal(got.VirtualServices, []string{"reviews-edge"}) {
+		t.Errorf("join writes %v", got.VirtualServices)
 	}
 	if got.Adopt != want.Adopt || got.ReturnTraffic != want.ReturnTraffic || got.Record != want.Record {
 		t.Errorf("adopt/returnTraffic/record %v/%v/%v, want %v/%v/%v", got.Adopt, got.ReturnTraffic, got.Record, want.Adopt, want.ReturnTraffic, want.Record)

@@ -13,8 +13,14 @@ const (
 	// Nothing: the Service is not opted in and nothing is tracked for it.
 	Nothing Kind = "Nothing"
 	// OptOut: the opt-in was removed; traffic goes back to stable (ReturnTraffic), then
-	// sluice stops managing the Service.
+	// sluice stops managing the Service (Release).
 	OptOut Kind = "OptOut"
+	// Converge: a write that some VirtualServices have not taken yet (the status's pending
+	// write) is tried again. The controller applies it and decides again.
+	Converge Kind = "Converge"
+	// Join: VirtualServices that began routing to the host mid-rollout get the rollout's
+	// weight. The controller applies it and decides again.
+	Join Kind = "Join"
 	// MarkInvalid: bad input; the phase becomes Invalid and no weight is written.
 	MarkInvalid Kind = "MarkInvalid"
 	// FollowUp: a finished rollout's last write is still being followed at the callers.
@@ -51,7 +57,9 @@ const (
 
 // Continues reports whether the controller applies the transition and then decides again
 // in the same reconcile.
-func (k Kind) Continues() bool { return k == Recover || k == Resume || k == Observe }
+func (k Kind) Continues() bool {
+	return k == Recover || k == Resume || k == Observe || k == Converge || k == Join
+}
 
 // Problem is bad input: terminal until the user fixes it, shown in status and an Event.
 type Problem struct {
@@ -98,6 +106,12 @@ type World struct {
 	StatsProblem *Problem
 	// Guard is the decision engine's verdict for this tick; nil until the stats are read.
 	Guard *analysis.Decision
+	// Joining are managed VirtualServices that route to the host with the canary at 0 but
+	// are not among the rollout's VirtualServices yet (they appeared mid-rollout).
+	Joining []string
+	// Retried: the pending write was tried again in this reconcile; Joined: the joining
+	// VirtualServices were written in this reconcile.
+	Retried, Joined bool
 }
 
 // Transition is what to do, why (Reason, a constant of package reason), the human
@@ -123,6 +137,11 @@ type Transition struct {
 	PausedReason string
 	// ReturnTraffic (OptOut): a rollout carries traffic; send it back to stable first.
 	ReturnTraffic bool
+	// Release (OptOut): stop tracking the Service (delete its TrafficShift). Not while a
+	// write is pending.
+	Release bool
+	// VirtualServices (Join) are the VirtualServices to write.
+	VirtualServices []string
 	// Retry (Start, Resume): the fresh sluice.dev/retry token acted on; recorded so that
 	// it acts once.
 	Retry string

@@ -74,6 +74,8 @@ const (
 	OptedOut = "OptedOut"
 	// Valid: annotations, policy and routes are valid (the Ready condition).
 	Valid = "Valid"
+	// VirtualServiceJoined: a VirtualService began routing to the host mid-rollout and got the rollout's weight.
+	VirtualServiceJoined = "VirtualServiceJoined"
 )
 
 // Invalid input: the Service is marked Invalid, nothing is written, and a Warning Event
@@ -103,6 +105,14 @@ const (
 const (
 	// RoutesBypassShift: routes send to the host without a subset, so the shift does not apply to them.
 	RoutesBypassShift = "RoutesBypassShift"
+	// VirtualServicesIgnored: VirtualServices route to the host without a route sluice shifts (no subset, tcp, tls, delegate root, pinned elsewhere, malformed); they are reported, never written.
+	VirtualServicesIgnored = "VirtualServicesIgnored"
+	// WriteFailed: a VirtualService did not take a weight write; the others did, and sluice retries it with backoff.
+	WriteFailed = "WriteFailed"
+	// StepWriteUndone: a step's write failed on a VirtualService; the ones that took it were set back to the step before.
+	StepWriteUndone = "StepWriteUndone"
+	// RoutesWritten: every VirtualService holds the weight sluice wrote (the RoutesWritten condition).
+	RoutesWritten = "RoutesWritten"
 	// StatsAvailable: the canary's stats are being read (the Observable condition).
 	StatsAvailable = "StatsAvailable"
 	// StatsUnavailable: no usable stats for the canary from any endpoint.

@@ -94,8 +94,8 @@ func managedRoutes(vs *networkingv1.VirtualService, t Target, stable, canary, wh
 		}
 	}
 	if len(managed) == 0 {
-		return nil, all, prefix(what, fmt.Errorf("VirtualService %s/%s has %w for %s (%d other routes to it)",
-			vs.Namespace, vs.Name, ErrNoManagedRoute, t, len(all)))
+		return nil, all, prefix(what, fmt.Errorf("VirtualService %s/%s has %w for %s: %s",
+			vs.Namespace, vs.Name, ErrNoManagedRoute, t, SurveyRoutes(vs, t, stable, canary).Unmanaged()))
 	}
 	return managed, all, nil
 }

@@ -3,9 +3,11 @@ package istio
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
+	istiov1 "istio.io/api/networking/v1"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 )
 
@@ -52,19 +54,38 @@ func (t Target) MatchesHost(host, vsNamespace string) bool {
 	}
 }
 
-// RoutesTo reports whether vs has an http route with a destination to the target.
+// RoutesTo reports whether vs has a say in the target's traffic: an http, tcp or tls
+// route with a destination to the target, or an http route that delegates the target's
+// host (vs lists it in hosts) to another VirtualService.
 func RoutesTo(vs *networkingv1.VirtualService, t Target) bool {
 	if vs == nil {
 		return false
 	}
 	for _, r := range vs.Spec.GetHttp() {
-		for _, d := range r.GetRoute() {
-			if t.MatchesHost(d.GetDestination().GetHost(), vs.Namespace) {
-				return true
-			}
+		if touchesTarget(r, t, vs.Namespace) || (r.GetDelegate() != nil && hostsInclude(vs, t)) {
+			return true
+		}
+	}
+	for _, r := range vs.Spec.GetTcp() {
+		if slices.ContainsFunc(r.GetRoute(), func(d *istiov1.RouteDestination) bool {
+			return t.MatchesHost(d.GetDestination().GetHost(), vs.Namespace)
+		}) {
+			return true
+		}
+	}
+	for _, r := range vs.Spec.GetTls() {
+		if slices.ContainsFunc(r.GetRoute(), func(d *istiov1.RouteDestination) bool {
+			return t.MatchesHost(d.GetDestination().GetHost(), vs.Namespace)
+		}) {
+			return true
 		}
 	}
 	return false
+}
+
+// hostsInclude reports whether vs's hosts name the target.
+func hostsInclude(vs *networkingv1.VirtualService, t Target) bool {
+	return slices.ContainsFunc(vs.Spec.GetHosts(), func(h string) bool { return t.MatchesHost(h, vs.Namespace) })
 }
 
 // CheckSubsets verifies that the DestinationRules for the target host together define

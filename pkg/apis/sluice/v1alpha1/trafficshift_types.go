@@ -33,6 +33,9 @@ const (
 	ConditionObservable = "Observable"
 	// ConditionDataPlane is True once the callers' proxies applied the last weight written.
 	ConditionDataPlane = "DataPlaneConfirmed"
+	// ConditionRoutesWritten is False while a weight write has not reached every
+	// VirtualService (status.pendingWrite says which and why).
+	ConditionRoutesWritten = "RoutesWritten"
 )
 
 // TrafficShiftSpec is empty: the Service's annotations are the spec. The object exists
@@ -130,6 +133,41 @@ type RouteRef struct {
 	Name string `json:"name,omitempty"`
 }
 
+// IgnoredVirtualService routes to the Service's host but has no route sluice shifts: it
+// is reported, never written.
+type IgnoredVirtualService struct {
+	Name string `json:"name"`
+	// Reason lists its routes to the host and what each is, e.g. "http[0]: sends to
+	// productpage without a subset; tcp[0]: tcp route (sluice shifts http routes only)".
+	Reason string `json:"reason"`
+}
+
+// WriteFailure is a VirtualService that did not take a weight write.
+type WriteFailure struct {
+	VirtualService string `json:"virtualService"`
+	// Message is the last error (an admission denial, a conflict, an API error).
+	Message string `json:"message"`
+}
+
+// PendingWrite is a weight write that has not reached every VirtualService yet. sluice
+// retries it with backoff until it has; a rollback's is never given up while a
+// VirtualService still routes to the canary.
+type PendingWrite struct {
+	// Action is what the write finishes: Rollback, Promote, Supersede, OptOut, or Undo (a
+	// step's write that failed on some VirtualService, set back on the others).
+	Action string `json:"action"`
+	Stable string `json:"stable"`
+	Canary string `json:"canary"`
+	// Weight is the canary weight to write (100 for a promotion).
+	Weight int32 `json:"weight"`
+	// Since is when the write was first tried; Attempts counts the passes since.
+	// +optional
+	Since    *metav1.MicroTime `json:"since,omitempty"`
+	Attempts int32             `json:"attempts"`
+	// Failures are the VirtualServices that have not taken it yet.
+	Failures []WriteFailure `json:"failures"`
+}
+
 // TrafficShiftStatus is the durable state of a Service's rollout.
 type TrafficShiftStatus struct {
 	// ObservedGeneration is the Service generation last acted on.
@@ -185,6 +223,14 @@ type TrafficShiftStatus struct {
 	// BypassRoutes send to the host without a subset, so the shift does not apply to them.
 	// +optional
 	BypassRoutes []RouteRef `json:"bypassRoutes,omitempty"`
+	// IgnoredVirtualServices route to the host without a route sluice shifts (gateway
+	// routes without subsets, tcp or tls routes, delegate roots, routes pinned elsewhere,
+	// malformed routes); they are reported and never written.
+	// +optional
+	IgnoredVirtualServices []IgnoredVirtualService `json:"ignoredVirtualServices,omitempty"`
+	// PendingWrite is a weight write some VirtualServices have not taken yet.
+	// +optional
+	PendingWrite *PendingWrite `json:"pendingWrite,omitempty"`
 	// LastRetry is the sluice.dev/retry value last acted on, so a retry is used once.
 	// +optional
 	LastRetry string `json:"lastRetry,omitempty"`

@@ -1,0 +1,273 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicedev/sluice/e2e/standin"
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+)
+
+// Istio's Bookinfo layout, as its guide deploys it: the DestinationRules of
+// destination-rule-all.yaml (productpage given a v2 subset, the release under test), the
+// in-mesh VirtualServices of virtual-service-all-v1.yaml, and, when gateway is set, the
+// gateway-bound VirtualService of bookinfo-gateway.yaml, whose routes send to productpage
+// without a subset.
+func bookinfoRouting(t *testing.T, gateway bool) string {
+	t.Helper()
+	dr := fixture(t, "destination-rule-all.yaml")
+	withV2 := strings.Replace(dr, "  host: productpage\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n",
+		"  host: productpage\n  subsets:\n  - name: v1\n    labels:\n      version: v1\n  - name: v2\n    labels:\n      version: v2\n", 1)
+	if withV2 == dr {
+		t.Fatal("destination-rule-all.yaml: productpage's subsets not found")
+	}
+	out := withV2 + "\n---\n" + fixture(t, "virtual-service-all-v1.yaml")
+	if gateway {
+		out += "\n---\n" + fixture(t, "bookinfo-gateway.yaml")
+	}
+	return out
+}
+
+// ignored returns the status's entry for an ignored VirtualService.
+func ignored(ts *sluicev1alpha1.TrafficShift, name string) (sluicev1alpha1.IgnoredVirtualService, bool) {
+	i := slices.IndexFunc(ts.Status.IgnoredVirtualServices, func(ig sluicev1alpha1.IgnoredVirtualService) bool { return ig.Name == name })
+	if i < 0 {
+		return sluicev1alpha1.IgnoredVirtualService{}, false
+	}
+	return ts.Status.IgnoredVirtualServices[i], true
+}
+
+// Issue 11: with the gateway VirtualService beside the in-mesh one, a healthy release is
+// promoted; the gateway VirtualService is reported as bypassing and never written.
+func TestBookinfoGatewayHealthyRolloutPromoted(t *testing.T) {
+	s := newScenarioFor(t, "bookinfo", "productpage", 200, bookinfoRouting(t, true))
+	gateway := s.vsRaw("bookinfo")
+	s.annotate(fastRollout("v2"))
+	ts := s.waitTS(40*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
+	if got := s.weights("productpage"); len(got) != 1 || got["v2"] != 100 {
+		t.Fatalf("productpage after promotion: %v, want v2 alone", got)
+	}
+	if string(s.vsRaw("bookinfo")) != string(gateway) {
+		t.Fatalf("the gateway VirtualService changed:\nbefore %s\nafter  %s", gateway, s.vsRaw("bookinfo"))
+	}
+	ig, ok := ignored(ts, "bookinfo")
+	if !ok || !strings.Contains(ig.Reason, "http[0]") || !strings.Contains(ig.Reason, "without a subset") {
+		t.Fatalf("bookinfo not reported as ignored with its route and why: %s", statusJSON(ts))
+	}
+	if !slices.Equal(ts.Status.VirtualServices, []string{"productpage"}) {
+		t.Fatalf("managed VirtualServices %v, want [productpage]", ts.Status.VirtualServices)
+	}
+	s.waitEvent(5*time.Second, "VirtualServicesIgnored", "bookinfo (http[0]")
+	s.waitEvent(5*time.Second, "RoutesBypassShift", "bookinfo http[0]")
+}
+
+// Issue 11: a failing canary is rolled back within the usual bound while the gateway
+// VirtualService is present.
+func TestBookinfoGatewayBadCanaryRolledBack(t *testing.T) {
+	s := newScenarioFor(t, "bookinfo-bad", "productpage", 200, bookinfoRouting(t, true))
+	gateway := s.vsRaw("bookinfo")
+	wl := s.watchWeights("productpage")
+	s.annotate(fastRollout("v2"))
+	s.waitTS(30*time.Second, "step 2 (25 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	fault := time.Now()
+	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	ts := s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	assertZeroWithin(t, wl, fault, "v2", 3*time.Second)
+	if ts.Status.LastDecision == nil || ts.Status.LastDecision.Reason != "ErrorRate" || ts.Status.PendingWrite != nil {
+		t.Fatalf("rolled-back status: %s", statusJSON(ts))
+	}
+	if string(s.vsRaw("bookinfo")) != string(gateway) {
+		t.Fatal("the gateway VirtualService changed")
+	}
+}
+
+// Issue 11: the gateway VirtualService appears in the middle of a rollout; it is picked
+// up (reported) on the next tick, and the rollback that follows is not blocked by it.
+func TestGatewayVirtualServiceAddedMidRollout(t *testing.T) {
+	s := newScenarioFor(t, "bookinfo-late", "productpage", 200, bookinfoRouting(t, false))
+	wl := s.watchWeights("productpage")
+	s.annotate(fastRollout("v2"))
+	s.waitTS(30*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s.apply(fixture(t, "bookinfo-gateway.yaml"))
+	gateway := s.vsRaw("bookinfo")
+	ts := s.waitTS(5*time.Second, "gateway reported", func(ts *sluicev1alpha1.TrafficShift) bool { _, ok := ignored(ts, "bookinfo"); return ok })
+	if ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
+		t.Fatalf("the new gateway VirtualService disturbed the rollout: %s", statusJSON(ts))
+	}
+	fault := time.Now()
+	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	assertZeroWithin(t, wl, fault, "v2", 3*time.Second)
+	if string(s.vsRaw("bookinfo")) != string(gateway) {
+		t.Fatal("the gateway VirtualService changed")
+	}
+}
+
+// Issue 11: two in-mesh VirtualServices, one of which an admission policy keeps refusing.
+// The rollback writes the other at once, reports the refusing one (status, Event) and
+// writes it as soon as it accepts.
+func TestRollbackWritesEveryVirtualServiceItCan(t *testing.T) {
+	edge := "\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: productpage-edge}\nspec:\n  hosts: [productpage.example.com]\n  http:\n  - timeout: 3s\n    route:\n    - destination: {host: productpage, subset: v1, port: {number: 9080}}\n"
+	s := newScenarioFor(t, "refuse", "productpage", 200, bookinfoRouting(t, false)+edge)
+	wl := s.watchWeights("productpage")
+	edgeLog := s.watchWeights("productpage-edge")
+	s.annotate(fastRollout("v2"))
+	s.waitTS(30*time.Second, "step 2 (25 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	if w := s.weights("productpage-edge"); w["v2"] != 25 {
+		t.Fatalf("productpage-edge at step 2: %v", w)
+	}
+	s.freeze("productpage-edge")
+
+	fault := time.Now()
+	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	assertZeroWithin(t, wl, fault, "v2", 3*time.Second)
+	ts := s.waitTS(10*time.Second, "RolledBack with a pending write", func(ts *sluicev1alpha1.TrafficShift) bool {
+		return ts.Status.Phase == sluicev1alpha1.PhaseRolledBack && ts.Status.PendingWrite != nil
+	})
+	p := ts.Status.PendingWrite
+	if p.Action != "Rollback" || len(p.Failures) != 1 || p.Failures[0].VirtualService != "productpage-edge" || !strings.Contains(p.Failures[0].Message, "frozen by e2e") {
+		t.Fatalf("pending write: %s", statusJSON(ts))
+	}
+	if w := s.weights("productpage-edge"); w["v2"] != 25 {
+		t.Fatalf("the refusing VirtualService was written: %v", w)
+	}
+	s.waitEvent(5*time.Second, "WriteFailed", "productpage-edge")
+	// Retried with backoff, never given up: still pending a few seconds on.
+	time.Sleep(3 * time.Second)
+	if ts := s.ts(); ts.Status.PendingWrite == nil || ts.Status.PendingWrite.Attempts < 3 {
+		t.Fatalf("the pending write is not being retried: %s", statusJSON(ts))
+	}
+
+	thaw := time.Now()
+	s.thaw("productpage-edge")
+	zero, ok := edgeLog.FirstAfter(thaw, "v2", 0)
+	for deadline := time.Now().Add(10 * time.Second); !ok && time.Now().Before(deadline); zero, ok = edgeLog.FirstAfter(thaw, "v2", 0) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !ok {
+		t.Fatalf("productpage-edge never took the rollback; seq %v", edgeLog.CanarySeq("v2"))
+	}
+	t.Logf("refusal lifted → productpage-edge rolled back: %s", zero.Sub(thaw).Round(time.Millisecond))
+	ts = s.waitTS(10*time.Second, "no pending write", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.PendingWrite == nil })
+	if w := s.weights("productpage-edge"); len(w) != 1 || w["v1"] != 100 {
+		t.Fatalf("productpage-edge after the retry: %v", w)
+	}
+	s.waitEvent(5*time.Second, "RoutesWritten", "Rollback write reached every VirtualService")
+	var spec struct {
+		HTTP []struct {
+			Timeout string `json:"timeout"`
+		} `json:"http"`
+	}
+	must(t, json.Unmarshal(s.vsRaw("productpage-edge"), &spec))
+	if spec.HTTP[0].Timeout != "3s" {
+		t.Fatalf("the retry lost the route's timeout: %s", s.vsRaw("productpage-edge"))
+	}
+}
+
+// assertZeroWithin fails unless the VirtualService watch saw the canary at 0 within
+// bound of the fault.
+func assertZeroWithin(t *testing.T, wl interface {
+	FirstAfter(time.Time, string, int32) (time.Time, bool)
+	CanarySeq(string) []int32
+}, fault time.Time, canary string, bound time.Duration) {
+	t.Helper()
+	var zeroAt time.Time
+	ok := false
+	for deadline := time.Now().Add(bound + 2*time.Second); !ok && time.Now().Before(deadline); {
+		if zeroAt, ok = wl.FirstAfter(fault, canary, 0); !ok {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !ok {
+		t.Fatalf("no VirtualService event with canary weight 0 after the fault; seq %v", wl.CanarySeq(canary))
+	}
+	took := zeroAt.Sub(fault)
+	t.Logf("fault → canary weight 0 (VirtualService watch event): %s", took.Round(time.Millisecond))
+	if took > bound {
+		t.Fatalf("rollback took %s, want ≤ %s", took, bound)
+	}
+}
+
+const freezeAnnotation = "e2e.sluice.dev/freeze"
+
+// freeze makes the API server refuse every update of VirtualService name while it carries
+// the freeze annotation (a ValidatingAdmissionPolicy, as an admission webhook would),
+// and waits until the refusal is in force.
+func (s *scenario) freeze(name string) {
+	s.t.Helper()
+	policy := &admissionv1.ValidatingAdmissionPolicy{
+		ObjectMeta: metav1.ObjectMeta{Name: s.ns + "-freeze"},
+		Spec: admissionv1.ValidatingAdmissionPolicySpec{
+			FailurePolicy: ptr.To(admissionv1.Fail),
+			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
+				RuleWithOperations: admissionv1.RuleWithOperations{
+					Operations: []admissionv1.OperationType{admissionv1.Update},
+					Rule:       admissionv1.Rule{APIGroups: []string{"networking.istio.io"}, APIVersions: []string{"*"}, Resources: []string{"virtualservices"}},
+				},
+			}}},
+			Validations: []admissionv1.Validation{{
+				Expression: fmt.Sprintf(`!(has(oldObject.metadata.annotations) && %[1]q in oldObject.metadata.annotations && has(object.metadata.annotations) && %[1]q in object.metadata.annotations)`, freezeAnnotation),
+				Message:    "VirtualService is frozen by e2e.sluice.dev/freeze",
+			}},
+		},
+	}
+	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: s.ns + "-freeze"},
+		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
+			PolicyName:        policy.Name,
+			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
+			MatchResources: &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": s.ns}}},
+		},
+	}
+	must(s.t, env.Client.Create(s.ctx, policy))
+	must(s.t, env.Client.Create(s.ctx, binding))
+	s.t.Cleanup(func() {
+		_ = env.Client.Delete(context.Background(), binding)
+		_ = env.Client.Delete(context.Background(), policy)
+	})
+	s.annotateVS(name, map[string]any{freezeAnnotation: "true"})
+	// In force once an update that keeps the annotation is refused.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		err := s.patchVS(name, map[string]any{"e2e.sluice.dev/probe": time.Now().String()})
+		if err != nil && strings.Contains(err.Error(), "frozen by e2e") {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("the freeze policy is not in force after 20s (last update: %v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// thaw removes the freeze annotation, which the policy allows.
+func (s *scenario) thaw(name string) {
+	s.t.Helper()
+	s.annotateVS(name, map[string]any{freezeAnnotation: nil})
+}
+
+func (s *scenario) annotateVS(name string, ann map[string]any) {
+	s.t.Helper()
+	must(s.t, s.patchVS(name, ann))
+}
+
+func (s *scenario) patchVS(name string, ann map[string]any) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
+	if err != nil {
+		return err
+	}
+	vs := s.vs(name)
+	return env.Client.Patch(s.ctx, vs, client.RawPatch(types.MergePatchType, patch))
+}
