@@ -271,3 +271,53 @@ func (s *scenario) patchVS(name string, ann map[string]any) error {
 	vs := s.vs(name)
 	return env.Client.Patch(s.ctx, vs, client.RawPatch(types.MergePatchType, patch))
 }
+
+// Issue 11: a step whose write one VirtualService refuses is not left half-applied: the
+// VirtualServices that took it are set back, the status and an Event say so, and the
+// step is taken as soon as every VirtualService accepts it.
+func TestStepWriteUndoneWhenAVirtualServiceRefuses(t *testing.T) {
+	edge := "\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: productpage-edge}\nspec:\n  hosts: [productpage.example.com]\n  http:\n  - route:\n    - destination: {host: productpage, subset: v1}\n"
+	s := newScenarioFor(t, "undo", "productpage", 200, bookinfoRouting(t, false)+edge)
+	wl := s.watchWeights("productpage")
+	s.annotate(fastRollout("v2"))
+	s.waitTS(30*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s.freeze("productpage-edge")
+	ts := s.waitTS(15*time.Second, "the step's write undone", func(ts *sluicev1alpha1.TrafficShift) bool {
+		return ts.Status.LastDecision != nil && ts.Status.LastDecision.Reason == "StepWriteUndone"
+	})
+	if ts.Status.Weight != 5 || ts.Status.Step != 1 || ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
+		t.Fatalf("a refused step moved the status: %s", statusJSON(ts))
+	}
+	msg := ts.Status.LastDecision.Message
+	for _, frag := range []string{"canary weight 25 (step 2)", "productpage-edge", "frozen by e2e", "productpage set back to weight 5"} {
+		if !strings.Contains(msg, frag) {
+			t.Fatalf("the undo's message %q lacks %q", msg, frag)
+		}
+	}
+	s.waitEvent(5*time.Second, "StepWriteUndone", "productpage-edge")
+	if w := s.weights("productpage"); w["v2"] != 5 {
+		t.Fatalf("productpage left at %v after the undo", w)
+	}
+	if seq := wl.CanarySeq("v2"); !slices.Contains(seq, 25) {
+		t.Fatalf("productpage never took the step before the undo (seq %v): the test did not exercise the undo", seq)
+	}
+	s.thaw("productpage-edge")
+	ts = s.waitTS(15*time.Second, "step 2 on both", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	for _, vs := range []string{"productpage", "productpage-edge"} {
+		if w := s.weights(vs); w["v2"] != 25 {
+			t.Fatalf("%s at step 2: %v", vs, w)
+		}
+	}
+	if c := findCondition(ts, sluicev1alpha1.ConditionRoutesWritten); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("RoutesWritten not back to True: %s", statusJSON(ts))
+	}
+}
+
+func findCondition(ts *sluicev1alpha1.TrafficShift, typ string) *metav1.Condition {
+	for i := range ts.Status.Conditions {
+		if ts.Status.Conditions[i].Type == typ {
+			return &ts.Status.Conditions[i]
+		}
+	}
+	return nil
+}
