@@ -160,6 +160,9 @@ func TestRollbackWritesEveryVirtualServiceItCan(t *testing.T) {
 	}
 	t.Logf("refusal lifted → productpage-edge rolled back: %s", zero.Sub(thaw).Round(time.Millisecond))
 	ts = s.waitTS(10*time.Second, "no pending write", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.PendingWrite == nil })
+	if c := findCondition(ts, sluicev1alpha1.ConditionRoutesWritten); c == nil || c.Status != metav1.ConditionTrue {
+		t.Fatalf("RoutesWritten not True once converged: %s", statusJSON(ts))
+	}
 	if w := s.weights("productpage-edge"); len(w) != 1 || w["v1"] != 100 {
 		t.Fatalf("productpage-edge after the retry: %v", w)
 	}
