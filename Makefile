@@ -38,7 +38,7 @@ lint:
 
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
 unit: bins
-	@hack/install-prometheus.sh
+	@hack/install-debs.sh
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -race $(RACE_PKGS)
 
@@ -46,7 +46,7 @@ fuzz:
 	@hack/fuzz.sh $(FUZZTIME)
 
 e2e: bins
-	@hack/install-prometheus.sh
+	@hack/install-debs.sh
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -timeout 20m -v ./e2e/
 
 ## istiod: build (or reuse from cache) the real istiod for the mesh lab.

@@ -22,7 +22,7 @@ func TestPrometheusSource(t *testing.T) {
 		if os.Getenv("CI") != "" {
 			t.Fatal("Prometheus is required in CI (make test installs it)")
 		}
-		t.Skip("no Prometheus binary; run hack/install-prometheus.sh")
+		t.Skip("no Prometheus binary; run hack/install-debs.sh")
 	}
 	policy := &sluicev1alpha1.ShiftPolicy{
 		ObjectMeta: metav1.ObjectMeta{Name: "e2e-prometheus"},

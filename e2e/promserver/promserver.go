@@ -20,8 +20,8 @@ import (
 // Binary is where Debian's prometheus package installs the server.
 const Binary = "/usr/bin/prometheus"
 
-// ErrMissing means the prometheus binary is not installed (hack/install-prometheus.sh).
-var ErrMissing = errors.New(Binary + " not installed (run hack/install-prometheus.sh)")
+// ErrMissing means the prometheus binary is not installed (hack/install-debs.sh).
+var ErrMissing = errors.New(Binary + " not installed (run hack/install-debs.sh)")
 
 // Server is a running Prometheus.
 type Server struct {

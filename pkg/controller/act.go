@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -21,6 +22,9 @@ type vsObj = networkingv1.VirtualService
 func (r *Reconciler) conclude(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
 	if t.Kind != lifecycle.Hold && r.Metrics != nil {
 		r.Metrics.Decisions.WithLabelValues(t.Action(), t.Reason).Inc()
+	}
+	if tk.rm == nil { // decided before the stats were read (an alert)
+		tk.rm = r.remember(ts, w, t.Canary, now)
 	}
 	if err := r.act(ctx, w, ts, tk.rm, t, now); err != nil {
 		return ctrl.Result{}, err
@@ -54,6 +58,7 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 			ts.Status.LastDecision = decision(t, now)
 		}
 	}
+	markAlerts(ts, t, now)
 	if errors.Is(err, errStepNotWritten) {
 		return nil // undone and reported; the next tick tries the step again
 	}
@@ -127,6 +132,16 @@ func (r *Reconciler) finish(ts *sluicev1alpha1.TrafficShift, limit int, result s
 		st.History = st.History[:limit]
 	}
 	st.Phase, st.PausedReason = result, ""
+}
+
+// markAlerts records that the transition acted on its alerts.
+func markAlerts(ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition, now time.Time) {
+	for i := range ts.Status.Alerts {
+		a := &ts.Status.Alerts[i]
+		if a.ActedAt == nil && slices.Contains(t.Alerts, a.Fingerprint) {
+			a.ActedAt, a.Action = microPtr(now), t.AlertAction
+		}
+	}
 }
 
 func isProblem(err error) bool {

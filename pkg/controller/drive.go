@@ -51,6 +51,9 @@ func (r *Reconciler) drive(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 			r.join(ctx, w, ts, t)
 		case lifecycle.Recover, lifecycle.Resume:
 			r.carryOn(w, ts, tk, t, now)
+		case lifecycle.AcknowledgeAlert:
+			markAlerts(ts, t, now)
+			r.events(ts, w.svc, t.Events)
 		default:
 			res, err := r.apply(ctx, w, ts, tk, t, now)
 			return retryPending(ts, res), err

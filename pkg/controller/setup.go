@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -27,7 +28,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int, skipNameChe
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("sluice").
 		For(&corev1.Service{}).
-		Owns(&sluicev1alpha1.TrafficShift{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Owns(&sluicev1alpha1.TrafficShift{}, builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, alertRecorded{}))).
 		Watches(&networkingv1.VirtualService{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&networkingv1.DestinationRule{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&sluicev1alpha1.ShiftPolicy{}, handler.EnqueueRequestsFromMapFunc(r.servicesUsingPolicy)).
@@ -62,4 +63,27 @@ func (r *Reconciler) optedIn(ctx context.Context, ns string, keep func(*corev1.S
 		}
 	}
 	return out
+}
+
+// alertRecorded passes TrafficShift updates that record a new alert, so that whichever
+// replica received it, the leader acts on it at once rather than at the next tick.
+type alertRecorded struct{ predicate.Funcs }
+
+// Update reports whether the new object has an alert record the old one lacks.
+func (alertRecorded) Update(e event.UpdateEvent) bool {
+	old, ok1 := e.ObjectOld.(*sluicev1alpha1.TrafficShift)
+	cur, ok2 := e.ObjectNew.(*sluicev1alpha1.TrafficShift)
+	if !ok1 || !ok2 {
+		return false
+	}
+	seen := map[string]bool{}
+	for _, a := range old.Status.Alerts {
+		seen[a.Fingerprint+"@"+a.StartsAt.String()] = true
+	}
+	for _, a := range cur.Status.Alerts {
+		if !seen[a.Fingerprint+"@"+a.StartsAt.String()] {
+			return true
+		}
+	}
+	return false
 }

@@ -27,6 +27,7 @@ var chain = []check{
 	{"supersede", supersedeCheck},
 	{"recover", recoverCheck},
 	{"routesChanged", routesChangedCheck},
+	{"alert", alertCheck},
 	{"resume", resumeCheck},
 	{"join", joinCheck},
 	{"statsSource", statsSourceCheck},

@@ -40,6 +40,13 @@ func rollout(w *World, p v1alpha1.Phase) {
 	w.Routes.CanaryWeights = []int32{25}
 }
 
+// alertRecord is a firing alert for canary, received after seconds from the rollout's start.
+func alertRecord(fp, canary string, after int, acted *metav1.MicroTime) v1alpha1.AlertRecord {
+	return v1alpha1.AlertRecord{Fingerprint: fp, Name: "CanaryErrors", Canary: canary, Summary: "5xx above 5%",
+		StartsAt: metav1.NewTime(started.Time), GeneratorURL: "http://prometheus/graph?g0.expr=x",
+		ReceivedAt: metav1.NewMicroTime(started.Add(time.Duration(after) * time.Second)), ActedAt: acted}
+}
+
 func guard(a analysis.Action, why string) *analysis.Decision {
 	return &analysis.Decision{Action: a, Reason: why, Message: "the guard says " + why}
 }
@@ -173,6 +180,56 @@ func TestDecide(t *testing.T) {
 				w.Serving = ""
 			}),
 			want: Transition{Kind: MarkInvalid, Reason: reason.NoManagedRoute}, check: "routesChanged",
+		},
+		"a firing alert rolls the canary back": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseProgressing)
+				w.Status.Alerts = []v1alpha1.AlertRecord{alertRecord("f1", "v2", 1, nil)}
+			}),
+			want: Transition{Kind: Rollback, Reason: reason.AlertFiring, Weight: 0, Phase: v1alpha1.PhaseRolledBack, Message: `alert "CanaryErrors" firing since 2026-01-01T00:00:00Z: 5xx above 5% (http://prometheus/graph?g0.expr=x)`}, check: "alert",
+			events: []string{reason.RolledBack},
+		},
+		"an alert rolls back a paused canary that carries traffic": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhasePaused)
+				w.Status.Alerts = []v1alpha1.AlertRecord{alertRecord("f1", "v2", 1, nil)}
+			}),
+			want: Transition{Kind: Rollback, Reason: reason.AlertFiring, Phase: v1alpha1.PhaseRolledBack}, check: "alert",
+			events: []string{reason.RolledBack},
+		},
+		"onAlert Pause pauses": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseProgressing)
+				w.Spec.OnAlert = v1alpha1.AlertPause
+				w.Status.Alerts = []v1alpha1.AlertRecord{alertRecord("f1", "v2", 1, nil)}
+			}),
+			want: Transition{Kind: Pause, Reason: reason.AlertFiring, PausedReason: reason.AlertFiring, Phase: v1alpha1.PhasePaused, Weight: 25}, check: "alert",
+			events: []string{reason.Paused},
+		},
+		"onAlert Ignore acknowledges": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseProgressing)
+				w.Spec.OnAlert = v1alpha1.AlertIgnore
+				w.Status.Alerts = []v1alpha1.AlertRecord{alertRecord("f1", "v2", 1, nil)}
+			}),
+			want: Transition{Kind: AcknowledgeAlert, Reason: reason.AlertIgnored}, check: "alert",
+			events: []string{reason.AlertIgnored},
+		},
+		"alerts acted on, for another canary or from before the rollout are not acted on again": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseProgressing)
+				acted := metav1.NewMicroTime(started.Add(time.Minute))
+				w.Status.Alerts = []v1alpha1.AlertRecord{alertRecord("a", "v2", 1, &acted), alertRecord("b", "v3", 1, nil), alertRecord("c", "v2", -1, nil)}
+			}),
+			want: Transition{Kind: Observe}, check: "guard",
+		},
+		"an alert with the canary at weight 0 changes nothing": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhasePaused)
+				w.Status.Weight, w.Routes.CanaryWeights = 0, []int32{0}
+				w.Status.Alerts = []v1alpha1.AlertRecord{alertRecord("f1", "v2", 1, nil)}
+			}),
+			want: Transition{Kind: Observe}, check: "guard",
 		},
 		"operator pause lifted: resume": {
 			world: world(func(w *World) { rollout(w, v1alpha1.PhasePaused); w.Status.PausedReason = reason.OperatorPause }),
@@ -413,6 +470,11 @@ func assertTransition(t *testing.T, got, want Transition) {
 	}
 	if want.Kind == OptOut && got.Release != want.Release {
 		t.Errorf("release %v, want %v", got.Release, want.Release)
+	}
+	if got.Reason == reason.AlertFiring || got.Reason == reason.AlertIgnored {
+		if !slices.Equal(got.Alerts, []string{"f1"}) || got.AlertAction == "" {
+			t.Errorf("acts on alerts %v (%q), want [f1]", got.Alerts, got.AlertAction)
+		}
 	}
 	if want.Kind == Join && !slices.Equal(got.VirtualServices, []string{"reviews-edge"}) {
 		t.Errorf("join writes %v", got.VirtualServices)

@@ -21,6 +21,9 @@ const (
 	// Join: VirtualServices that began routing to the host mid-rollout get the rollout's
 	// weight. The controller applies it and decides again.
 	Join Kind = "Join"
+	// AcknowledgeAlert: a firing alert the policy ignores is marked as seen. The
+	// controller applies it and decides again.
+	AcknowledgeAlert Kind = "AcknowledgeAlert"
 	// MarkInvalid: bad input; the phase becomes Invalid and no weight is written.
 	MarkInvalid Kind = "MarkInvalid"
 	// FollowUp: a finished rollout's last write is still being followed at the callers.
@@ -58,7 +61,7 @@ const (
 // Continues reports whether the controller applies the transition and then decides again
 // in the same reconcile.
 func (k Kind) Continues() bool {
-	return k == Recover || k == Resume || k == Observe || k == Converge || k == Join
+	return k == Recover || k == Resume || k == Observe || k == Converge || k == Join || k == AcknowledgeAlert
 }
 
 // Problem is bad input: terminal until the user fixes it, shown in status and an Event.
@@ -142,6 +145,10 @@ type Transition struct {
 	Release bool
 	// VirtualServices (Join) are the VirtualServices to write.
 	VirtualServices []string
+	// Alerts are the fingerprints of the alert records the transition acts on, and
+	// AlertAction what it does about them (Rollback, Pause, Ignore).
+	Alerts      []string
+	AlertAction string
 	// Retry (Start, Resume): the fresh sluice.dev/retry token acted on; recorded so that
 	// it acts once.
 	Retry string

@@ -18,6 +18,8 @@ type Metrics struct {
 	FaultToZero   prometheus.Histogram
 	Propagation   prometheus.Histogram
 	Rechecks      *prometheus.CounterVec
+	// AlertsReceived counts the Alertmanager alerts the receiver answered, by result.
+	AlertsReceived *prometheus.CounterVec
 }
 
 // New builds the metrics and registers them with reg.
@@ -58,8 +60,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sluice_guard_rechecks_total",
 			Help: "Ticks run early because the previous decision saw fresh canary failures it could not judge yet, per Service.",
 		}, []string{"namespace", "service"}),
+		AlertsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_alerts_received_total",
+			Help: "Alertmanager alerts (and refused webhook calls) the receiver answered, by result: acted, repeat, ignored-resolved, ignored-no-rollout, ignored-other-canary, unknown-service, rejected-auth, bad-request, error.",
+		}, []string{"result"}),
 	}
-	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero, m.Propagation, m.Rechecks} {
+	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero, m.Propagation, m.Rechecks, m.AlertsReceived} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sluice metrics: %w", err)
 		}

@@ -18,6 +18,10 @@ const (
 	Silent = "Silent"
 	// Unobservable: no canary stats could be read for longer than the unobservable timeout.
 	Unobservable = "Unobservable"
+	// AlertFiring: an Alertmanager alert naming the Service fired while its canary carried traffic.
+	AlertFiring = "AlertFiring"
+	// AlertIgnored: an alert fired during the rollout, and the policy or sluice.dev/on-alert says to ignore alerts.
+	AlertIgnored = "AlertIgnored"
 )
 
 // The step judgement and its holds: why a rollout advances, promotes, pauses or waits.

@@ -25,7 +25,7 @@ const prometheusBin = promserver.Binary
 // exactly what the stand-ins served.
 func TestPrometheusRealServer(t *testing.T) {
 	if _, err := os.Stat(prometheusBin); err != nil {
-		t.Skipf("%s not found (%v): run hack/install-prometheus.sh (Debian package prometheus) to run this test", prometheusBin, err)
+		t.Skipf("%s not found (%v): run hack/install-debs.sh (Debian package prometheus) to run this test", prometheusBin, err)
 	}
 	if testing.Short() {
 		t.Skip("starts a Prometheus server; skipped with -short")

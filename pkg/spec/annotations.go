@@ -22,6 +22,7 @@ const (
 	AnnPromote        = "sluice.dev/promote"
 	AnnAbort          = "sluice.dev/abort"
 	AnnRetry          = "sluice.dev/retry"
+	AnnOnAlert        = "sluice.dev/on-alert"
 )
 
 // DefaultPolicyName is the ShiftPolicy used when sluice.dev/policy is not set.
@@ -34,7 +35,7 @@ const annPrefix = "sluice.dev/"
 var keys = []string{
 	AnnEnabled, AnnCanary, AnnStable, AnnVirtualService, AnnPolicy, AnnSteps,
 	AnnStepDuration, AnnMaxErrorRate, AnnMaxLatencyP99, AnnMinRequests, AnnStatsFrom,
-	AnnPaused, AnnPromote, AnnAbort, AnnRetry,
+	AnnPaused, AnnPromote, AnnAbort, AnnRetry, AnnOnAlert,
 }
 
 // Keys returns every annotation key sluice reads, in the order Parse reports problems.

@@ -55,6 +55,7 @@ var annotationNouns = map[string]string{
 	AnnMaxLatencyP99:  "a latency limit",
 	AnnMinRequests:    "a request count",
 	AnnStatsFrom:      "a caller selector",
+	AnnOnAlert:        "an alert action",
 }
 
 // policyNouns names what each policy field should be, keyed by the path's last field.
@@ -73,6 +74,7 @@ var policyNouns = map[string]string{
 	"confidence":           "a confidence level",
 	"onFailure":            "a failure action",
 	"onUnobservable":       "a failure action",
+	"onAlert":              "an alert action",
 	"silenceTimeout":       "a timeout",
 	"unobservableTimeout":  "a timeout",
 	"historyLimit":         "a history limit",

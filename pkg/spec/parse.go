@@ -43,6 +43,8 @@ type Spec struct {
 	HistoryLimit int
 	// StatsSource is where stats come from: Envoy (sidecars or callers) or Prometheus.
 	StatsSource v1alpha1.StatsSource
+	// OnAlert is what a firing Alertmanager alert does to a rollout carrying traffic.
+	OnAlert v1alpha1.AlertAction
 }
 
 // Parse validates every sluice.dev/* annotation and the policy (nil = DefaultPolicy) and
@@ -62,6 +64,7 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 		Guard:        pol.Guard,
 		HistoryLimit: pol.HistoryLimit,
 		StatsSource:  pol.StatsSource,
+		OnAlert:      pol.OnAlert,
 	}
 	r := reader{ann: ann, ps: &annProblems}
 	r.bool(AnnEnabled, &s.Enabled)
@@ -122,6 +125,14 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 			s.RetryToken = v
 		}
 		return exp
+	})
+	r.with(AnnOnAlert, func(v string) string {
+		a, ok := parseAlertAction(v)
+		if ok {
+			s.OnAlert = a
+			return ""
+		}
+		return `"Rollback", "Pause" or "Ignore"`
 	})
 	for _, k := range unknownKeys(ann) {
 		expected := "one of " + strings.Join(keys, ", ")

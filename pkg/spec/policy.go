@@ -50,6 +50,7 @@ func DefaultPolicy() v1alpha1.ShiftPolicySpec {
 		SilenceTimeout:      &metav1.Duration{Duration: t.SilenceTimeout},
 		UnobservableTimeout: &metav1.Duration{Duration: t.UnobservableTimeout},
 		OnUnobservable:      v1alpha1.FailureAction(t.OnUnobservable),
+		OnAlert:             v1alpha1.AlertRollback,
 		HistoryLimit:        ptr(int32(defaultHistoryLimit)),
 	}
 }
@@ -64,6 +65,7 @@ type resolvedPolicy struct {
 	Guard        analysis.Thresholds
 	HistoryLimit int
 	StatsSource  v1alpha1.StatsSource
+	OnAlert      v1alpha1.AlertAction
 }
 
 // resolvePolicy validates p field by field and fills what it leaves unset.
@@ -75,6 +77,7 @@ func resolvePolicy(p v1alpha1.ShiftPolicySpec, ps *problems) resolvedPolicy {
 		Guard:        analysis.DefaultThresholds(),
 		HistoryLimit: defaultHistoryLimit,
 		StatsSource:  v1alpha1.StatsSourceEnvoy,
+		OnAlert:      v1alpha1.AlertRollback,
 	}
 	switch p.StatsSource {
 	case "":
@@ -98,6 +101,13 @@ func resolvePolicy(p v1alpha1.ShiftPolicySpec, ps *problems) resolvedPolicy {
 			ps.add("policy.spec.historyLimit", strconv.Itoa(int(*h)), "an integer in 0..50")
 		} else {
 			r.HistoryLimit = int(*h)
+		}
+	}
+	if p.OnAlert != "" {
+		if a, ok := parseAlertAction(string(p.OnAlert)); ok {
+			r.OnAlert = a
+		} else {
+			ps.add("policy.spec.onAlert", string(p.OnAlert), `"Rollback", "Pause" or "Ignore"`)
 		}
 	}
 	if g := p.Guard; g != nil {
@@ -166,6 +176,15 @@ func floatIn(f *float64, field, expected string, lo, hi float64, exclusive bool,
 		return
 	}
 	*dst = v
+}
+
+// parseAlertAction reads an alert action, exactly as the API spells it.
+func parseAlertAction(v string) (v1alpha1.AlertAction, bool) {
+	switch a := v1alpha1.AlertAction(v); a {
+	case v1alpha1.AlertRollback, v1alpha1.AlertPause, v1alpha1.AlertIgnore:
+		return a, true
+	}
+	return "", false
 }
 
 func failureAction(a v1alpha1.FailureAction, field string, dst *analysis.OnFailure, ps *problems) {

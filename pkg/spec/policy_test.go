@@ -140,6 +140,15 @@ func TestParsePolicyMerge(t *testing.T) {
 				s.Guard.MaxErrorRate, s.Guard.MaxLatencyP99 = 0.03, 2*time.Second
 			},
 		},
+		"alerts pause": {
+			policy: &v1alpha1.ShiftPolicySpec{OnAlert: v1alpha1.AlertPause},
+			want:   func(s *Spec) { s.OnAlert = v1alpha1.AlertPause },
+		},
+		"the annotation overrides the policy's onAlert": {
+			ann:    map[string]string{AnnOnAlert: "Ignore"},
+			policy: &v1alpha1.ShiftPolicySpec{OnAlert: v1alpha1.AlertPause},
+			want:   func(s *Spec) { s.OnAlert = v1alpha1.AlertIgnore },
+		},
 		"failure handling, timeouts, interval and history": {
 			policy: &v1alpha1.ShiftPolicySpec{
 				OnFailure: v1alpha1.FailurePause, OnUnobservable: v1alpha1.FailureRollback,
@@ -211,11 +220,12 @@ func TestParseInvalidPolicy(t *testing.T) {
 			},
 		},
 		"actions and history": {
-			policy: v1alpha1.ShiftPolicySpec{OnFailure: "Explode", OnUnobservable: "rollback", HistoryLimit: ptr(int32(51))},
+			policy: v1alpha1.ShiftPolicySpec{OnFailure: "Explode", OnUnobservable: "rollback", HistoryLimit: ptr(int32(51)), OnAlert: "rollback"},
 			want: []Problem{
 				{"policy.spec.onFailure", "Explode", `"Rollback" or "Pause"`},
 				{"policy.spec.onUnobservable", "rollback", `"Rollback" or "Pause"`},
 				{"policy.spec.historyLimit", "51", "an integer in 0..50"},
+				{"policy.spec.onAlert", "rollback", `"Rollback", "Pause" or "Ignore"`},
 			},
 		},
 		"unknown stats source": {

@@ -63,6 +63,8 @@ type Options struct {
 	LogOutput io.Writer
 	// Registerer receives the controller's metrics; nil means controller-runtime's registry.
 	Registerer prometheus.Registerer
+	// Alerts configure the Alertmanager receiver (off unless Alerts.BindAddress is set).
+	Alerts AlertOptions
 }
 
 // BindFlags registers the options as command-line flags.
@@ -89,6 +91,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	})
 	fs.DurationVar(&o.DataPlaneTimeout, "dataplane-timeout", 10*time.Second, "how long a weight write may stay unconfirmed before a DataPlaneUnconfirmed condition and Event")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus HTTP API address, for ShiftPolicies with statsSource: Prometheus (empty: disabled)")
+	o.Alerts.bindFlags(fs)
 }
 
 // Scheme has every type the controller reads or writes.
@@ -177,6 +180,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			return fmt.Errorf("--prometheus-url %q: %w", o.PrometheusURL, err)
 		}
 		r.Stats.Prometheus = &source.Prometheus{API: promv1.NewAPI(pc), Timeout: o.ScrapeTimeout}
+	}
+	if err := addAlertReceiver(mgr, o.Alerts, m); err != nil {
+		return err
 	}
 	if err := r.SetupWithManager(mgr, workers, o.AllowRestart); err != nil {
 		return fmt.Errorf("setting up the reconciler: %w", err)

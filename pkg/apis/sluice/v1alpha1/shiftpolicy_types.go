@@ -15,6 +15,19 @@ const (
 	FailurePause FailureAction = "Pause"
 )
 
+// AlertAction says what a firing Alertmanager alert about a Service does to its rollout.
+// +kubebuilder:validation:Enum=Rollback;Pause;Ignore
+type AlertAction string
+
+const (
+	// AlertRollback sets the canary weight to 0 (the default).
+	AlertRollback AlertAction = "Rollback"
+	// AlertPause holds the weight and waits for an operator.
+	AlertPause AlertAction = "Pause"
+	// AlertIgnore records the alert and changes nothing.
+	AlertIgnore AlertAction = "Ignore"
+)
+
 // StatsSource is where sluice reads per-subset request stats.
 // +kubebuilder:validation:Enum=Envoy;Prometheus
 type StatsSource string
@@ -116,6 +129,10 @@ type ShiftPolicySpec struct {
 	// OnUnobservable is what happens when the canary stays unobservable: Pause (default) or Rollback.
 	// +optional
 	OnUnobservable FailureAction `json:"onUnobservable,omitempty"`
+	// OnAlert is what a firing Alertmanager alert naming the Service does while its canary
+	// carries traffic: Rollback (default), Pause or Ignore.
+	// +optional
+	OnAlert AlertAction `json:"onAlert,omitempty"`
 	// StatsSource is where request stats come from: Envoy (default) or Prometheus (needs
 	// the controller's --prometheus-url; slower, bounded by the scrape interval).
 	// +optional

@@ -142,6 +142,33 @@ type IgnoredVirtualService struct {
 	Reason string `json:"reason"`
 }
 
+// AlertRecord is a firing Alertmanager alert received for the Service while a canary
+// carried traffic. Any replica records it (the receiver answers Alertmanager only once it
+// is recorded); the leader acts on it.
+type AlertRecord struct {
+	// Fingerprint is Alertmanager's identity of the alert; with StartsAt it makes repeats
+	// of the same alert one record.
+	Fingerprint string `json:"fingerprint"`
+	// Name is the alertname label.
+	Name string `json:"name"`
+	// Canary is the canary that carried traffic when the alert was recorded.
+	Canary string `json:"canary"`
+	// Summary is the alert's summary (or description) annotation.
+	// +optional
+	Summary string `json:"summary,omitempty"`
+	// StartsAt is when the alert started firing; GeneratorURL links to its source.
+	StartsAt metav1.Time `json:"startsAt"`
+	// +optional
+	GeneratorURL string `json:"generatorURL,omitempty"`
+	// ReceivedAt is when sluice recorded it.
+	ReceivedAt metav1.MicroTime `json:"receivedAt"`
+	// ActedAt is when the rollout acted on it; Action what it did (Rollback, Pause, Ignore).
+	// +optional
+	ActedAt *metav1.MicroTime `json:"actedAt,omitempty"`
+	// +optional
+	Action string `json:"action,omitempty"`
+}
+
 // WriteFailure is a VirtualService that did not take a weight write.
 type WriteFailure struct {
 	VirtualService string `json:"virtualService"`
@@ -228,6 +255,10 @@ type TrafficShiftStatus struct {
 	// malformed routes); they are reported and never written.
 	// +optional
 	IgnoredVirtualServices []IgnoredVirtualService `json:"ignoredVirtualServices,omitempty"`
+	// Alerts are the firing Alertmanager alerts received for the Service's rollouts, newest
+	// last (at most 20).
+	// +optional
+	Alerts []AlertRecord `json:"alerts,omitempty"`
 	// PendingWrite is a weight write some VirtualServices have not taken yet.
 	// +optional
 	PendingWrite *PendingWrite `json:"pendingWrite,omitempty"`
