@@ -298,11 +298,15 @@ func TestStepWriteUndoneWhenAVirtualServiceRefuses(t *testing.T) {
 		}
 	}
 	s.waitEvent(5*time.Second, "StepWriteUndone", "productpage-edge")
-	if w := s.weights("productpage"); w["v2"] != 5 {
-		t.Fatalf("productpage left at %v after the undo", w)
+	// The step is tried again every tick, so productpage may be mid-attempt now; what its
+	// watch must show is the step taken and set back: 25 then 5.
+	seq := wl.CanarySeq("v2")
+	undone := false
+	for i := 1; i < len(seq); i++ {
+		undone = undone || (seq[i-1] == 25 && seq[i] == 5)
 	}
-	if seq := wl.CanarySeq("v2"); !slices.Contains(seq, 25) {
-		t.Fatalf("productpage never took the step before the undo (seq %v): the test did not exercise the undo", seq)
+	if !undone {
+		t.Fatalf("productpage's canary weights %v never went 25 → 5: the undo did not happen", seq)
 	}
 	s.thaw("productpage-edge")
 	ts = s.waitTS(15*time.Second, "step 2 on both", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
