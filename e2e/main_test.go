@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sluicedev/sluice/e2e/cluster"
+	"github.com/sluicedev/sluice/e2e/inproc"
 	"github.com/sluicedev/sluice/e2e/promserver"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
@@ -21,59 +21,33 @@ var (
 	env     *cluster.Cluster
 	kube    kubernetes.Interface
 	dyn     dynamic.Interface
-	ctrlRun *controllerRun
 	logPath string
-	// ctrlMetrics is the registry of the controller running in this process (a new one
-	// each start).
-	ctrlMetrics *prometheus.Registry
+	// ctrlRun is the sluice controller running in this process (a new one each start,
+	// with a new metrics registry).
+	ctrlRun *inproc.Controller
 	// prom is a real Prometheus scraping the stand-ins of tests that register them; nil
 	// when the binary is missing (make test installs it).
 	prom *promserver.Server
 )
 
-// controllerRun is the sluice controller running in this process.
-type controllerRun struct {
-	cancel context.CancelFunc
-	done   chan error
-}
-
 // startController runs sluice against the test API server until stopController.
 func startController() error {
-	ctx, cancel := context.WithCancel(context.Background())
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	c, err := inproc.Start(context.Background(), env.Config, manager.Options{PrometheusURL: promURL()}, logPath)
 	if err != nil {
-		cancel()
 		return err
 	}
-	done := make(chan error, 1)
-	ctrlMetrics = prometheus.NewRegistry()
-	go func() {
-		defer f.Close()
-		done <- manager.Run(ctx, env.Config, manager.Options{
-			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 4, PrometheusURL: promURL(),
-			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: ctrlMetrics, AllowRestart: true,
-		})
-	}()
-	ctrlRun = &controllerRun{cancel: cancel, done: done}
+	ctrlRun = c
 	return nil
 }
+
+// stopController stops the controller and waits for it to exit.
+func stopController() error { return ctrlRun.Stop() }
 
 func promURL() string {
 	if prom == nil {
 		return ""
 	}
 	return prom.URL
-}
-
-// stopController stops the controller and waits for it to exit.
-func stopController() error {
-	ctrlRun.cancel()
-	select {
-	case err := <-ctrlRun.done:
-		return err
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("controller did not stop within 30s")
-	}
 }
 
 func TestMain(m *testing.M) {

@@ -60,7 +60,7 @@ func TestRechecksFollowFreshFailures(t *testing.T) {
 // rechecks reads sluice_guard_rechecks_total for s's Service from the controller's registry.
 func rechecks(s *scenario) float64 {
 	s.t.Helper()
-	mfs, err := ctrlMetrics.Gather()
+	mfs, err := ctrlRun.Metrics.Gather()
 	must(s.t, err)
 	for _, mf := range mfs {
 		if mf.GetName() != "sluice_guard_rechecks_total" {

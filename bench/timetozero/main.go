@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -17,11 +18,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc/codes"
-	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sluicedev/sluice/e2e/meshlab"
-	"github.com/sluicedev/sluice/e2e/vswatch"
 )
 
 type options struct {
@@ -89,44 +88,41 @@ func controls() []scenario {
 	}
 }
 
-func run(ctx context.Context, o options) error {
+func run(ctx context.Context, o options) (err error) {
 	if err := checkOut(o.out); err != nil {
 		return err
 	}
 	log.SetLogger(logr.Discard())
 	begin := time.Now()
-	lab, err := meshlab.Start(ctx, meshlab.Config{
-		Subsets: []meshlab.Subset{{Name: stable, Pods: 2}, {Name: canary, Pods: 2}},
-		Callers: 1, Rate: rate,
-		Istiod: meshlab.IstiodOptions{BinDir: os.Getenv("SLUICE_ISTIOD_BIN")},
+	b := &bench{rng: rand.New(rand.NewPCG(o.seed, 0x5eed)), healthy: meshlab.Behaviour{Latency: healthyBackendMs * time.Millisecond}}
+	var healthyP99 float64
+	sl, err := meshlab.StartWithSluice(ctx, meshlab.SluiceLabConfig{
+		Lab: meshlab.Config{
+			Subsets: []meshlab.Subset{{Name: stable, Pods: 2}, {Name: canary, Pods: 2}},
+			Callers: 1, Rate: rate,
+			Istiod: meshlab.IstiodOptions{BinDir: os.Getenv("SLUICE_ISTIOD_BIN")},
+		},
+		Confirm: meshlab.ConfirmAtCallers,
+		LogPath: filepath.Join(os.TempDir(), fmt.Sprintf("sluice-timetozero-%d.log", os.Getpid())),
+		// The healthy latency is measured before sluice runs in this process.
+		BeforeSluice: func(ctx context.Context, lab *meshlab.Lab) (err error) {
+			b.lab = lab
+			if err := b.reset(ctx); err != nil {
+				return err
+			}
+			if healthyP99, err = b.measureP99(ctx, 3*time.Second); err != nil {
+				return err
+			}
+			b.maxP99 = (time.Duration(3*healthyP99*1000) * time.Microsecond).Round(time.Millisecond)
+			fmt.Printf("lab up in %v; healthy caller-side p99 (histogram estimate) %.2f ms → max-latency-p99 %v\n", time.Since(begin).Round(time.Millisecond), healthyP99, b.maxP99)
+			return nil
+		},
 	})
 	if err != nil {
 		return err
 	}
-	defer lab.Stop()
-	b := &bench{lab: lab, rng: rand.New(rand.NewPCG(o.seed, 0x5eed)), healthy: meshlab.Behaviour{Latency: healthyBackendMs * time.Millisecond}}
-	if err := b.reset(ctx); err != nil {
-		return err
-	}
-	healthyP99, err := b.measureP99(ctx, 3*time.Second)
-	if err != nil {
-		return err
-	}
-	b.maxP99 = (time.Duration(3*healthyP99*1000) * time.Microsecond).Round(time.Millisecond)
-	fmt.Printf("lab up in %v; healthy caller-side p99 (histogram estimate) %.2f ms → max-latency-p99 %v\n", time.Since(begin).Round(time.Millisecond), healthyP99, b.maxP99)
-	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-timetozero-%d.log", os.Getpid()))
-	sl, err := lab.StartSluice(logPath)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = sl.Stop() }()
-	dyn, err := dynamic.NewForConfig(lab.Cluster.Config)
-	if err != nil {
-		return fmt.Errorf("creating a dynamic client: %w", err)
-	}
-	if b.vs, err = vswatch.Watch(ctx, dyn, lab.Namespace(), lab.Service(), lab.Service()); err != nil {
-		return err
-	}
+	defer func() { err = errors.Join(err, sl.Stop()) }()
+	b.vs = sl.VS
 	res := results{CallRate: rate, Runs: o.runs, ControlRuns: o.controlRuns, ControlObsMs: ms(o.controlObs), HealthyP99Ms: healthyP99,
 		MaxLatencyP99: b.maxP99.String(), Seed: o.seed, Started: time.Now().UTC().Format(time.RFC3339), Machine: machine()}
 	failures := 0

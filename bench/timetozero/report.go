@@ -26,7 +26,7 @@ func report(res results, o options) string {
 	p("One mesh lab (`e2e/meshlab`) for all runs: real etcd + kube-apiserver, real istiod with its default\n")
 	p("debounce (`PILOT_DEBOUNCE_AFTER` 100 ms), 2 gRPC pods each of v1 (stable) and v2 (canary) on loopback, and\n")
 	p("one proxyless gRPC caller (`gateway-0`, `app=gateway`) at %g calls/s through istiod. Every backend answers after 10 ms.\n", callRate)
-	p("sluice runs in-process (`lab.StartSluice`, data-plane confirmation on) with its defaults except the per-Service\n")
+	p("sluice runs in-process (`meshlab.StartWithSluice`, data-plane confirmation on) with its defaults except the per-Service\n")
 	p("annotations `stats-from=app=gateway`, `step-duration=3s` (steps 5/25/50/100), `min-requests=20` and\n")
 	p("`max-latency-p99=%s` (3 × the healthy caller-side p99 measured at start, %.1f ms as a Prometheus-style\n", res.MaxLatencyP99, res.HealthyP99Ms)
 	p("histogram estimate over Istio's buckets). Default guard: 5xx rate > 1 %% and significantly (99.9 %%) above\n")

@@ -2,17 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/sluicedev/sluice/e2e/cluster"
+	"github.com/sluicedev/sluice/e2e/inproc"
 	"github.com/sluicedev/sluice/e2e/standin"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
@@ -24,7 +25,7 @@ type options struct {
 	logFile      string
 }
 
-func run(ctx context.Context, o options, out io.Writer) error {
+func run(ctx context.Context, o options, out io.Writer) (err error) {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	say("▶ starting etcd and kube-apiserver (real binaries from e2e/k8sbins), installing CRDs …")
 	t0 := time.Now()
@@ -71,19 +72,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if logPath == "" {
 		logPath = filepath.Join(os.TempDir(), "sluice-demo-controller.log")
 	}
-	logf, err := os.Create(logPath)
+	_ = os.Remove(logPath)
+	ctrl, err := inproc.Start(ctx, c.Config, manager.Options{Workers: 2}, logPath)
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	ctrlCtx, stopCtrl := context.WithCancel(ctx)
-	defer stopCtrl()
-	go func() {
-		_ = manager.Run(ctrlCtx, c.Config, manager.Options{
-			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 2, LogOutput: logf,
-			ScrapeTimeout: 300 * time.Millisecond, Registerer: prometheus.NewRegistry(),
-		})
-	}()
+	defer func() { err = errors.Join(err, ctrl.Stop()) }()
 	say("▶ sluice controller running (log: %s)", logPath)
 	deps, err := d.deploymentVersions(ctx)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,11 +11,9 @@ import (
 
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc/codes"
-	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sluicedev/sluice/e2e/meshlab"
-	"github.com/sluicedev/sluice/e2e/vswatch"
 )
 
 type options struct {
@@ -26,7 +25,7 @@ type options struct {
 	logFile      string
 }
 
-func run(ctx context.Context, o options, out io.Writer) error {
+func run(ctx context.Context, o options, out io.Writer) (err error) {
 	if o.faultAt != 5 && o.faultAt != 25 && o.faultAt != 50 {
 		return fmt.Errorf("-fault-at %d: expected 5, 25 or 50", o.faultAt)
 	}
@@ -34,45 +33,33 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
 	say("▶ starting etcd, kube-apiserver and istiod (real binaries, built by e2e/k8sbins and e2e/istiodbin) …")
 	t0 := time.Now()
-	lab, err := meshlab.Start(ctx, meshlab.Config{
-		Subsets: []meshlab.Subset{{Name: "v1", Pods: 2}, {Name: "v2", Pods: 2}, {Name: "v3", Pods: 2}},
-		Callers: 1, Rate: o.rate,
-		Istiod: meshlab.IstiodOptions{BinDir: os.Getenv("SLUICE_ISTIOD_BIN"), Debounce: o.debounce},
-	})
-	if err != nil {
-		return err
-	}
-	defer lab.Stop()
-	if err := lab.RouteTo(ctx, "v1"); err != nil {
-		return err
-	}
-	if _, err := lab.Callers[0].WaitForWeights(ctx, lab.Host(), map[string]uint32{"v1": 100}); err != nil {
-		return err
-	}
-	say("  lab up in %s (istiod ready %s after exec; log %s)", time.Since(t0).Round(time.Millisecond), lab.Istiod.Started.Round(time.Millisecond), lab.Istiod.LogPath)
-	say("  Service %s: DestinationRule subsets v1, v2, v3 (2 gRPC pods each on 127.0.200.10-15), VirtualService → v1", lab.Host())
-	say("  gateway-0 (127.0.200.200, app=gateway): proxyless gRPC through istiod at %g calls/s; Envoy-style stats on :15090", o.rate)
-
 	logPath := o.logFile
 	if logPath == "" {
 		logPath = filepath.Join(os.TempDir(), "sluice-labdemo-controller.log")
 	}
 	_ = os.Remove(logPath)
-	sl, err := lab.StartSluice(logPath)
+	sl, err := meshlab.StartWithSluice(ctx, meshlab.SluiceLabConfig{
+		Lab: meshlab.Config{
+			Subsets: []meshlab.Subset{{Name: "v1", Pods: 2}, {Name: "v2", Pods: 2}, {Name: "v3", Pods: 2}},
+			Callers: 1, Rate: o.rate,
+			Istiod: meshlab.IstiodOptions{BinDir: os.Getenv("SLUICE_ISTIOD_BIN")},
+		},
+		Confirm: meshlab.ConfirmAtCallers,
+		LogPath: logPath,
+		BeforeSluice: func(_ context.Context, lab *meshlab.Lab) error {
+			say("  lab up in %s (istiod ready %s after exec; log %s)", time.Since(t0).Round(time.Millisecond), lab.Istiod.Started.Round(time.Millisecond), lab.Istiod.LogPath)
+			say("  Service %s: DestinationRule subsets v1, v2, v3 (2 gRPC pods each on 127.0.200.10-15), VirtualService → v1", lab.Host())
+			say("  gateway-0 (127.0.200.200, app=gateway): proxyless gRPC through istiod at %g calls/s; Envoy-style stats on :15090", o.rate)
+			return nil
+		},
+	})
 	if err != nil {
 		return err
 	}
-	defer func() { _ = sl.Stop() }()
+	defer func() { err = errors.Join(err, sl.Stop()) }()
 	say("▶ sluice controller running in-process (log: %s)", logPath)
-	dyn, err := dynamic.NewForConfig(lab.Cluster.Config)
-	if err != nil {
-		return fmt.Errorf("dynamic client: %w", err)
-	}
-	vs, err := vswatch.Watch(ctx, dyn, lab.Namespace(), lab.Service(), lab.Service())
-	if err != nil {
-		return err
-	}
-	d := &demo{lab: lab, out: out, vs: vs, prev: lab.Callers[0].Counts()}
+	lab := sl.Lab
+	d := &demo{lab: lab, out: out, vs: sl.VS, prev: lab.Callers[0].Counts()}
 	ann := func(canary string) map[string]string {
 		return map[string]string{
 			"sluice.dev/enabled": "true", "sluice.dev/canary": canary, "sluice.dev/stats-from": "app=gateway",

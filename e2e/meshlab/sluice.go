@@ -3,73 +3,139 @@ package meshlab
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"os"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicedev/sluice/e2e/inproc"
 	"github.com/sluicedev/sluice/e2e/standin"
+	"github.com/sluicedev/sluice/e2e/vswatch"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
 
-// Sluice is the sluice controller running in this process against a lab's API server,
-// started the way the e2e tests start it.
-type Sluice struct {
-	// LogPath is the file the controller's JSON log is appended to.
+// Confirm is how sluice confirms its weight writes in the lab's data plane.
+type Confirm int
+
+const (
+	// ConfirmAtCallers reads the callers' config dumps, which the lab's callers serve
+	// beside their stats (--config-dump-port 15090).
+	ConfirmAtCallers Confirm = iota
+	// ConfirmThroughIstiod reads the lab istiod's debug endpoints (--istiod-debug-url),
+	// as in a cluster whose proxies' admin cannot be reached.
+	ConfirmThroughIstiod
+)
+
+// SluiceLabConfig describes a lab with sluice running on it.
+type SluiceLabConfig struct {
+	// Lab is the mesh; its first subset is the stable one everything is routed to.
+	Lab Config
+	// Confirm is how sluice confirms the weights it writes.
+	Confirm Confirm
+	// LogPath is the file sluice's JSON log is appended to.
 	LogPath string
-	cancel  context.CancelFunc
-	done    chan error
+	// BeforeSluice, when set, runs once the callers applied the route to stable, before
+	// sluice starts (bench/timetozero measures the healthy latency there, with no
+	// controller in the process).
+	BeforeSluice func(context.Context, *Lab) error
 }
 
-// StartSluice runs sluice's manager against the lab until Stop, logging to logPath. It
-// confirms weights in the callers' config dumps, which the lab's callers serve beside
-// their stats.
-func (l *Lab) StartSluice(logPath string) (*Sluice, error) {
-	return l.startSluice(logPath, manager.Options{ConfigDumpPort: 15090})
+// SluiceLab is a lab with the sluice controller running on it in this process and a
+// watch on its VirtualService.
+type SluiceLab struct {
+	Lab    *Lab
+	Sluice *inproc.Controller
+	// VS records every split of the VirtualService's default route from sluice's start.
+	VS        *vswatch.Log
+	stopWatch context.CancelFunc
+	stopOnce  sync.Once
+	stopErr   error
 }
 
-// StartSluiceIstiodConfirm is StartSluice confirming weights through the lab istiod's
-// debug endpoints instead (--istiod-debug-url), as in a cluster whose proxies' admin
-// cannot be reached.
-func (l *Lab) StartSluiceIstiodConfirm(logPath string) (*Sluice, error) {
-	return l.startSluice(logPath, manager.Options{IstiodDebugURLs: []string{"http://" + l.Istiod.HTTPAddr}})
-}
-
-// startSluice runs the manager with the lab's settings and confirm's data-plane options.
-func (l *Lab) startSluice(logPath string, confirm manager.Options) (*Sluice, error) {
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+// StartWithSluice brings a lab up (Start), routes its VirtualService to the first subset
+// alone (RouteTo) and waits until every caller applied that route, starts sluice with
+// cfg.Confirm's data-plane confirmation, and starts watching the VirtualService. As for
+// Start, ctx bounds the start-up only: everything then runs until Stop. On error
+// everything started is stopped.
+func StartWithSluice(ctx context.Context, cfg SluiceLabConfig) (sl *SluiceLab, err error) {
+	if len(cfg.Lab.Subsets) == 0 {
+		return nil, errors.New("starting a lab with sluice: no subsets")
+	}
+	lab, err := Start(ctx, cfg.Lab)
 	if err != nil {
-		return nil, fmt.Errorf("opening the controller log: %w", err)
+		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &Sluice{LogPath: logPath, cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		defer f.Close()
-		s.done <- manager.Run(ctx, l.Cluster.Config, manager.Options{
-			MetricsAddr: "0", ProbeAddr: "0", LogFormat: "json", Workers: 4,
-			ScrapeTimeout: 300 * time.Millisecond, LogOutput: f, Registerer: prometheus.NewRegistry(), AllowRestart: true,
-			ConfigDumpPort: confirm.ConfigDumpPort, IstiodDebugURLs: confirm.IstiodDebugURLs, DataPlaneTimeout: 5 * time.Second,
-		})
+	sl = &SluiceLab{Lab: lab, stopWatch: func() {}}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, sl.Stop())
+			sl = nil
+		}
 	}()
-	return s, nil
+	stable := cfg.Lab.Subsets[0].Name
+	if err := lab.RouteTo(ctx, stable); err != nil {
+		return sl, err
+	}
+	for _, c := range lab.Callers {
+		if _, err := c.WaitForWeights(ctx, lab.Host(), map[string]uint32{stable: 100}); err != nil {
+			return sl, err
+		}
+	}
+	if cfg.BeforeSluice != nil {
+		if err := cfg.BeforeSluice(ctx, lab); err != nil {
+			return sl, err
+		}
+	}
+	// Detached from ctx's end (not its values): they run until Stop.
+	run := context.WithoutCancel(ctx)
+	if sl.Sluice, err = inproc.Start(run, lab.Cluster.Config, lab.sluiceOptions(cfg.Confirm), cfg.LogPath); err != nil {
+		return sl, err
+	}
+	dyn, err := dynamic.NewForConfig(lab.Cluster.Config)
+	if err != nil {
+		return sl, fmt.Errorf("creating a dynamic client: %w", err)
+	}
+	watchCtx, stopWatch := context.WithCancel(run)
+	sl.stopWatch = stopWatch
+	if sl.VS, err = vswatch.Watch(watchCtx, dyn, lab.Namespace(), lab.Service(), lab.Service()); err != nil {
+		return sl, err
+	}
+	return sl, nil
 }
 
-// Stop stops the controller and waits (at most 30 s) for it to exit.
-func (s *Sluice) Stop() error {
-	s.cancel()
-	select {
-	case err := <-s.done:
-		return err
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("the sluice controller did not stop within 30s")
+// sluiceOptions are the controller's settings on this lab with confirm's data-plane
+// confirmation.
+func (l *Lab) sluiceOptions(confirm Confirm) manager.Options {
+	o := manager.Options{DataPlaneTimeout: 5 * time.Second}
+	switch confirm {
+	case ConfirmThroughIstiod:
+		o.IstiodDebugURLs = []string{"http://" + l.Istiod.HTTPAddr}
+	default:
+		o.ConfigDumpPort = 15090
 	}
+	return o
+}
+
+// Stop stops sluice, the VirtualService watch and the lab, in that order, and returns
+// sluice's error (manager.Run's, or that it did not stop in time). Calling it again
+// returns the same error.
+func (s *SluiceLab) Stop() error {
+	s.stopOnce.Do(func() {
+		if s.Sluice != nil {
+			s.stopErr = s.Sluice.Stop()
+		}
+		s.stopWatch()
+		s.Lab.Stop()
+	})
+	return s.stopErr
 }
 
 // Namespace is the lab's namespace; Service the name of its Service (and of its

@@ -12,7 +12,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"google.golang.org/grpc/codes"
-	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sluicedev/sluice/e2e/vswatch"
@@ -26,10 +25,9 @@ import (
 // VirtualService drops them. Needs SLUICE_MESHLAB=1 and KUBEBUILDER_ASSETS.
 func TestSluiceOnLab(t *testing.T) {
 	begin := time.Now()
-	lab, sl := startSluiceLab(t, false)
+	lab, vs := startSluiceLab(t, ConfirmAtCallers)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	vs := watchLab(t, ctx, lab, sl)
 
 	if !t.Run("promotion", func(t *testing.T) { checkPromotion(t, ctx, lab, vs) }) {
 		t.FailNow()
@@ -57,38 +55,18 @@ func TestSluiceOnLab(t *testing.T) {
 // that works where the callers' Envoy admin is unreachable): every confirmation must come
 // after the client really ACKed the route, and soon after.
 func TestSluiceOnLabIstiodConfirm(t *testing.T) {
-	lab, sl := startSluiceLab(t, true)
+	lab, vs := startSluiceLab(t, ConfirmThroughIstiod)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	vs := watchLab(t, ctx, lab, sl)
 	checkPromotion(t, ctx, lab, vs)
 }
 
-// watchLab watches the lab's VirtualService until ctx ends, and on failure says where
-// the controller's and istiod's logs are.
-func watchLab(t *testing.T, ctx context.Context, lab *Lab, sl *Sluice) *vswatch.Log {
-	t.Helper()
-	dyn, err := dynamic.NewForConfig(lab.Cluster.Config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, err := vswatch.Watch(ctx, dyn, lab.Namespace(), lab.Service(), lab.Service())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("controller log kept at %s; istiod log at %s", sl.LogPath, lab.Istiod.LogPath)
-		}
-	})
-	return vs
-}
-
 // startSluiceLab starts a lab with 2 pods each of v1, v2 and v3 and one caller at 200
-// calls/s, routes everything to v1 (no weight) and starts sluice (its log is removed
-// after a pass unless SLUICE_MESHLAB_KEEP_LOG=1), or skips when the lab
-// cannot run here.
-func startSluiceLab(t *testing.T, istiodConfirm bool) (*Lab, *Sluice) {
+// calls/s, routed to v1 (no weight), with sluice confirming weights as confirm says and
+// a watch on the VirtualService (StartWithSluice), or skips when the lab cannot run
+// here. Sluice's log is removed after a pass unless SLUICE_MESHLAB_KEEP_LOG=1; on
+// failure the test says where it and istiod's log are.
+func startSluiceLab(t *testing.T, confirm Confirm) (*Lab, *vswatch.Log) {
 	t.Helper()
 	if os.Getenv("SLUICE_MESHLAB") != "1" {
 		t.Skip("set SLUICE_MESHLAB=1 to run the mesh lab (real istiod)")
@@ -100,27 +78,16 @@ func startSluiceLab(t *testing.T, istiodConfirm bool) (*Lab, *Sluice) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	begin := time.Now()
-	lab, err := Start(ctx, Config{
-		Subsets: []Subset{{Name: "v1", Pods: 2}, {Name: "v2", Pods: 2}, {Name: "v3", Pods: 2}},
-		Callers: 1, Rate: 200,
-		Istiod: IstiodOptions{BinDir: os.Getenv("SLUICE_ISTIOD_BIN")},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(lab.Stop)
-	if err := lab.RouteTo(ctx, "v1"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := lab.Callers[0].WaitForWeights(ctx, lab.Host(), map[string]uint32{"v1": 100}); err != nil {
-		t.Fatal(err)
-	}
 	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-meshlab-controller-%d.log", os.Getpid()))
-	start := lab.StartSluice
-	if istiodConfirm {
-		start = lab.StartSluiceIstiodConfirm
-	}
-	sl, err := start(logPath)
+	sl, err := StartWithSluice(ctx, SluiceLabConfig{
+		Lab: Config{
+			Subsets: []Subset{{Name: "v1", Pods: 2}, {Name: "v2", Pods: 2}, {Name: "v3", Pods: 2}},
+			Callers: 1, Rate: 200,
+			Istiod: IstiodOptions{BinDir: os.Getenv("SLUICE_ISTIOD_BIN")},
+		},
+		Confirm: confirm,
+		LogPath: logPath,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,13 +95,15 @@ func startSluiceLab(t *testing.T, istiodConfirm bool) (*Lab, *Sluice) {
 		if err := sl.Stop(); err != nil {
 			t.Errorf("stopping sluice: %v", err)
 		}
-		if !t.Failed() && os.Getenv("SLUICE_MESHLAB_KEEP_LOG") != "1" {
+		if t.Failed() {
+			t.Logf("controller log kept at %s; istiod log at %s", logPath, sl.Lab.Istiod.LogPath)
+		} else if os.Getenv("SLUICE_MESHLAB_KEEP_LOG") != "1" {
 			_ = os.Remove(logPath)
 		}
 	})
 	t.Logf("lab up and sluice started in %v (istiod ready %v after exec); controller log %s",
-		time.Since(begin).Round(time.Millisecond), lab.Istiod.Started.Round(time.Millisecond), logPath)
-	return lab, sl
+		time.Since(begin).Round(time.Millisecond), sl.Lab.Istiod.Started.Round(time.Millisecond), logPath)
+	return sl.Lab, sl.VS
 }
 
 // rollout are the annotations that start a fast rollout of canary read from the callers.
