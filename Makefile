@@ -6,7 +6,7 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/...
 
-.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect image
+.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts image
 
 all: build
 
@@ -85,6 +85,12 @@ image:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./bench/...
+
+## bench-alerts: Alertmanager alert → canary weight 0 through the receiver, with the real
+## Alertmanager (report in bench/alerts/README.md).
+bench-alerts: bins
+	@hack/install-debs.sh
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./bench/alerts -out bench/alerts
 
 ## bench-detect: the seeded detection simulation (sluice vs Flagger- and Argo-style rules); writes bench/detect/.
 bench-detect:

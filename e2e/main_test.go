@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	"github.com/sluicedev/sluice/e2e/cluster"
 	"github.com/sluicedev/sluice/e2e/inproc"
 	"github.com/sluicedev/sluice/e2e/promserver"
+	"github.com/sluicedev/sluice/pkg/alerts"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
 
@@ -28,11 +30,16 @@ var (
 	// prom is a real Prometheus scraping the stand-ins of tests that register them; nil
 	// when the binary is missing (make test installs it).
 	prom *promserver.Server
+	// receiver is the controller's Alertmanager receiver: its URL, and the file holding
+	// the bearer token it expects.
+	receiverURL, receiverToken string
+	receiverAddr               string
 )
 
 // startController runs sluice against the test API server until stopController.
 func startController() error {
-	c, err := inproc.Start(context.Background(), env.Config, manager.Options{PrometheusURL: promURL()}, logPath)
+	c, err := inproc.Start(context.Background(), env.Config, manager.Options{PrometheusURL: promURL(),
+		Alerts: manager.AlertOptions{BindAddress: receiverAddr, Credentials: alerts.Credentials{TokenFile: receiverToken}}}, logPath)
 	if err != nil {
 		return err
 	}
@@ -48,6 +55,19 @@ func promURL() string {
 		return ""
 	}
 	return prom.URL
+}
+
+// setUpReceiver picks the receiver's loopback address and writes its token into dir.
+func setUpReceiver(dir string) error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("picking a port for the alert receiver: %w", err)
+	}
+	receiverAddr = l.Addr().String()
+	_ = l.Close()
+	receiverURL = "http://" + receiverAddr + alerts.Path
+	receiverToken = filepath.Join(dir, "alert-token")
+	return os.WriteFile(receiverToken, []byte("e2e-alert-token-4f1c"), 0o600)
 }
 
 func TestMain(m *testing.M) {
@@ -86,6 +106,10 @@ func run(m *testing.M) int {
 		prom = nil
 	} else {
 		defer prom.Stop()
+	}
+	if err := setUpReceiver(promDir); err != nil {
+		fmt.Println("e2e:", err)
+		return 1
 	}
 	logPath = filepath.Join(os.TempDir(), fmt.Sprintf("sluice-e2e-controller-%d.log", os.Getpid()))
 	fmt.Println("e2e: controller log at", logPath)

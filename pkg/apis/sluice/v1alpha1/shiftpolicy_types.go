@@ -28,6 +28,42 @@ const (
 	AlertIgnore AlertAction = "Ignore"
 )
 
+// SinkType is the wire format a notification sink speaks.
+// +kubebuilder:validation:Enum=slack;wecom;feishu;dingtalk;cloudevents;webhook
+type SinkType string
+
+// Notification sink types.
+const (
+	SinkSlack       SinkType = "slack"
+	SinkWeCom       SinkType = "wecom"
+	SinkFeishu      SinkType = "feishu"
+	SinkDingTalk    SinkType = "dingtalk"
+	SinkCloudEvents SinkType = "cloudevents"
+	SinkWebhook     SinkType = "webhook"
+)
+
+// NotifySink sends the record of each rollout transition somewhere people or tools read.
+type NotifySink struct {
+	// Name identifies the sink in metrics, logs and Events.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	Type SinkType `json:"type"`
+	// Events are the transitions the sink receives (started, step-advanced, paused,
+	// resumed, awaiting-approval, promoted, rolled-back, invalid); empty means all.
+	// +optional
+	// +kubebuilder:validation:items:Enum=started;step-advanced;paused;resumed;awaiting-approval;promoted;rolled-back;invalid
+	Events []string `json:"events,omitempty"`
+	// SecretRef names a Secret in sluice's own namespace holding the sink's `url` and,
+	// for signed robots (Feishu, DingTalk), its `secret`; for a webhook or CloudEvents
+	// sink an optional bearer `token`.
+	// +kubebuilder:validation:MinLength=1
+	SecretRef string `json:"secretRef"`
+	// Template overrides the message text: a Go text/template over the rollout record.
+	// +optional
+	Template string `json:"template,omitempty"`
+}
+
 // StatsSource is where sluice reads per-subset request stats.
 // +kubebuilder:validation:Enum=Envoy;Prometheus
 type StatsSource string
@@ -129,6 +165,12 @@ type ShiftPolicySpec struct {
 	// OnUnobservable is what happens when the canary stays unobservable: Pause (default) or Rollback.
 	// +optional
 	OnUnobservable FailureAction `json:"onUnobservable,omitempty"`
+	// Notify lists where the record of each rollout transition goes, besides the log,
+	// Events and the TrafficShift history.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Notify []NotifySink `json:"notify,omitempty"`
 	// OnAlert is what a firing Alertmanager alert naming the Service does while its canary
 	// carries traffic: Rollback (default), Pause or Ignore.
 	// +optional
