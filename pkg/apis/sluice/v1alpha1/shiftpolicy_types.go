@@ -47,7 +47,7 @@ type NotifySink struct {
 	// Name identifies the sink in metrics, logs and Events.
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
+	Name string   `json:"name"`
 	Type SinkType `json:"type"`
 	// Events are the transitions the sink receives (started, step-advanced, paused,
 	// resumed, awaiting-approval, promoted, rolled-back, invalid); empty means all.
