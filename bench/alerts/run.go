@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -215,12 +216,16 @@ func (b *bench) wait(ctx context.Context, timeout time.Duration, cond func(*slui
 	return fmt.Errorf("TrafficShift %s/%s did not reach the expected state within %s", ns, svc, timeout)
 }
 
-// alert is run i's alert: a new start time each run, so each is a new alert.
+// firstAlert is when the first run's alert started firing.
+var firstAlert = time.Now().Add(-time.Hour).Truncate(time.Second)
+
+// alert is run i's alert: a start time of its own, so each run's alert is a new one
+// (Alertmanager tells alerts apart by their labels, sluice by fingerprint and start).
 func alert(i int) amserver.Alert {
 	return amserver.Alert{
-		Labels:       map[string]string{"alertname": "ReviewsCanaryErrors", "namespace": ns, "service": svc, "version": canary},
+		Labels:       map[string]string{"alertname": "ReviewsCanaryErrors", "namespace": ns, "service": svc, "version": canary, "run": strconv.Itoa(i)},
 		Annotations:  map[string]string{"summary": "reviews v2: 5xx ratio over 5%"},
-		StartsAt:     time.Now().Add(-time.Duration(i+1) * time.Second).Truncate(time.Second),
+		StartsAt:     firstAlert.Add(time.Duration(i) * time.Second),
 		GeneratorURL: "http://prometheus.bench/graph",
 	}
 }
