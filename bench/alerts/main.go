@@ -19,7 +19,15 @@ func main() {
 	o := options{}
 	flag.IntVar(&o.runs, "runs", 30, "rollbacks measured per path")
 	flag.StringVar(&o.out, "out", "bench/alerts", "directory for results.json and README.md")
+	reportOnly := flag.Bool("report-only", false, "rebuild README.md from the directory's results.json")
 	flag.Parse()
+	if *reportOnly {
+		if err := rewrite(o.out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench/alerts:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	log.SetLogger(logr.Discard())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()

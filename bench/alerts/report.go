@@ -46,6 +46,19 @@ func write(dir string, r results) error {
 	return os.WriteFile(filepath.Join(dir, "README.md"), []byte(report(r)), 0o644)
 }
 
+// rewrite rebuilds README.md from results.json.
+func rewrite(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var r results
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("decoding results: %w", err)
+	}
+	return write(dir, r)
+}
+
 func report(r results) string {
 	var b strings.Builder
 	row := func(name string, xs []float64, goal string) {
@@ -68,8 +81,7 @@ that write starts a reconcile at once, which writes the VirtualService.
 	row("alert posted to Alertmanager → weight 0 (`group_wait: 0s`)", r.AlertmanagerMillis, "(Alertmanager's own batching)")
 	fmt.Fprintf(&b, `| Flagger's rollback webhook, computed | — | %.0f ms | %.0f ms | %.0f ms | |
 
-With %d runs the p99 is the largest value but one at most (nearest rank). The
-Alertmanager row adds Alertmanager's dispatch: a new alert group is flushed after
+With %d runs the nearest-rank p99 is the slowest run. The Alertmanager row adds Alertmanager's dispatch: a new alert group is flushed after
 `+"`group_wait`"+` (0 s here) on its own timer, then the webhook call.
 
 **Flagger**, computed from its documented mechanism, not run: it has no receiver; its

@@ -26,7 +26,7 @@ func (r *Reconciler) conclude(ctx context.Context, w *world, ts *sluicev1alpha1.
 	if tk.rm == nil { // decided before the stats were read (an alert)
 		tk.rm = r.remember(ts, w, t.Canary, now)
 	}
-	if err := r.act(ctx, w, ts, tk.rm, t, now); err != nil {
+	if err := r.act(ctx, w, ts, tk, t, now); err != nil {
 		return ctrl.Result{}, err
 	}
 	if err := r.writeTickStatus(ctx, ts, tk.before, tk.rm, now); err != nil {
@@ -36,7 +36,8 @@ func (r *Reconciler) conclude(ctx context.Context, w *world, ts *sluicev1alpha1.
 }
 
 // act makes the verdict's write and records it in the status.
-func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
+func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) error {
+	rm, weightBefore := tk.rm, ts.Status.Weight
 	var err error
 	switch t.Kind {
 	case lifecycle.Rollback:
@@ -68,6 +69,7 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 	r.events(ts, w.svc, t.Events)
 	if t.Kind != lifecycle.Hold {
 		r.setWeightMetric(ts, ts.Status.Weight)
+		r.note(w, ts, tk, t, weightBefore, now)
 	}
 	return nil
 }
@@ -125,7 +127,7 @@ func (r *Reconciler) finish(ts *sluicev1alpha1.TrafficShift, limit int, result s
 	st := &ts.Status
 	rec := sluicev1alpha1.RolloutRecord{
 		Stable: st.Stable, Canary: st.Canary, Result: result, Reason: why, Message: msg,
-		StartedAt: startedAt(st), FinishedAt: timePtr(now),
+		StartedAt: startedAt(st), FinishedAt: timePtr(now), Release: st.Release.DeepCopy(),
 	}
 	st.History = append([]sluicev1alpha1.RolloutRecord{rec}, st.History...)
 	if limit >= 0 && len(st.History) > limit {

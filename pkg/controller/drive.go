@@ -12,6 +12,7 @@ import (
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/lifecycle"
+	"github.com/sluicedev/sluice/pkg/record"
 )
 
 // tickState is one reconcile's bookkeeping across lifecycle decisions.
@@ -23,6 +24,9 @@ type tickState struct {
 	// resumed: a Resume was applied in this reconcile; the weights it adopted are not
 	// someone else's edit.
 	resumed bool
+	// records are the rollout records of the transitions applied, sent once the status
+	// is written.
+	records []record.Record
 }
 
 // maxDecisions bounds one reconcile: converge, recover, resume, join and observe each
@@ -56,6 +60,9 @@ func (r *Reconciler) drive(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 			r.events(ts, w.svc, t.Events)
 		default:
 			res, err := r.apply(ctx, w, ts, tk, t, now)
+			if err == nil {
+				r.emit(ctx, w, tk.records)
+			}
 			return retryPending(ts, res), err
 		}
 	}
@@ -70,17 +77,17 @@ func (r *Reconciler) apply(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	case lifecycle.OptOut:
 		return ctrl.Result{}, r.optOut(ctx, w, ts, t, now)
 	case lifecycle.MarkInvalid:
-		return ctrl.Result{}, r.markInvalid(ctx, ts, tk.before, t)
+		return ctrl.Result{}, r.markInvalid(ctx, w, ts, tk, t, now)
 	case lifecycle.FollowUp:
 		return r.confirmEnded(ctx, w, ts, r.mem.peek(client.ObjectKeyFromObject(ts)))
 	case lifecycle.Supersede:
-		return r.supersede(ctx, w, ts, t, now)
+		return r.supersede(ctx, w, ts, tk, t, now)
 	case lifecycle.RecordPromoted:
-		return ctrl.Result{}, r.recordPromoted(ctx, w, ts, t, now)
+		return ctrl.Result{}, r.recordPromoted(ctx, w, ts, tk, t, now)
 	case lifecycle.Settle:
 		return ctrl.Result{}, r.settle(ctx, w, ts, tk.before, t)
 	case lifecycle.Start:
-		return r.start(ctx, w, ts, t, now)
+		return r.start(ctx, w, ts, tk, t, now)
 	case lifecycle.Advance, lifecycle.Promote, lifecycle.Rollback, lifecycle.Pause, lifecycle.Hold:
 		return r.conclude(ctx, w, ts, tk, t, now)
 	}
@@ -104,7 +111,9 @@ func retryPending(ts *sluicev1alpha1.TrafficShift, res ctrl.Result) ctrl.Result 
 // recovering from Invalid, or resuming from a pause.
 func (r *Reconciler) carryOn(w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) {
 	st := &ts.Status
+	weightBefore := st.Weight
 	st.Phase, st.PausedReason = t.Phase, t.PausedReason
+	defer r.note(w, ts, tk, t, weightBefore, now)
 	if t.Kind == lifecycle.Resume {
 		tk.resumed = true
 		if t.Retry != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -38,6 +39,8 @@ type world struct {
 	// retried: the pending write was tried again in this reconcile; joined: VirtualServices
 	// that appeared mid-rollout were written.
 	retried, joined bool
+	// writtenAt is when this reconcile's last weight write reached every VirtualService.
+	writtenAt *time.Time
 }
 
 // gather reads the Service's policy and routing objects. Bad input is recorded in

@@ -37,6 +37,11 @@ type rolloutMemory struct {
 	// drain follows the canary's traffic after a rollback until it stops.
 	drain      *canaryDrain
 	lastStatus time.Time
+	// firstFailAt is the first tick of the current stretch in which the canary was over a
+	// limit (error rate or latency); zero while it is not.
+	firstFailAt time.Time
+	// nextTickAt is when the next full tick was scheduled, for the tick-lag metric.
+	nextTickAt time.Time
 }
 
 type memory struct {
@@ -76,6 +81,20 @@ func (rm *rolloutMemory) tickEvery(now time.Time, interval time.Duration) time.D
 		return min(interval, max(interval/analysis.RecheckDivisor, minRecheck))
 	}
 	return interval
+}
+
+// noteFailure keeps firstFailAt: the first tick of the current stretch in which the
+// canary's window was over the error-rate or latency limit.
+func (rm *rolloutMemory) noteFailure(in analysis.Input, now time.Time) {
+	c, th := in.Canary, in.Thresholds
+	over := c.Requests > 0 && c.ErrorRate() > th.MaxErrorRate
+	over = over || (th.MaxLatencyP99 > 0 && c.P99 > float64(th.MaxLatencyP99.Milliseconds()))
+	switch {
+	case !over:
+		rm.firstFailAt = time.Time{}
+	case rm.firstFailAt.IsZero():
+		rm.firstFailAt = now
+	}
 }
 
 func (m *memory) forget(key types.NamespacedName) {

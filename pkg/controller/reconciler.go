@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,6 +18,7 @@ import (
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/dataplane"
 	"github.com/sluicedev/sluice/pkg/metrics"
+	"github.com/sluicedev/sluice/pkg/record"
 	"github.com/sluicedev/sluice/pkg/spec"
 )
 
@@ -45,6 +47,13 @@ type Reconciler struct {
 	Metrics          *metrics.Metrics
 	// StatusEvery bounds how often a Hold tick rewrites the status window (default 2s).
 	StatusEvery time.Duration
+	// Cluster names this cluster in rollout records (--cluster-name).
+	Cluster string
+	// RecordLog writes one JSON line per rollout record (info, warn for rollbacks); nil
+	// logs through the reconcile's logger.
+	RecordLog *zap.Logger
+	// Notify hands a record to the notification sinks of w's policy; nil sends nothing.
+	Notify func(ctx context.Context, w *world, rec record.Record)
 
 	mem memory
 }

@@ -25,7 +25,7 @@ func (r *Reconciler) settle(ctx context.Context, w *world, ts *sluicev1alpha1.Tr
 }
 
 // start begins a rollout of the canary: the first step's weight in every managed route.
-func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
+func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
 	key := client.ObjectKeyFromObject(ts)
 	rm := r.mem.get(key, t.Canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
 	// The windows' first read, before the canary gets traffic: counters are cumulative, so
@@ -42,6 +42,8 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	r.writesComplete(ts, t.Weight)
 	r.events(ts, w.svc, t.Events)
 	st := &ts.Status
+	weightBefore := int32(0) // a new canary: no weight yet
+	st.Release = r.releaseContext(ctx, w, t.Stable, t.Canary)
 	st.Phase, st.PausedReason = t.Phase, t.PausedReason
 	st.Stable, st.Canary = t.Stable, t.Canary
 	st.Step, st.Weight = t.Step, t.Weight
@@ -57,6 +59,7 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	setCondition(ts, sluicev1alpha1.ConditionReady, true, reason.Valid, "annotations, policy and routes are valid")
 	setCondition(ts, sluicev1alpha1.ConditionProgressing, true, reason.RolloutStarted, t.Message)
 	r.setWeightMetric(ts, t.Weight)
+	r.note(w, ts, tk, t, weightBefore, now)
 	if err := r.writeStatus(ctx, ts); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -67,14 +70,16 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 }
 
 // supersede ends an active rollout whose canary is no longer the one asked for.
-func (r *Reconciler) supersede(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
+func (r *Reconciler) supersede(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
 	o := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, t.Weight)
 	r.notePending(ts, w.svc, pendingAfter(ts.Status.PendingWrite, writeSupersede, t.Stable, t.Canary, t.Weight, o, now))
 	st := &ts.Status
 	r.finish(ts, w.spec.HistoryLimit, sluicev1alpha1.PhaseRolledBack, t.Reason, t.Message, now)
+	weightBefore := st.Weight
 	st.Phase, st.Weight, st.Step = t.Phase, 0, 0
 	r.events(ts, w.svc, t.Events)
 	r.setWeightMetric(ts, 0)
+	r.note(w, ts, tk, t, weightBefore, now)
 	if err := r.writeStatus(ctx, ts); err != nil {
 		return ctrl.Result{}, err
 	}
@@ -84,14 +89,16 @@ func (r *Reconciler) supersede(ctx context.Context, w *world, ts *sluicev1alpha1
 
 // recordPromoted finishes a rollout whose routes already send all traffic to the canary:
 // a promotion whose status write was lost, or someone promoting by hand.
-func (r *Reconciler) recordPromoted(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition, now time.Time) error {
+func (r *Reconciler) recordPromoted(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) error {
 	st := &ts.Status
+	weightBefore := st.Weight
 	st.LastDecision = decision(t, now)
 	r.finish(ts, w.spec.HistoryLimit, t.Phase, t.Reason, t.Message, now)
 	st.Stable, st.Weight, st.Step = t.Stable, t.Weight, t.Step
 	setCondition(ts, sluicev1alpha1.ConditionProgressing, false, reason.Promoted, t.Message)
 	r.events(ts, w.svc, t.Events)
 	r.setWeightMetric(ts, t.Weight)
+	r.note(w, ts, tk, t, weightBefore, now)
 	r.mem.forget(client.ObjectKeyFromObject(ts))
 	return r.writeStatus(ctx, ts)
 }

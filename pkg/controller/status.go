@@ -41,6 +41,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, ts *sluicev1alpha1.Traffic
 	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil {
 		rm.lastStatus = r.Clock.Now()
 	}
+	r.setPhaseMetric(ts)
 	return nil
 }
 
@@ -72,7 +73,8 @@ func (r *Reconciler) writeTickStatus(ctx context.Context, ts *sluicev1alpha1.Tra
 
 // markInvalid records bad input: Invalid phase, Ready=False, one Event per new message.
 // Weights are left exactly as they are. before is the status as read.
-func (r *Reconciler) markInvalid(ctx context.Context, ts *sluicev1alpha1.TrafficShift, before *sluicev1alpha1.TrafficShiftStatus, t lifecycle.Transition) error {
+func (r *Reconciler) markInvalid(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) error {
+	before := tk.before
 	ts.Status.Phase = sluicev1alpha1.PhaseInvalid
 	setCondition(ts, sluicev1alpha1.ConditionReady, false, t.Reason, t.Message)
 	ts.Status.LastDecision = decision(t, r.Clock.Now())
@@ -84,6 +86,7 @@ func (r *Reconciler) markInvalid(ctx context.Context, ts *sluicev1alpha1.Traffic
 		if svc := owningService(ts); svc != nil && r.Recorder != nil {
 			r.Recorder.Eventf(svc, ts, corev1.EventTypeWarning, t.Reason, "Validate", "%s", truncate(t.Message, maxEventNote))
 		}
+		r.note(w, ts, tk, t, ts.Status.Weight, now)
 	}
 	if before.LastDecision != nil && before.Phase == sluicev1alpha1.PhaseInvalid && before.LastDecision.Message == t.Message {
 		ts.Status.LastDecision = before.LastDecision
@@ -241,5 +244,23 @@ func subsetWindow(name string, s window.Stats) *sluicev1alpha1.SubsetWindow {
 func (r *Reconciler) setWeightMetric(ts *sluicev1alpha1.TrafficShift, w int32) {
 	if r.Metrics != nil {
 		r.Metrics.CanaryWeight.WithLabelValues(ts.Namespace, ts.Name).Set(float64(w))
+	}
+}
+
+// phases are the values of the sluice_rollout_phase gauge's phase label.
+var phases = []sluicev1alpha1.Phase{sluicev1alpha1.PhaseIdle, sluicev1alpha1.PhaseProgressing, sluicev1alpha1.PhasePaused,
+	sluicev1alpha1.PhasePromoted, sluicev1alpha1.PhaseRolledBack, sluicev1alpha1.PhaseInvalid}
+
+// setPhaseMetric sets 1 for ts's phase and 0 for the others.
+func (r *Reconciler) setPhaseMetric(ts *sluicev1alpha1.TrafficShift) {
+	if r.Metrics == nil {
+		return
+	}
+	for _, p := range phases {
+		v := 0.0
+		if p == ts.Status.Phase {
+			v = 1
+		}
+		r.Metrics.Phase.WithLabelValues(ts.Namespace, ts.Name, string(p)).Set(v)
 	}
 }

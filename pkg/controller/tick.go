@@ -26,6 +26,9 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	r.noteRoutes(w, ts, rt, joining)
 	rm := r.remember(ts, w, t.Canary, now)
 	tk.rm = rm
+	if !rm.nextTickAt.IsZero() && r.Metrics != nil {
+		r.Metrics.TickLag.Observe(max(now.Sub(rm.nextTickAt), 0).Seconds())
+	}
 
 	// Weights someone else wrote: anything but what sluice wrote or is writing, in the
 	// VirtualServices that hold the rollout's weights.
@@ -67,6 +70,7 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 			Canary: rm.canaryW.StatsSince(now, d), Stable: rm.stableW.StatsSince(now, d)})
 	}
 	d := analysis.Decide(in)
+	rm.noteFailure(in, now)
 	if d.Recheck {
 		rm.recheckUntil = now.Add(w.spec.Interval)
 	}
@@ -107,6 +111,7 @@ func (r *Reconciler) nextTick(w *world, ts *sluicev1alpha1.TrafficShift, rm *rol
 	if every < w.spec.Interval && r.Metrics != nil {
 		r.Metrics.Rechecks.WithLabelValues(w.svc.Namespace, w.svc.Name).Inc()
 	}
+	rm.nextTickAt = now.Add(every)
 	next := every - r.Clock.Since(now)
 	if rm.confirm != nil && !rm.confirm.reported {
 		next = min(confirmPoll, next)

@@ -55,6 +55,10 @@ func (r *Reconciler) writeAll(ctx context.Context, w *world, vss []*vsObj, key t
 	o := istio.WriteAll(ctx, vss, transform, func(ctx context.Context, vs *vsObj, patch []byte) error {
 		return istio.ApplyPatch(ctx, r.Client, vs, patch)
 	})
+	if o.Complete() {
+		at := r.Clock.Now()
+		w.writtenAt = &at
+	}
 	logger := log.FromContext(ctx)
 	for _, name := range o.Written {
 		logger.Info("patched VirtualService", "virtualservice", name, "canaryWeight", weight)

@@ -20,6 +20,15 @@ type Metrics struct {
 	Rechecks      *prometheus.CounterVec
 	// AlertsReceived counts the Alertmanager alerts the receiver answered, by result.
 	AlertsReceived *prometheus.CounterVec
+	// Rollouts counts finished rollouts by result; Rollbacks counts rollbacks by reason.
+	Rollouts  *prometheus.CounterVec
+	Rollbacks *prometheus.CounterVec
+	// Phase is 1 for each Service's current phase, 0 for its others.
+	Phase *prometheus.GaugeVec
+	// Detection is the time from the first tick with the canary over a limit to the
+	// rollback decision; TickLag the time from a tick's scheduled start to its actual one.
+	Detection prometheus.Histogram
+	TickLag   prometheus.Histogram
 }
 
 // New builds the metrics and registers them with reg.
@@ -64,8 +73,30 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sluice_alerts_received_total",
 			Help: "Alertmanager alerts (and refused webhook calls) the receiver answered, by result: acted, repeat, ignored-resolved, ignored-no-rollout, ignored-other-canary, unknown-service, rejected-auth, bad-request, error.",
 		}, []string{"result"}),
+		Rollouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_rollouts_total",
+			Help: "Finished rollouts, by result: promoted or rolled-back.",
+		}, []string{"result"}),
+		Rollbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_rollbacks_total",
+			Help: "Rollbacks by reason (ErrorRate, Latency, AlertFiring, Aborted, Superseded, …).",
+		}, []string{"reason"}),
+		Phase: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_rollout_phase",
+			Help: "1 for the phase each Service's rollout is in, 0 for the others.",
+		}, []string{"namespace", "service", "phase"}),
+		Detection: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sluice_detection_seconds",
+			Help:    "Time from the first tick in which the canary was over a limit to the rollback decision.",
+			Buckets: prometheus.ExponentialBuckets(0.05, 2, 12),
+		}),
+		TickLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "sluice_tick_lag_seconds",
+			Help:    "Time from when an active rollout's tick was due to when it started (work queue and worker wait).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero, m.Propagation, m.Rechecks, m.AlertsReceived} {
+	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero, m.Propagation, m.Rechecks, m.AlertsReceived, m.Rollouts, m.Rollbacks, m.Phase, m.Detection, m.TickLag} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sluice metrics: %w", err)
 		}

@@ -23,6 +23,12 @@ const (
 	AnnAbort          = "sluice.dev/abort"
 	AnnRetry          = "sluice.dev/retry"
 	AnnOnAlert        = "sluice.dev/on-alert"
+	// The release context CI writes with the canary (kubectl sluice release does).
+	AnnReleaseCanary   = "sluice.dev/release-canary"
+	AnnReleaseCommit   = "sluice.dev/release-commit"
+	AnnReleasePipeline = "sluice.dev/release-pipeline"
+	AnnReleaseURL      = "sluice.dev/release-url"
+	AnnReleaseBy       = "sluice.dev/release-by"
 )
 
 // DefaultPolicyName is the ShiftPolicy used when sluice.dev/policy is not set.
@@ -36,6 +42,7 @@ var keys = []string{
 	AnnEnabled, AnnCanary, AnnStable, AnnVirtualService, AnnPolicy, AnnSteps,
 	AnnStepDuration, AnnMaxErrorRate, AnnMaxLatencyP99, AnnMinRequests, AnnStatsFrom,
 	AnnPaused, AnnPromote, AnnAbort, AnnRetry, AnnOnAlert,
+	AnnReleaseCanary, AnnReleaseCommit, AnnReleasePipeline, AnnReleaseURL, AnnReleaseBy,
 }
 
 // Keys returns every annotation key sluice reads, in the order Parse reports problems.

@@ -45,6 +45,24 @@ type Spec struct {
 	StatsSource v1alpha1.StatsSource
 	// OnAlert is what a firing Alertmanager alert does to a rollout carrying traffic.
 	OnAlert v1alpha1.AlertAction
+	// Release is who released which canary (the sluice.dev/release-* annotations).
+	Release Release
+}
+
+// Release is the release context CI writes beside the canary. It labels the rollout of
+// Canary only (or, without sluice.dev/release-canary, of whichever canary the
+// annotations are read with), so a stale value never labels the next release.
+type Release struct {
+	Canary, Commit, Pipeline, URL, By string
+}
+
+// For returns the release context that applies to canary: empty when it names another.
+func (r Release) For(canary string) Release {
+	if r.Canary != "" && r.Canary != canary {
+		return Release{}
+	}
+	r.Canary = canary
+	return r
 }
 
 // Parse validates every sluice.dev/* annotation and the policy (nil = DefaultPolicy) and
@@ -134,6 +152,11 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 		}
 		return `"Rollback", "Pause" or "Ignore"`
 	})
+	r.subset(AnnReleaseCanary, &s.Release.Canary)
+	r.text(AnnReleaseCommit, &s.Release.Commit, parseCommit)
+	r.text(AnnReleasePipeline, &s.Release.Pipeline, parseLabelText)
+	r.text(AnnReleaseURL, &s.Release.URL, parseReleaseURL)
+	r.text(AnnReleaseBy, &s.Release.By, parseLabelText)
 	for _, k := range unknownKeys(ann) {
 		expected := "one of " + strings.Join(keys, ", ")
 		if near := closestKey(k); near != "" {
@@ -177,6 +200,14 @@ func (r reader) with(key string, parse func(v string) string) {
 func (r reader) bool(key string, dst *bool) {
 	r.with(key, func(v string) (exp string) {
 		*dst, exp = parseBool(v)
+		return exp
+	})
+}
+
+// text stores a value parse accepts.
+func (r reader) text(key string, dst *string, parse func(string) (string, string)) {
+	r.with(key, func(v string) (exp string) {
+		*dst, exp = parse(v)
 		return exp
 	})
 }

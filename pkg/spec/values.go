@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -222,4 +223,37 @@ func weightsText(s schedule.Schedule) string {
 		parts[i] = strconv.Itoa(int(st.Weight))
 	}
 	return strings.Join(parts, ",")
+}
+
+// parseCommit accepts a commit hash: 7 to 64 hexadecimal digits.
+func parseCommit(v string) (string, string) {
+	if len(v) < 7 || len(v) > 64 || strings.Trim(strings.ToLower(v), "0123456789abcdef") != "" {
+		return "", "a commit hash of 7 to 64 hexadecimal digits"
+	}
+	return v, ""
+}
+
+// maxReleaseText bounds the free-text release annotations.
+const maxReleaseText = 256
+
+// parseLabelText accepts printable text of at most maxReleaseText bytes, valid UTF-8,
+// without control characters (it ends up in chat messages and logs).
+func parseLabelText(v string) (string, string) {
+	if v == "" || len(v) > maxReleaseText || !utf8.ValidString(v) || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return "", fmt.Sprintf("printable text of 1 to %d bytes without control characters", maxReleaseText)
+	}
+	return v, ""
+}
+
+// parseReleaseURL accepts an absolute http(s) URL of at most 2048 bytes.
+func parseReleaseURL(v string) (string, string) {
+	const expected = "an absolute http(s) URL of at most 2048 bytes"
+	if len(v) > 2048 || strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return "", expected
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", expected
+	}
+	return v, ""
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-logr/zapr"
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -65,6 +66,8 @@ type Options struct {
 	Registerer prometheus.Registerer
 	// Alerts configure the Alertmanager receiver (off unless Alerts.BindAddress is set).
 	Alerts AlertOptions
+	// ClusterName names this cluster in rollout records and notifications.
+	ClusterName string
 }
 
 // BindFlags registers the options as command-line flags.
@@ -91,6 +94,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	})
 	fs.DurationVar(&o.DataPlaneTimeout, "dataplane-timeout", 10*time.Second, "how long a weight write may stay unconfirmed before a DataPlaneUnconfirmed condition and Event")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus HTTP API address, for ShiftPolicies with statsSource: Prometheus (empty: disabled)")
+	fs.StringVar(&o.ClusterName, "cluster-name", "", "name of this cluster in rollout records and notifications")
 	o.Alerts.bindFlags(fs)
 }
 
@@ -110,7 +114,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.LogFormat != "json" && o.LogFormat != "console" {
 		return fmt.Errorf("--log-format %q: expected json or console", o.LogFormat)
 	}
-	logger := zap.New(zap.UseDevMode(o.LogFormat == "console"), func(zo *zap.Options) {
+	raw := zap.NewRaw(zap.UseDevMode(o.LogFormat == "console"), func(zo *zap.Options) {
 		zo.TimeEncoder = zapcore.RFC3339NanoTimeEncoder
 		if o.LogOutput != nil {
 			zo.DestWriter = o.LogOutput
@@ -120,6 +124,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			zo.Level = zapcore.DebugLevel
 		}
 	})
+	logger := zapr.NewLogger(raw)
 	ctrl.SetLogger(logger)
 	scheme, err := Scheme()
 	if err != nil {
@@ -162,7 +167,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			Destination: &source.Destination{Scraper: scraper, Port: o.StatsPort},
 			Callers:     &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort},
 		},
-		Metrics: m,
+		Metrics:   m,
+		Cluster:   o.ClusterName,
+		RecordLog: raw.Named("rollout"),
 	}
 	switch {
 	case o.ConfigDumpPort > 0 && len(o.IstiodDebugURLs) > 0:

@@ -121,6 +121,35 @@ type RolloutRecord struct {
 	Message    string       `json:"message,omitempty"`
 	StartedAt  *metav1.Time `json:"startedAt,omitempty"`
 	FinishedAt *metav1.Time `json:"finishedAt,omitempty"`
+	// Release is what was released and by whom.
+	// +optional
+	Release *ReleaseContext `json:"release,omitempty"`
+}
+
+// ReleaseContext is what a rollout released and who released it.
+type ReleaseContext struct {
+	// Commit, Pipeline, URL and By come from the sluice.dev/release-* annotations.
+	// +optional
+	Commit string `json:"commit,omitempty"`
+	// +optional
+	Pipeline string `json:"pipeline,omitempty"`
+	// +optional
+	URL string `json:"url,omitempty"`
+	// +optional
+	By string `json:"by,omitempty"`
+	// Stable and Canary are what runs in each subset.
+	Stable SubsetRelease `json:"stable"`
+	Canary SubsetRelease `json:"canary"`
+}
+
+// SubsetRelease is what runs in one subset: the container images of its Ready pods and
+// their app.kubernetes.io/version label.
+type SubsetRelease struct {
+	Subset string `json:"subset,omitempty"`
+	// +optional
+	Images []string `json:"images,omitempty"`
+	// +optional
+	Version string `json:"version,omitempty"`
 }
 
 // RouteRef names one http route of a VirtualService.
@@ -265,6 +294,13 @@ type TrafficShiftStatus struct {
 	// LastRetry is the sluice.dev/retry value last acted on, so a retry is used once.
 	// +optional
 	LastRetry string `json:"lastRetry,omitempty"`
+	// Release is what the current (or last) rollout releases and who released it.
+	// +optional
+	Release *ReleaseContext `json:"release,omitempty"`
+	// Transitions counts the rollout records made for this Service; it numbers them, so
+	// a transition decided again after a failed status write keeps its record's id.
+	// +optional
+	Transitions int64 `json:"transitions,omitempty"`
 	// History lists the last finished rollouts, newest first.
 	// +optional
 	History []RolloutRecord `json:"history,omitempty"`
