@@ -31,12 +31,12 @@ single host. VirtualServices without a namespace are taken to be in -n (default
 -o yaml|json|name|jsonpath=…|go-template=… prints the patched objects instead (the
 route summary then goes to stderr). Input that sluice would not accept — invalid YAML,
 fields a VirtualService does not have, weights that do not sum to 100, a host no route
-serves, no route sluice may shift — is an error: a message on stderr, exit code 1 and
+serves, no route sluice may shift — is an error (unknown fields: see --validate): a message on stderr, exit code 1 and
 nothing on stdout.`
 
 func (r *root) newPlanCommand() *cobra.Command {
 	var o plan.Options
-	var file string
+	var file, validate string
 	printFlags := genericclioptions.NewPrintFlags("")
 	cmd := &cobra.Command{
 		Use:   "plan -f FILE|- --canary SUBSET (--weight W | --promote) [--stable SUBSET] [--host HOST]",
@@ -54,6 +54,10 @@ func (r *root) newPlanCommand() *cobra.Command {
 				return usageErrorf(ExitUsage, "plan: give either --weight W or --promote")
 			}
 			if err := o.Validate(); err != nil {
+				return usageErrorf(ExitUsage, "plan: %w", err)
+			}
+			validation, err := plan.ParseValidation(validate)
+			if err != nil {
 				return usageErrorf(ExitUsage, "plan: %w", err)
 			}
 			format := *printFlags.OutputFormat
@@ -74,11 +78,15 @@ func (r *root) newPlanCommand() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("plan: %w", err)
 			}
-			docs, skipped, err := plan.Decode(data)
+			in, err := plan.Decode(data, validation)
 			if err != nil {
 				return fmt.Errorf("plan: %w", err)
 			}
-			results, err := plan.Run(docs, o)
+			for _, w := range in.Warnings {
+				fmt.Fprintf(r.streams.ErrOut, "warning: %s\n", w)
+			}
+			skipped := in.Skipped
+			results, err := plan.Run(in.Docs, o)
 			if err != nil {
 				return fmt.Errorf("plan: %w", err)
 			}
@@ -108,6 +116,7 @@ func (r *root) newPlanCommand() *cobra.Command {
 	f.StringVar(&o.Stable, "stable", "", "the stable subset (default: read from the routes)")
 	f.StringVar(&o.Canary, "canary", "", "the canary subset")
 	f.Int32Var(&o.Weight, "weight", 0, "the canary weight to set, 0–100 (0 rolls back)")
+	f.StringVar(&validate, "validate", "strict", "fields a VirtualService does not have: strict (an error, as kubectl apply), warn, or ignore")
 	f.BoolVar(&o.Promote, "promote", false, "plan the promotion: the canary alone at 100, the stable destination removed")
 	printFlags.AddFlags(cmd)
 	cmd.Flags().Lookup("output").Usage = "print the patched objects: yaml, json, name, jsonpath=…, go-template=… (default: the route summary and the JSON patch)"

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -35,6 +36,40 @@ type Document struct {
 	VS *networkingv1.VirtualService
 }
 
+// Validation says what to do with fields Istio's VirtualService does not have, like
+// kubectl's --validate.
+type Validation string
+
+const (
+	// Strict makes an unknown field an error (kubectl apply's default).
+	Strict Validation = "strict"
+	// Warn reports unknown fields as warnings and goes on.
+	Warn Validation = "warn"
+	// Ignore drops unknown fields silently, as the API server prunes them.
+	Ignore Validation = "ignore"
+)
+
+// ParseValidation reads a --validate value (true = strict, false = ignore, as kubectl).
+func ParseValidation(v string) (Validation, error) {
+	switch strings.ToLower(v) {
+	case "strict", "true":
+		return Strict, nil
+	case "warn":
+		return Warn, nil
+	case "ignore", "false":
+		return Ignore, nil
+	}
+	return "", fmt.Errorf("--validate %q: want strict, warn or ignore", v)
+}
+
+// Input is a decoded input stream.
+type Input struct {
+	Docs    []Document
+	Skipped []Skipped
+	// Warnings are the unknown fields let through by Warn.
+	Warnings []string
+}
+
 // Skipped is a document of another kind, ignored by plan.
 type Skipped struct {
 	Index      int
@@ -50,54 +85,60 @@ var virtualServiceVersions = map[string]bool{
 // topLevel are the fields a VirtualService object may have.
 var topLevel = map[string]bool{"apiVersion": true, "kind": true, "metadata": true, "spec": true, "status": true}
 
-// Decode splits a YAML or JSON stream into documents and decodes its VirtualServices
-// strictly: invalid YAML, duplicate keys, fields Istio's VirtualService does not have
-// and values of the wrong type are errors naming the document. Documents of other kinds
-// are returned as skipped; v1 Lists are unpacked.
-func Decode(data []byte) ([]Document, []Skipped, error) {
+// Decode splits a YAML or JSON stream into documents and decodes its VirtualServices:
+// invalid YAML, duplicate keys and values of the wrong type are errors naming the
+// document, and so are fields Istio's VirtualService does not have unless v says
+// otherwise. Documents of other kinds are returned as skipped; v1 Lists are unpacked.
+func Decode(data []byte, v Validation) (*Input, error) {
 	if len(data) > MaxInput {
-		return nil, nil, fmt.Errorf("input is %d bytes, more than %d", len(data), MaxInput)
+		return nil, fmt.Errorf("input is %d bytes, more than %d", len(data), MaxInput)
 	}
-	var docs []Document
-	var skipped []Skipped
+	in := &Input{}
+	d := decoder{validation: v, in: in}
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	n := 0
 	for {
 		chunk, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading document %d: %w", n+1, err)
+			return nil, fmt.Errorf("reading document %d: %w", d.n+1, err)
 		}
 		if isBlank(chunk) {
 			continue
 		}
-		n++
+		d.n++
 		raw, err := yaml.YAMLToJSONStrict(chunk)
 		if err != nil {
-			return nil, nil, fmt.Errorf("document %d: invalid YAML: %w", n, err)
+			return nil, fmt.Errorf("document %d: invalid YAML: %w", d.n, err)
 		}
 		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-			n--
+			d.n--
 			continue
 		}
-		if err := decodeObject(raw, &n, &docs, &skipped); err != nil {
-			return nil, nil, err
+		if err := d.object(raw); err != nil {
+			return nil, err
 		}
 	}
-	if len(docs) == 0 {
+	if len(in.Docs) == 0 {
 		found := "nothing"
-		if len(skipped) > 0 {
+		if len(in.Skipped) > 0 {
 			var kinds []string
-			for _, s := range skipped {
+			for _, s := range in.Skipped {
 				kinds = append(kinds, s.Kind+"/"+s.Name)
 			}
 			found = strings.Join(kinds, ", ")
 		}
-		return nil, nil, fmt.Errorf("no VirtualService in the input (found %s)", found)
+		return nil, fmt.Errorf("no VirtualService in the input (found %s)", found)
 	}
-	return docs, skipped, nil
+	return in, nil
+}
+
+// decoder decodes the documents of one input.
+type decoder struct {
+	validation Validation
+	in         *Input
+	n          int // the current document's number
 }
 
 // isBlank reports a document holding only whitespace, comments and separators.
@@ -111,8 +152,9 @@ func isBlank(doc []byte) bool {
 	return true
 }
 
-// decodeObject decodes one JSON object (document n, or an item of a List) into docs or skipped.
-func decodeObject(raw []byte, n *int, docs *[]Document, skipped *[]Skipped) error {
+// object decodes one JSON object (a document, or an item of a List).
+func (d *decoder) object(raw []byte) error {
+	n := &d.n
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &fields); err != nil {
 		return fmt.Errorf("document %d: not an object: %w", *n, err)
@@ -135,7 +177,7 @@ func decodeObject(raw []byte, n *int, docs *[]Document, skipped *[]Skipped) erro
 			if i > 0 {
 				*n++
 			}
-			if err := decodeObject(item, n, docs, skipped); err != nil {
+			if err := d.object(item); err != nil {
 				return err
 			}
 		}
@@ -148,45 +190,72 @@ func decodeObject(raw []byte, n *int, docs *[]Document, skipped *[]Skipped) erro
 			Metadata struct{ Name string } `json:"metadata"`
 		}
 		_ = json.Unmarshal(raw, &meta)
-		*skipped = append(*skipped, Skipped{Index: *n, Kind: tm.Kind, Name: meta.Metadata.Name})
+		d.in.Skipped = append(d.in.Skipped, Skipped{Index: *n, Kind: tm.Kind, Name: meta.Metadata.Name})
 		return nil
 	case !virtualServiceVersions[tm.APIVersion]:
 		return fmt.Errorf("document %d: VirtualService of apiVersion %q: want networking.istio.io/v1, v1beta1 or v1alpha3", *n, tm.APIVersion)
 	}
-	d, err := decodeVirtualService(raw, fields)
+	doc, err := d.virtualService(raw, fields)
 	if err != nil {
 		return fmt.Errorf("document %d: %w", *n, err)
 	}
-	d.Index = *n
-	*docs = append(*docs, d)
+	doc.Index = *n
+	d.in.Docs = append(d.in.Docs, doc)
 	return nil
 }
 
-// decodeVirtualService checks every field strictly, then decodes the object the way
-// the controller's client does.
-func decodeVirtualService(raw []byte, fields map[string]json.RawMessage) (Document, error) {
+// unknownField reports a field Istio's VirtualService does not have, as the validation says.
+func (d *decoder) unknownField(id, msg string) error {
+	switch d.validation {
+	case Warn:
+		d.in.Warnings = append(d.in.Warnings, fmt.Sprintf("document %d: %s: %s (left in the output; the API server would prune it)", d.n, id, msg))
+		return nil
+	case Ignore:
+		return nil
+	}
+	return fmt.Errorf("%s: %s (kubectl apply --validate=strict rejects it too; plan --validate=warn goes on without it)", id, msg)
+}
+
+// virtualService checks every field (unknown ones as the validation says, values
+// always), then decodes the object the way the controller's client does.
+func (d *decoder) virtualService(raw []byte, fields map[string]json.RawMessage) (Document, error) {
 	var unknown []string
 	for k := range fields {
 		if !topLevel[k] {
 			unknown = append(unknown, k)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return Document{}, fmt.Errorf("VirtualService: unknown field(s) %s", strings.Join(quoteAll(unknown), ", "))
-	}
 	var meta metav1.ObjectMeta
 	if m, ok := fields["metadata"]; ok {
-		dec := json.NewDecoder(bytes.NewReader(m))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&meta); err != nil {
+		if err := json.Unmarshal(m, &meta); err != nil {
 			return Document{}, fmt.Errorf("VirtualService metadata: %w", err)
 		}
 	}
 	id := "VirtualService " + orUnnamed(meta.Name)
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		if err := d.unknownField(id, "unknown field(s) "+strings.Join(quoteAll(unknown), ", ")); err != nil {
+			return Document{}, err
+		}
+	}
+	if m, ok := fields["metadata"]; ok {
+		dec := json.NewDecoder(bytes.NewReader(m))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&metav1.ObjectMeta{}); err != nil {
+			if err := d.unknownField(id, "metadata: "+err.Error()); err != nil {
+				return Document{}, err
+			}
+		}
+	}
 	if s, ok := fields["spec"]; ok && !bytes.Equal(bytes.TrimSpace(s), []byte("null")) {
-		if err := (protojson.UnmarshalOptions{}).Unmarshal(s, &istioapi.VirtualService{}); err != nil {
+		// Values are always checked; unknown fields as the validation says.
+		if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(s, &istioapi.VirtualService{}); err != nil {
 			return Document{}, fmt.Errorf("%s: spec: %w", id, err)
+		}
+		if err := (protojson.UnmarshalOptions{}).Unmarshal(s, &istioapi.VirtualService{}); err != nil {
+			if err := d.unknownField(id, "spec: "+describeUnknown(s, err)); err != nil {
+				return Document{}, err
+			}
 		}
 	}
 	vs := &networkingv1.VirtualService{}
@@ -194,6 +263,55 @@ func decodeVirtualService(raw []byte, fields map[string]json.RawMessage) (Docume
 		return Document{}, fmt.Errorf("%s: %w", id, err)
 	}
 	return Document{Raw: raw, VS: vs}, nil
+}
+
+// unknownFieldRE finds the field name in protojson's unknown-field error.
+var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// describeUnknown names the unknown field of err with its path in spec (the error's
+// line:column refer to compact JSON, not to the user's YAML).
+func describeUnknown(spec []byte, err error) string {
+	m := unknownFieldRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err.Error()
+	}
+	var v any
+	if json.Unmarshal(spec, &v) != nil {
+		return fmt.Sprintf("unknown field %q", m[1])
+	}
+	if p := findKey(v, m[1], "spec"); p != "" {
+		return fmt.Sprintf("unknown field %q at %s", m[1], p)
+	}
+	return fmt.Sprintf("unknown field %q", m[1])
+}
+
+// findKey returns the path of the first object key named key in v, depth first.
+func findKey(v any, key, path string) string {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if k == key {
+				return path + "." + k
+			}
+		}
+		for _, k := range keys {
+			if p := findKey(x[k], key, path+"."+k); p != "" {
+				return p
+			}
+		}
+	case []any:
+		for i, e := range x {
+			if p := findKey(e, key, fmt.Sprintf("%s[%d]", path, i)); p != "" {
+				return p
+			}
+		}
+	}
+	return ""
 }
 
 func orUnnamed(name string) string {
