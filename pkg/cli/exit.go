@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 )
@@ -72,6 +74,8 @@ func Report(w io.Writer, err error) int {
 		msg += "\n(the API server refused the request (403 Forbidden): check --as, --as-group, --user, --token and the RBAC rules of that identity)"
 	case apierrors.IsUnauthorized(err):
 		msg += "\n(the API server did not accept the credentials (401 Unauthorized): check --token, --user, --kubeconfig)"
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "Client.Timeout exceeded"):
+		msg += "\n(a request to the API server timed out; --request-timeout sets the limit)"
 	}
 	fmt.Fprintf(w, "error: %s\n", msg)
 	return ExitCode(err)

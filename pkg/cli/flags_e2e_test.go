@@ -73,7 +73,7 @@ func TestConnectionFlagsE2E(t *testing.T) {
 		},
 		"--request-timeout reaches the client": {
 			args: []string{"--kubeconfig", env.kubeconfig, "-n", ns, "--request-timeout", "1ns"}, code: ExitFailed,
-			stderr: "Timeout",
+			stderr: "--request-timeout sets the limit",
 		},
 		"--request-timeout long enough": {args: []string{"--kubeconfig", env.kubeconfig, "-n", ns, "--request-timeout", "30s"}, stdout: "rbac/reviews"},
 	}

@@ -50,7 +50,7 @@ func TestReleaseE2E(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			svc := serviceName("release " + name)
+			svc := serviceName("rel-args " + name)
 			createService(t, svc, tc.ann, nil)
 			before := getService(t, svc)
 			r := runCLI(t, append([]string{"release", svc}, tc.args...)...)

@@ -83,7 +83,7 @@ func (r *root) newStatusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := &statusView{s: s, out: r.streams.Out, wide: format == "wide", printer: printer, selector: sel, now: time.Now}
+			v := &statusView{s: s, out: r.streams.Out, wide: format == "wide", printer: printer, format: format, selector: sel, now: time.Now}
 			if o.allNamespaces {
 				v.ns = ""
 			} else {
@@ -123,6 +123,7 @@ type statusView struct {
 	out      io.Writer
 	wide     bool
 	printer  printers.ResourcePrinter // nil = sluice's own tables
+	format   string                   // the -o value
 	selector labels.Selector
 	now      func() time.Time
 }
@@ -152,7 +153,17 @@ func (v *statusView) print(obj runtime.Object) error {
 	case *sluicev1alpha1.TrafficShiftList:
 		for i := range o.Items {
 			o.Items[i].ManagedFields = nil
+			o.Items[i].SetGroupVersionKind(sluicev1alpha1.GroupVersion.WithKind("TrafficShift"))
 		}
+	}
+	if l, ok := obj.(*sluicev1alpha1.TrafficShiftList); ok && v.format == "name" {
+		// kubectl's name printer takes objects one by one.
+		for i := range l.Items {
+			if err := v.printer.PrintObj(&l.Items[i], v.out); err != nil {
+				return fmt.Errorf("status: printing: %w", err)
+			}
+		}
+		return nil
 	}
 	if err := v.printer.PrintObj(obj, v.out); err != nil {
 		return fmt.Errorf("status: printing: %w", err)
