@@ -57,7 +57,7 @@ func TestConnectionFlagsE2E(t *testing.T) {
 		},
 		"--as by a user not allowed to impersonate: 403": {
 			args: []string{"--kubeconfig", kc.multi, "--context", "bot", "--as", "sluice-admin"}, code: ExitFailed,
-			stderr: `User "ci-bot" cannot impersonate resource "users"`,
+			stderr: `User "ci-bot" cannot impersonate`,
 		},
 		"--as-group": {args: []string{"--kubeconfig", env.kubeconfig, "--as", "someone", "--as-group", "sluice-viewers", "-n", ns}, stdout: "rbac/reviews"},
 		"--as without the group": {
