@@ -3,6 +3,7 @@ module github.com/sluicedev/sluice
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
 	github.com/evanphx/json-patch/v5 v5.9.11
 	github.com/go-logr/logr v1.4.3
