@@ -16,13 +16,12 @@ import (
 	"github.com/sluicedev/sluice/pkg/spec"
 )
 
-// The release-context annotations a release writes with the canary (read by sluice's
-// rollout records; see the README).
+// The release-context annotations a release writes with the canary.
 const (
-	AnnReleaseCommit   = "sluice.dev/release-commit"
-	AnnReleasePipeline = "sluice.dev/release-pipeline"
-	AnnReleaseURL      = "sluice.dev/release-url"
-	AnnReleaseBy       = "sluice.dev/release-by"
+	AnnReleaseCommit   = spec.AnnReleaseCommit
+	AnnReleasePipeline = spec.AnnReleasePipeline
+	AnnReleaseURL      = spec.AnnReleaseURL
+	AnnReleaseBy       = spec.AnnReleaseBy
 	releasePrefix      = "sluice.dev/release-"
 )
 

@@ -22,6 +22,13 @@ const (
 	AnnPromote        = "sluice.dev/promote"
 	AnnAbort          = "sluice.dev/abort"
 	AnnRetry          = "sluice.dev/retry"
+
+	// The release context CI writes with the canary (kubectl sluice release). Known, so
+	// that they are not reported as unknown keys; their values are not parsed yet.
+	AnnReleaseCommit   = "sluice.dev/release-commit"
+	AnnReleasePipeline = "sluice.dev/release-pipeline"
+	AnnReleaseURL      = "sluice.dev/release-url"
+	AnnReleaseBy       = "sluice.dev/release-by"
 )
 
 // DefaultPolicyName is the ShiftPolicy used when sluice.dev/policy is not set.
@@ -35,6 +42,7 @@ var keys = []string{
 	AnnEnabled, AnnCanary, AnnStable, AnnVirtualService, AnnPolicy, AnnSteps,
 	AnnStepDuration, AnnMaxErrorRate, AnnMaxLatencyP99, AnnMinRequests, AnnStatsFrom,
 	AnnPaused, AnnPromote, AnnAbort, AnnRetry,
+	AnnReleaseCommit, AnnReleasePipeline, AnnReleaseURL, AnnReleaseBy,
 }
 
 // Keys returns every annotation key sluice reads, in the order Parse reports problems.

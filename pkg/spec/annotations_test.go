@@ -75,8 +75,8 @@ func TestClosestKey(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	got := Keys()
-	if len(got) != 15 {
-		t.Fatalf("Keys() has %d keys, want the 15 sluice.dev annotations: %v", len(got), got)
+	if len(got) != 19 {
+		t.Fatalf("Keys() has %d keys, want the 19 sluice.dev annotations: %v", len(got), got)
 	}
 	seen := map[string]bool{}
 	for _, k := range got {

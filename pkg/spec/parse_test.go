@@ -241,7 +241,7 @@ func TestParseInvalidAnnotation(t *testing.T) {
 		"stats-from bad ns":       {AnnStatsFrom, "app=gw,namespace=Bad_NS", expectStats + ` (namespace "Bad_NS" is not a DNS-1123 label)`},
 		"stats-from empty ns":     {AnnStatsFrom, "app=gw,namespace=", expectStats + ` (namespace "" is not a DNS-1123 label)`},
 		"unknown key with typo":   {"sluice.dev/canery", "v2", "a known sluice annotation; did you mean sluice.dev/canary?"},
-		"unknown key far off":     {"sluice.dev/something-else-entirely", "1", "one of sluice.dev/enabled, sluice.dev/canary, sluice.dev/stable, sluice.dev/virtualservice, sluice.dev/policy, sluice.dev/steps, sluice.dev/step-duration, sluice.dev/max-error-rate, sluice.dev/max-latency-p99, sluice.dev/min-requests, sluice.dev/stats-from, sluice.dev/paused, sluice.dev/promote, sluice.dev/abort, sluice.dev/retry"},
+		"unknown key far off":     {"sluice.dev/something-else-entirely", "1", "one of sluice.dev/enabled, sluice.dev/canary, sluice.dev/stable, sluice.dev/virtualservice, sluice.dev/policy, sluice.dev/steps, sluice.dev/step-duration, sluice.dev/max-error-rate, sluice.dev/max-latency-p99, sluice.dev/min-requests, sluice.dev/stats-from, sluice.dev/paused, sluice.dev/promote, sluice.dev/abort, sluice.dev/retry, sluice.dev/release-commit, sluice.dev/release-pipeline, sluice.dev/release-url, sluice.dev/release-by"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
