@@ -117,7 +117,12 @@ func TestTranscripts(t *testing.T) {
 			}
 			a := args[i]
 			if strings.ContainsAny(a, " {}'") {
-				a = "'" + a + "'"
+				// Quote the value: --for='jsonpath={…}=Promoted'.
+				if k, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(k, "--") {
+					a = k + "='" + v + "'"
+				} else {
+					a = "'" + a + "'"
+				}
 			}
 			s = append(s, a)
 		}
