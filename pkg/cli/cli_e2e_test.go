@@ -96,7 +96,11 @@ func buildPlugin(ctx context.Context, bin string) error {
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return err
 	}
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "kubectl-sluice"), "./cmd/kubectl-sluice")
+	args := []string{"build", "-o", filepath.Join(bin, "kubectl-sluice")}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	build := exec.CommandContext(ctx, "go", append(args, "./cmd/kubectl-sluice")...)
 	build.Dir = cluster.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("building kubectl-sluice: %w\n%s", err, out)
