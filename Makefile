@@ -6,12 +6,23 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/...
 
-.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts image
+.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts image plugin dist
 
 all: build
 
 build:
 	$(GO) build ./...
+
+## plugin: build kubectl-sluice (and its completion helper) into bin/; put bin/ on PATH.
+plugin:
+	$(GO) build -o bin/kubectl-sluice ./cmd/kubectl-sluice
+	cp hack/kubectl_complete-sluice bin/
+
+## dist: release archives of kubectl-sluice (linux/darwin × amd64/arm64, windows/amd64),
+## SHA256SUMS and the krew manifest rendered from .krew.yaml with their sha256, in dist/.
+## VERSION defaults to `git describe`.
+dist:
+	$(GO) run ./hack/dist $(if $(VERSION),-version $(VERSION))
 
 ## bins: build (or reuse from cache) kube-apiserver, etcd and kubectl for the e2e tests.
 bins:

@@ -1,28 +1,23 @@
-// Command kubectl-sluice is the kubectl plugin for sluice: it sends `stats` to runStats
-// and every other command to package cli.
+// Command kubectl-sluice is the kubectl plugin for sluice; its commands live in pkg/cli.
 package main
 
 import (
 	"context"
-	"io"
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/go-logr/logr"
+	"k8s.io/cli-runtime/pkg/genericiooptions"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/sluicedev/sluice/pkg/cli"
 )
 
 func main() {
+	ctrllog.SetLogger(logr.Discard()) // the client library's logs are not for a CLI's users
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := cli.NewCommand(genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}).ExecuteContext(ctx)
 	stop()
-	os.Exit(code)
-}
-
-// run dispatches args (without the program name) and returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "stats" {
-		return runStats(ctx, args[1:], stdout, stderr)
-	}
-	return cli.Run(ctx, args, stdout, stderr)
+	os.Exit(cli.Report(os.Stderr, err))
 }

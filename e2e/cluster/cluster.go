@@ -106,15 +106,23 @@ func Start(ctx context.Context) (*Cluster, error) {
 // Stop shuts the control plane down.
 func (c *Cluster) Stop() error { return c.env.Stop() }
 
-// Kubeconfig writes a kubeconfig for the cluster to path (for kubectl and the CLI).
+// Kubeconfig writes a kubeconfig for the cluster to path (for kubectl and the CLI),
+// authenticated as an administrator (group system:masters).
 func (c *Cluster) Kubeconfig(path string) error {
-	user, err := c.env.ControlPlane.AddUser(envtest.User{Name: "sluice-admin", Groups: []string{"system:masters"}}, nil)
+	return c.UserKubeconfig(path, "sluice-admin", "system:masters")
+}
+
+// UserKubeconfig writes a kubeconfig to path for a user authenticated by a client
+// certificate with the given name and groups. The API server authorizes with RBAC: a
+// user outside system:masters can do only what Roles bound to it allow.
+func (c *Cluster) UserKubeconfig(path, name string, groups ...string) error {
+	user, err := c.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, nil)
 	if err != nil {
-		return fmt.Errorf("adding an admin user: %w", err)
+		return fmt.Errorf("adding user %s: %w", name, err)
 	}
 	data, err := user.KubeConfig()
 	if err != nil {
-		return fmt.Errorf("rendering kubeconfig: %w", err)
+		return fmt.Errorf("rendering the kubeconfig of %s: %w", name, err)
 	}
 	return os.WriteFile(path, data, 0o600)
 }

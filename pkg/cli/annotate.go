@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -34,59 +35,42 @@ const (
 	cmdRetry   annotateCmd = "retry"
 )
 
-const (
-	promoteUsage = `usage: kubectl sluice promote <service> [-n NAMESPACE]
-
-Finishes the rollout under way now: sets sluice.dev/promote to the canary named in the
+// annotateHelp is each annotation command's one-line summary and description.
+var annotateHelp = map[annotateCmd][2]string{
+	cmdPromote: {"Finish the current rollout now (canary to 100 %)", `Finishes the rollout under way now: sets sluice.dev/promote to the canary named in the
 TrafficShift status, so the command never applies to a later release. Fails when no
-rollout is under way (phase Progressing or Paused).
-`
-	abortUsage = `usage: kubectl sluice abort <service> [-n NAMESPACE]
-
-Rolls the current canary back (weight 0): sets sluice.dev/abort to the canary named in the
-TrafficShift status. Fails when no rollout is under way (phase Progressing or Paused).
-`
-	pauseUsage = `usage: kubectl sluice pause <service> [-n NAMESPACE]
-
-Holds the canary weight (the guard keeps running): sets sluice.dev/paused=true. Without a
-rollout under way, the next rollout starts paused.
-`
-	resumeUsage = `usage: kubectl sluice resume <service> [-n NAMESPACE]
-
-Removes sluice.dev/paused and, when the rollout is paused for another reason than the
+rollout is under way (phase Progressing or Paused).`},
+	cmdAbort: {"Roll the current canary back (weight 0)", `Rolls the current canary back (weight 0): sets sluice.dev/abort to the canary named in the
+TrafficShift status. Fails when no rollout is under way (phase Progressing or Paused).`},
+	cmdPause: {"Hold the current weight (the guard keeps running)", `Holds the canary weight (the guard keeps running): sets sluice.dev/paused=true. Without a
+rollout under way, the next rollout starts paused.`},
+	cmdResume: {"Undo pause, and retry a rollout paused by the guard", `Removes sluice.dev/paused and, when the rollout is paused for another reason than the
 operator's pause (the guard, an edit of the weights, …), also sets sluice.dev/retry to
-<canary>@<unix-nanos> so that the rollout continues.
-`
-	retryUsage = `usage: kubectl sluice retry <service> [-n NAMESPACE]
+<canary>@<unix-nanos> so that the rollout continues.`},
+	cmdRetry: {"Restart a rolled-back or paused rollout of the current canary", `Restarts the rollout of the current canary when it is RolledBack or Paused: sets
+sluice.dev/retry to <canary>@<unix-nanos> (a fresh token, so a retry is acted on once).`},
+}
 
-Restarts the rollout of the current canary when it is RolledBack or Paused: sets
-sluice.dev/retry to <canary>@<unix-nanos> (a fresh token, so a retry is acted on once).
-`
-)
-
-// runAnnotate returns the runner of an annotation command.
-func runAnnotate(cmd annotateCmd) func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	usage := map[annotateCmd]string{cmdPromote: promoteUsage, cmdAbort: abortUsage, cmdPause: pauseUsage, cmdResume: resumeUsage, cmdRetry: retryUsage}[cmd]
-	return func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-		var k kubeFlags
-		fs := newFlagSet(string(cmd), &k, stderr)
-		name, err := parseOne(fs, usage, args, stdout)
-		if errors.Is(err, errHelp) {
-			return ExitOK
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-			return ExitUsage
-		}
-		s, err := connect(k)
-		if err == nil {
-			err = annotate(ctx, s, cmd, name, time.Now(), stdout)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-			return ExitFailed
-		}
-		return ExitOK
+// newAnnotateCommand returns the command that steers a rollout with cmd's annotation.
+func (r *root) newAnnotateCommand(cmd annotateCmd) *cobra.Command {
+	h := annotateHelp[cmd]
+	return &cobra.Command{
+		Use:               string(cmd) + " SERVICE",
+		Short:             h[0],
+		Long:              h[1],
+		Example:           fmt.Sprintf("  kubectl sluice %s reviews -n shop", cmd),
+		Args:              oneService,
+		ValidArgsFunction: r.completeServices,
+		RunE: func(c *cobra.Command, args []string) error {
+			s, err := r.connect()
+			if err != nil {
+				return err
+			}
+			if err := annotate(c.Context(), s, cmd, args[0], time.Now(), r.streams.Out); err != nil {
+				return fmt.Errorf("%s: %w", cmd, err)
+			}
+			return nil
+		},
 	}
 }
 
@@ -105,7 +89,7 @@ func annotate(ctx context.Context, s *session, cmd annotateCmd, name string, now
 	case !errors.Is(err, errNotFound) || (cmd != cmdPause && cmd != cmdResume):
 		return err
 	}
-	changes, err := plan(cmd, svc.Annotations, st, now)
+	changes, err := planAnnotations(cmd, svc.Annotations, st, now)
 	if err != nil {
 		return fmt.Errorf("service %s/%s: %w", s.ns, name, err)
 	}
@@ -122,9 +106,9 @@ func annotate(ctx context.Context, s *session, cmd annotateCmd, name string, now
 	return nil
 }
 
-// plan returns the annotation changes cmd makes (a nil value removes the key), given
+// planAnnotations returns the annotation changes cmd makes (a nil value removes the key), given
 // the Service's annotations and the TrafficShift status (nil when there is none).
-func plan(cmd annotateCmd, ann map[string]string, st *sluicev1alpha1.TrafficShiftStatus, now time.Time) (map[string]*string, error) {
+func planAnnotations(cmd annotateCmd, ann map[string]string, st *sluicev1alpha1.TrafficShiftStatus, now time.Time) (map[string]*string, error) {
 	switch cmd {
 	case cmdPromote, cmdAbort:
 		if st == nil || st.Canary == "" || (st.Phase != sluicev1alpha1.PhaseProgressing && st.Phase != sluicev1alpha1.PhasePaused) {

@@ -50,7 +50,7 @@ func TestPlan(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			got, err := plan(tc.cmd, tc.ann, tc.status, now)
+			got, err := planAnnotations(tc.cmd, tc.ann, tc.status, now)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("plan error = %v, want one containing %q", err, tc.wantErr)

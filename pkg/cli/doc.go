@@ -1,4 +1,4 @@
-// Package cli implements the cluster-facing commands of the kubectl-sluice plugin
-// (status, wait, promote, abort, pause, resume, retry): argument parsing, reading
-// TrafficShift status, writing operator annotations, and rendering the results.
+// Package cli is the kubectl-sluice command tree: cobra commands on kubectl's own flag
+// and printer machinery (k8s.io/cli-runtime), reading TrafficShift status and writing
+// the Service annotations that steer a rollout.
 package cli

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/schedule"
 	"github.com/sluicedev/sluice/pkg/spec"
 )
 
@@ -25,31 +28,54 @@ type session struct {
 // errNotFound marks a Service (or TrafficShift) that does not exist.
 var errNotFound = errors.New("not found")
 
-// connect loads the kubeconfig the way kubectl does (--kubeconfig, $KUBECONFIG,
-// ~/.kube/config; --context; -n or the context's namespace) and builds a client.
-func connect(k kubeFlags) (*session, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = k.Kubeconfig
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: k.Context}
-	if k.Namespace != "" {
-		overrides.Context.Namespace = k.Namespace
+// scheme holds the types the plugin reads and writes.
+var scheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1alpha1.AddToScheme} {
+		if err := add(s); err != nil {
+			panic(fmt.Sprintf("building the client scheme: %v", err))
+		}
 	}
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
-	cfg, err := cc.ClientConfig()
+	return s
+}()
+
+// mapper maps the kinds the plugin reads to their resources without asking the API
+// server's discovery: one call less per command, and an API refusal (403, 401) reaches
+// the user with the server's own message rather than a discovery failure.
+var mapper = func() meta.RESTMapper {
+	m := meta.NewDefaultRESTMapper(nil)
+	for _, k := range []struct {
+		gvk  schema.GroupVersionKind
+		root bool
+	}{
+		{corev1.SchemeGroupVersion.WithKind("Service"), false},
+		{corev1.SchemeGroupVersion.WithKind("Namespace"), true},
+		{appsv1.SchemeGroupVersion.WithKind("Deployment"), false},
+		{sluicev1alpha1.GroupVersion.WithKind("TrafficShift"), false},
+		{sluicev1alpha1.GroupVersion.WithKind("ShiftPolicy"), true},
+	} {
+		scope := meta.RESTScopeNamespace
+		if k.root {
+			scope = meta.RESTScopeRoot
+		}
+		m.Add(k.gvk, scope)
+	}
+	return m
+}()
+
+// connect builds a client from kubectl's connection flags (--kubeconfig, --context,
+// --cluster, --user, --as, --token, --server, --request-timeout, …) and resolves the
+// namespace the way kubectl does: -n, else the kubeconfig context's, else "default".
+func (r *root) connect() (*session, error) {
+	cfg, err := r.config.ToRESTConfig()
 	if err != nil {
 		return nil, fmt.Errorf("loading the kubeconfig: %w", err)
 	}
-	ns, _, err := cc.Namespace()
+	ns, _, err := r.config.ToRawKubeConfigLoader().Namespace()
 	if err != nil {
 		return nil, fmt.Errorf("reading the namespace from the kubeconfig: %w", err)
 	}
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, sluicev1alpha1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, fmt.Errorf("building the client scheme: %w", err)
-		}
-	}
-	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme, Mapper: mapper})
 	if err != nil {
 		return nil, fmt.Errorf("creating a client for %s: %w", cfg.Host, err)
 	}
@@ -84,9 +110,9 @@ func (s *session) shift(ctx context.Context, name string) (*sluicev1alpha1.Traff
 	return ts, nil
 }
 
-// stepCount returns how many steps the Service's rollouts have, from its annotations and
-// ShiftPolicy; 0 when that cannot be known (policy unreadable, spec invalid).
-func (s *session) stepCount(ctx context.Context, svc *corev1.Service) int {
+// steps returns the step schedule of the Service's rollouts, from its annotations and
+// ShiftPolicy; nil when that cannot be known (policy unreadable, spec invalid).
+func (s *session) steps(ctx context.Context, svc *corev1.Service) schedule.Schedule {
 	var policy *sluicev1alpha1.ShiftPolicySpec
 	name := spec.PolicyName(svc.Annotations)
 	p := &sluicev1alpha1.ShiftPolicy{}
@@ -95,11 +121,16 @@ func (s *session) stepCount(ctx context.Context, svc *corev1.Service) int {
 		policy = &p.Spec
 	case apierrors.IsNotFound(err) && name == spec.DefaultPolicyName:
 	default:
-		return 0
+		return nil
 	}
 	sp, err := spec.Parse(svc.Annotations, policy)
 	if err != nil {
-		return 0
+		return nil
 	}
-	return len(sp.Steps)
+	return sp.Steps
+}
+
+// stepCount is len(steps): 0 when unknown.
+func (s *session) stepCount(ctx context.Context, svc *corev1.Service) int {
+	return len(s.steps(ctx, svc))
 }

@@ -123,7 +123,7 @@ func TestWaitExitCodesDistinct(t *testing.T) {
 			t.Errorf("exit code %d used by both %s and %s", code, name, other)
 		}
 		seen[code] = name
-		if !strings.Contains(waitUsage, "\n  "+string(rune('0'+code))+"  ") {
+		if !strings.Contains(waitLong, "\n  "+string(rune('0'+code))+"  ") {
 			t.Errorf("wait --help does not document exit code %d (%s)", code, name)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/duration"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/schedule"
 )
 
 // historyShown is how many past rollouts status prints.
@@ -49,24 +50,7 @@ func renderStatus(out io.Writer, ts *sluicev1alpha1.TrafficShift, total int, now
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing status: %w", err)
 	}
-	if w := st.Window; w != nil && (w.Stable != nil || w.Canary != nil) {
-		fmt.Fprintf(tw, "\nWindow (%s):\n", windowSeconds(w.Seconds))
-		fmt.Fprintln(tw, "  ROLE\tSUBSET\tREQUESTS\tERRORS\tERROR RATE\tP50\tP99\tPODS")
-		for _, r := range []struct {
-			role string
-			sw   *sluicev1alpha1.SubsetWindow
-		}{{"stable", w.Stable}, {"canary", w.Canary}} {
-			if r.sw == nil {
-				continue
-			}
-			pods := strconv.Itoa(int(r.sw.Pods))
-			if r.sw.FailedPods > 0 {
-				pods += fmt.Sprintf(" (%d failed)", r.sw.FailedPods)
-			}
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", r.role, orDash(r.sw.Subset), r.sw.Requests, r.sw.Errors,
-				percent(r.sw.ErrorRate), millis(r.sw.P50Millis), millis(r.sw.P99Millis), pods)
-		}
-	}
+	renderWindow(tw, st.Window)
 	if len(st.Conditions) > 0 {
 		fmt.Fprintln(tw, "\nConditions:")
 		fmt.Fprintln(tw, "  TYPE\tSTATUS\tREASON\tAGE\tMESSAGE")
@@ -88,6 +72,112 @@ func renderStatus(out io.Writer, ts *sluicev1alpha1.TrafficShift, total int, now
 	}
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("writing status: %w", err)
+	}
+	return nil
+}
+
+// renderWindow writes the latest per-subset window, when there is one.
+func renderWindow(tw *tabwriter.Writer, w *sluicev1alpha1.WindowStatus) {
+	if w == nil || (w.Stable == nil && w.Canary == nil) {
+		return
+	}
+	fmt.Fprintf(tw, "\nWindow (%s):\n", windowSeconds(w.Seconds))
+	fmt.Fprintln(tw, "  ROLE\tSUBSET\tREQUESTS\tERRORS\tERROR RATE\tP50\tP99\tPODS")
+	for _, r := range []struct {
+		role string
+		sw   *sluicev1alpha1.SubsetWindow
+	}{{"stable", w.Stable}, {"canary", w.Canary}} {
+		if r.sw == nil {
+			continue
+		}
+		pods := strconv.Itoa(int(r.sw.Pods))
+		if r.sw.FailedPods > 0 {
+			pods += fmt.Sprintf(" (%d failed)", r.sw.FailedPods)
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", r.role, orDash(r.sw.Subset), r.sw.Requests, r.sw.Errors,
+			percent(r.sw.ErrorRate), millis(r.sw.P50Millis), millis(r.sw.P99Millis), pods)
+	}
+}
+
+// renderLive writes the live view of status --watch on a terminal: the step ladder with
+// the current position, the window, the data plane and the decisions seen (newest first).
+func renderLive(out io.Writer, ts *sluicev1alpha1.TrafficShift, steps schedule.Schedule, decisions []sluicev1alpha1.Decision, now time.Time) error {
+	st := &ts.Status
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	phase := orDash(string(st.Phase))
+	if st.Phase == sluicev1alpha1.PhasePaused && st.PausedReason != "" {
+		phase += " (" + st.PausedReason + ")"
+	}
+	fmt.Fprintf(tw, "%s/%s\t%s\t%s → %s\t%s\n", ts.Namespace, ts.Name, phase, orDash(st.Stable), orDash(st.Canary), now.Format("15:04:05"))
+	if len(steps) > 0 {
+		fmt.Fprintf(tw, "Steps:\t%s\tcanary weight %d%%, step %s\n", ladder(steps, st.Step), st.Weight, stepText(st.Step, len(steps)))
+	} else {
+		fmt.Fprintf(tw, "Step:\t%s\tcanary weight %d%%\n", stepText(st.Step, 0), st.Weight)
+	}
+	if dp := st.DataPlane; dp != nil {
+		fmt.Fprintf(tw, "Data plane:\t%s\n", dataPlaneText(dp))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	renderWindow(tw, st.Window)
+	if len(decisions) > 0 {
+		fmt.Fprintln(tw, "\nDecisions (newest first):")
+		for _, d := range decisions {
+			fmt.Fprintf(tw, "  %s ago\t%s\t%s\t%s\n", age(now, d.Time), orDash(d.Action), orDash(d.Reason), d.Message)
+		}
+	}
+	fmt.Fprintln(tw, "\n(Ctrl-C to stop)")
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing status: %w", err)
+	}
+	return nil
+}
+
+// renderTable writes the list of opted-in Services; wide adds the VirtualServices, the
+// data-plane confirmation and the last decision's message.
+func renderTable(out io.Writer, rows []row, wide bool, now time.Time) error {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	header := "NAMESPACE\tSERVICE\tSTABLE\tCANARY\tWEIGHT\tSTEP\tPHASE\tREASON\tAGE"
+	if wide {
+		header += "\tVIRTUALSERVICES\tDATA PLANE\tMESSAGE"
+	}
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		if r.ts == nil {
+			created := r.svc.CreationTimestamp
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\tNoTrafficShiftYet\t%s", r.svc.Namespace, r.svc.Name, age(now, &created))
+			if wide {
+				fmt.Fprint(tw, "\t-\t-\tsluice has not picked the Service up yet")
+			}
+			fmt.Fprintln(tw)
+			continue
+		}
+		st := &r.ts.Status
+		reason := ""
+		if d := st.LastDecision; d != nil {
+			reason = d.Reason
+		}
+		if st.Phase == sluicev1alpha1.PhasePaused && st.PausedReason != "" {
+			reason = st.PausedReason
+		}
+		created := r.ts.CreationTimestamp
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d%%\t%s\t%s\t%s\t%s", r.svc.Namespace, r.svc.Name, orDash(st.Stable), orDash(st.Canary),
+			st.Weight, stepText(st.Step, len(r.steps)), orDash(string(st.Phase)), orDash(reason), age(now, &created))
+		if wide {
+			dp, msg := "-", "-"
+			if st.DataPlane != nil {
+				dp = fmt.Sprintf("%d/%d at %d%%", st.DataPlane.Applied, st.DataPlane.Callers, st.DataPlane.Weight)
+			}
+			if d := st.LastDecision; d != nil && d.Message != "" {
+				msg = d.Message
+			}
+			fmt.Fprintf(tw, "\t%s\t%s\t%s", orDash(strings.Join(st.VirtualServices, ",")), dp, msg)
+		}
+		fmt.Fprintln(tw)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("writing the table: %w", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"sigs.k8s.io/yaml"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
@@ -210,7 +211,9 @@ func TestFormatters(t *testing.T) {
 	}
 }
 
-func TestEncodeShift(t *testing.T) {
+// TestPrintShift checks -o json|yaml through kubectl's printers: apiVersion and kind set,
+// managedFields left out, the input untouched.
+func TestPrintShift(t *testing.T) {
 	tests := map[string]struct {
 		format    string
 		unmarshal func([]byte, any) error
@@ -223,7 +226,14 @@ func TestEncodeShift(t *testing.T) {
 			in := progressingShift()
 			in.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "sluice"}}
 			var out bytes.Buffer
-			if err := encodeShift(&out, in, tc.format); err != nil {
+			pf := genericclioptions.NewPrintFlags("").WithTypeSetter(scheme)
+			*pf.OutputFormat = tc.format
+			printer, err := pf.ToPrinter()
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := &statusView{out: &out, printer: printer}
+			if err := v.print(in); err != nil {
 				t.Fatal(err)
 			}
 			var back sluicev1alpha1.TrafficShift

@@ -1,9 +1,9 @@
 package cli
 
 import (
+	"context"
 	"strings"
 	"testing"
-	"time"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/spec"
@@ -24,6 +24,11 @@ func TestWaitE2E(t *testing.T) {
 		code    int
 		stdout  []string // lines expected on stdout (in order)
 		stderr  string
+		// deleteShift deletes the TrafficShift once the wait reported it.
+		deleteShift bool
+		// noRelease: the case is about wait's own flags or the annotation it reads, so it
+		// is not repeated as release --wait.
+		noRelease bool
 	}{
 		"promoted": {
 			ann: map[string]string{spec.AnnCanary: "v2"}, initial: &progressing,
@@ -53,7 +58,7 @@ func TestWaitE2E(t *testing.T) {
 		"--canary overrides the annotation": {
 			ann: map[string]string{spec.AnnCanary: "v9"}, initial: &progressing, args: []string{"--canary", "v2"},
 			updates: []st{mkStatus(sluicev1alpha1.PhasePromoted, "v2", "v2", 4, 100)},
-			code:    ExitPromoted,
+			code:    ExitPromoted, noRelease: true,
 		},
 		"invalid written during the wait": {
 			ann: map[string]string{spec.AnnCanary: "v2"}, initial: &st{Phase: sluicev1alpha1.PhaseIdle, Stable: "v1"}, updates: []st{invalid},
@@ -77,48 +82,74 @@ func TestWaitE2E(t *testing.T) {
 			code: ExitError, stderr: "not opted in",
 		},
 		"no canary to wait for": {
-			initial: &progressing, code: ExitError, stderr: "name the subset with --canary",
+			initial: &progressing, code: ExitError, stderr: "name the subset with --canary", noRelease: true,
+		},
+		"TrafficShift deleted during the wait": {
+			ann: map[string]string{spec.AnnCanary: "v2"}, initial: &progressing, deleteShift: true,
+			code: ExitError, stderr: "was deleted",
+		},
+		"bad arguments": {
+			ann: map[string]string{spec.AnnCanary: "v2"}, initial: &progressing, args: []string{"--timeout", "-1s"},
+			code: ExitError, stderr: "must not be negative",
 		},
 	}
 	for name, tc := range tests {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			svc := serviceName(name)
-			createService(t, svc, tc.ann, tc.initial)
-			args := append([]string{"wait", svc}, tc.args...)
-			if tc.args == nil || !strings.Contains(strings.Join(tc.args, " "), "--timeout") {
-				args = append(args, "--timeout", "20s")
+		for _, mode := range []string{"wait", "release"} {
+			if mode == "release" && tc.noRelease {
+				continue
 			}
-			stdout, done := startCLI(args...)
-			for i, u := range tc.updates {
-				eventually(t, "the wait to report the previous state", func() bool { return strings.Count(stdout.String(), "\n") >= 2+i })
-				if i == 0 && tc.initial == nil {
-					createShift(t, svc, u)
-					continue
+			t.Run(mode+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				svc := serviceName(mode + " " + name)
+				createService(t, svc, tc.ann, tc.initial)
+				args := append([]string{"wait", svc}, tc.args...)
+				before := 1 // "waiting for …"
+				if mode == "release" {
+					args = append([]string{"release", svc, "--canary", tc.ann[spec.AnnCanary], "--wait"}, tc.args...)
+					before = 2 // "service/… annotated", "waiting for …"
 				}
-				setStatus(t, svc, u)
-			}
-			var r cliResult
-			select {
-			case r = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("wait did not return")
-			}
-			if r.code != tc.code {
-				t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tc.code, r.stdout, r.stderr)
-			}
-			rest := r.stdout
-			for _, want := range tc.stdout {
-				i := strings.Index(rest, want)
-				if i < 0 {
-					t.Fatalf("stdout lacks %q (in order):\n%s", want, r.stdout)
+				if !strings.Contains(strings.Join(tc.args, " "), "--timeout") {
+					args = append(args, "--timeout", "30s")
 				}
-				rest = rest[i+len(want):]
-			}
-			if !strings.Contains(r.stderr, tc.stderr) {
-				t.Errorf("stderr lacks %q:\n%s", tc.stderr, r.stderr)
-			}
-		})
+				stdout, done := startCLI(t, args...)
+				for i, u := range tc.updates {
+					eventually(t, "the wait to report the previous state", func() bool { return strings.Count(stdout.String(), "\n") >= before+1+i })
+					if i == 0 && tc.initial == nil {
+						createShift(t, svc, u)
+						continue
+					}
+					setStatus(t, svc, u)
+				}
+				if tc.deleteShift {
+					eventually(t, "the wait to report the state", func() bool { return strings.Count(stdout.String(), "\n") >= before+1 })
+					ts := &sluicev1alpha1.TrafficShift{}
+					ts.Namespace, ts.Name = env.ns, svc
+					if err := env.c.Client.Delete(context.Background(), ts); err != nil {
+						t.Fatal(err)
+					}
+				}
+				r := finish(t, done)
+				if r.code != tc.code {
+					t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tc.code, r.stdout, r.stderr)
+				}
+				rest := r.stdout
+				for _, want := range tc.stdout {
+					i := strings.Index(rest, want)
+					if i < 0 {
+						t.Fatalf("stdout lacks %q (in order):\n%s", want, r.stdout)
+					}
+					rest = rest[i+len(want):]
+				}
+				if !strings.Contains(r.stderr, tc.stderr) {
+					t.Errorf("stderr lacks %q:\n%s", tc.stderr, r.stderr)
+				}
+				if mode == "release" && tc.code != ExitError {
+					if got := getService(t, svc).Annotations[spec.AnnCanary]; got != tc.ann[spec.AnnCanary] {
+						t.Errorf("release left sluice.dev/canary = %q", got)
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -5,22 +5,115 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
-// maxAPIFailures is how many consecutive failed list/watch calls a wait tolerates before
-// it gives up with ExitError (about one per second).
+// maxAPIFailures is how many consecutive failed list/watch calls a watch tolerates before
+// it gives up (client-go's reflector retries with a backoff between them).
 const maxAPIFailures = 5
 
-// waiter follows one TrafficShift through a watch until awaited.judge says done.
+// apiFailures counts consecutive failed list/watch calls and ends the watch (through
+// cancel) after maxAPIFailures of them; warn, when set, hears of each failure.
+type apiFailures struct {
+	mu     sync.Mutex
+	n      int
+	cancel context.CancelCauseFunc
+	warn   io.Writer
+}
+
+// errAPIUnreachable is the cause of a watch ended by repeated API failures.
+type errAPIUnreachable struct{ last error }
+
+func (e *errAPIUnreachable) Error() string {
+	return fmt.Sprintf("giving up after %d failed calls to the API server: %v", maxAPIFailures, e.last)
+}
+func (e *errAPIUnreachable) Unwrap() error { return e.last }
+
+func (f *apiFailures) track(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		if err == nil {
+			f.n = 0
+		}
+		return
+	}
+	f.n++
+	if f.warn != nil {
+		fmt.Fprintf(f.warn, "warning: %v (retrying)\n", err)
+	}
+	if f.n >= maxAPIFailures {
+		f.cancel(&errAPIUnreachable{last: err})
+	}
+}
+
+// shiftListWatch lists and watches the TrafficShifts of namespace ns ("" = all), only
+// the one called name when name is set, through the session's client.
+func (s *session) shiftListWatch(ns, name string, f *apiFailures) *cache.ListWatch {
+	opts := func(o metav1.ListOptions) *client.ListOptions {
+		lo := &client.ListOptions{Namespace: ns, Raw: &o}
+		if name != "" {
+			lo.FieldSelector = fields.OneTermEqualSelector("metadata.name", name)
+		}
+		return lo
+	}
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			l := &sluicev1alpha1.TrafficShiftList{}
+			err := s.c.List(ctx, l, opts(o))
+			f.track(err)
+			if err != nil {
+				return nil, fmt.Errorf("listing TrafficShifts: %w", err)
+			}
+			return l, nil
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			w, err := s.c.Watch(ctx, &sluicev1alpha1.TrafficShiftList{}, opts(o))
+			f.track(err)
+			if err != nil {
+				return nil, fmt.Errorf("watching TrafficShifts: %w", err)
+			}
+			return w, nil
+		},
+	}
+}
+
+// followShifts runs client-go's UntilWithSync over the TrafficShifts lw serves: synced
+// is called once with the initial objects, then each event goes to onEvent until it
+// returns true or ctx ends. The reflector's own logging is silenced; failures reach
+// apiFailures instead.
+func followShifts(ctx context.Context, lw cache.ListerWatcher, synced func([]*sluicev1alpha1.TrafficShift), onEvent func(watch.Event) bool) error {
+	ctx = klog.NewContext(ctx, logr.Discard())
+	pre := func(store cache.Store) (bool, error) {
+		var items []*sluicev1alpha1.TrafficShift
+		for _, o := range store.List() {
+			if ts, ok := o.(*sluicev1alpha1.TrafficShift); ok {
+				items = append(items, ts)
+			}
+		}
+		synced(items)
+		return false, nil
+	}
+	_, err := watchtools.UntilWithSync(ctx, lw, &sluicev1alpha1.TrafficShift{}, pre, func(ev watch.Event) (bool, error) {
+		return onEvent(ev), nil
+	})
+	return err
+}
+
+// waiter follows one TrafficShift until awaited.judge says done.
 type waiter struct {
 	s     *session
 	name  string
@@ -28,106 +121,92 @@ type waiter struct {
 	grace time.Duration
 	total int // steps, 0 when unknown
 	out   io.Writer
+	warn  io.Writer
 	now   func() time.Time
 
+	mu       sync.Mutex
 	startRV  string                       // resourceVersion of the TrafficShift when the wait began ("" = absent)
 	last     *sluicev1alpha1.TrafficShift // latest state seen (nil = absent)
 	lastKey  string                       // progressKey of the last printed line
 	notFound bool                         // the absence of the TrafficShift was reported
+	result   verdict
 }
 
-// errExpired asks run to re-list: the watch's resourceVersion is too old.
-var errExpired = errors.New("watch resourceVersion expired")
+// verdictCause ends a wait from outside the event stream (the Invalid grace timer).
+type verdictCause struct{ v verdict }
 
-// run lists the TrafficShift once, then watches it from that resourceVersion, re-watching
-// when the server closes the stream and re-listing when the version has expired.
+func (v *verdictCause) Error() string { return v.v.why }
+
+// run follows the TrafficShift with watchtools.UntilWithSync (list, watch, re-watch,
+// re-list on expiry) and returns how the wait ended.
 func (w *waiter) run(ctx context.Context) verdict {
-	rv, failures := "", 0
-	var graceC <-chan time.Time
-	for first := true; ; first = false {
-		if rv == "" {
-			ts, listRV, err := w.list(ctx)
-			if err != nil {
-				if v, stop := w.failed(ctx, err, first, &failures); stop {
-					return v
-				}
-				continue
-			}
-			if first && ts != nil {
-				w.startRV = ts.ResourceVersion
-				if ts.Status.Phase == sluicev1alpha1.PhaseInvalid {
-					graceC = time.After(w.grace)
-				}
-			}
-			w.last, rv = ts, listRV
-			if v := w.observe(ts); v.done {
-				return v
-			}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	failures := &apiFailures{cancel: cancel, warn: w.warn}
+	var graceTimer *time.Timer
+	defer func() {
+		if graceTimer != nil {
+			graceTimer.Stop()
 		}
-		wi, err := w.s.c.Watch(ctx, &sluicev1alpha1.TrafficShiftList{}, w.listOptions(rv))
-		if err == nil {
-			var v verdict
-			v, rv, err = w.follow(ctx, wi, rv, &graceC)
-			wi.Stop()
-			if v.done {
-				return v
-			}
+	}()
+	synced := func(items []*sluicev1alpha1.TrafficShift) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if len(items) == 0 {
+			w.observe(nil)
+			return
 		}
-		switch {
-		case err == nil:
-			failures = 0
-		case errors.Is(err, errExpired) || apierrors.IsGone(err) || apierrors.IsResourceExpired(err):
-			rv = ""
-		default:
-			if v, stop := w.failed(ctx, err, false, &failures); stop {
-				return v
-			}
+		w.startRV = items[0].ResourceVersion
+		if items[0].Status.Phase == sluicev1alpha1.PhaseInvalid {
+			graceTimer = time.AfterFunc(w.grace, func() { w.graceExpired(cancel) })
 		}
 	}
+	onEvent := func(ev watch.Event) bool {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		switch ev.Type {
+		case watch.Added, watch.Modified:
+			ts, ok := ev.Object.(*sluicev1alpha1.TrafficShift)
+			if !ok {
+				return false
+			}
+			w.last = ts
+			if v := w.observe(ts); v.done {
+				w.result = v
+				return true
+			}
+		case watch.Deleted:
+			w.result = verdict{true, ExitError, fmt.Sprintf("TrafficShift %s/%s was deleted: the Service was opted out of sluice or deleted", w.s.ns, w.name)}
+			return true
+		}
+		return false
+	}
+	err := followShifts(ctx, w.s.shiftListWatch(w.s.ns, w.name, failures), synced, onEvent)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err == nil && w.result.done {
+		return w.result
+	}
+	var vc *verdictCause
+	var unreachable *errAPIUnreachable
+	switch cause := context.Cause(ctx); {
+	case errors.As(cause, &vc):
+		return vc.v
+	case errors.As(cause, &unreachable):
+		return verdict{true, ExitError, unreachable.Error()}
+	case cause != nil:
+		return w.ended(cause)
+	}
+	return verdict{true, ExitError, fmt.Sprintf("watching TrafficShift %s/%s: %v", w.s.ns, w.name, err)}
 }
 
-// follow consumes one watch stream until it closes (nil error), fails, or the wait ends.
-// It returns the resourceVersion to resume from.
-func (w *waiter) follow(ctx context.Context, wi watch.Interface, rv string, graceC *<-chan time.Time) (verdict, string, error) {
-	for {
-		select {
-		case <-ctx.Done():
-			return w.ended(ctx), rv, nil
-		case <-*graceC:
-			// An Invalid status present at the start stayed unchanged: take it as current.
-			*graceC = nil
-			if w.last != nil && w.last.ResourceVersion == w.startRV {
-				if v := w.want.judge(&w.last.Status, true); v.done {
-					return v, rv, nil
-				}
-			}
-		case ev, ok := <-wi.ResultChan():
-			if !ok {
-				return verdict{}, rv, nil
-			}
-			switch ev.Type {
-			case watch.Added, watch.Modified:
-				ts, isShift := ev.Object.(*sluicev1alpha1.TrafficShift)
-				if !isShift {
-					continue
-				}
-				rv, w.last = ts.ResourceVersion, ts
-				if v := w.observe(ts); v.done {
-					return v, rv, nil
-				}
-			case watch.Deleted:
-				return verdict{true, ExitError, fmt.Sprintf("TrafficShift %s/%s was deleted: the Service was opted out of sluice or deleted", w.s.ns, w.name)}, rv, nil
-			case watch.Bookmark:
-				if ts, isShift := ev.Object.(*sluicev1alpha1.TrafficShift); isShift {
-					rv = ts.ResourceVersion
-				}
-			case watch.Error:
-				err := apierrors.FromObject(ev.Object)
-				if apierrors.IsGone(err) || apierrors.IsResourceExpired(err) {
-					return verdict{}, "", errExpired
-				}
-				return verdict{}, rv, fmt.Errorf("watching TrafficShift %s/%s: %w", w.s.ns, w.name, err)
-			}
+// graceExpired ends the wait when an Invalid status present at the start stayed unchanged.
+func (w *waiter) graceExpired(cancel context.CancelCauseFunc) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.last != nil && w.last.ResourceVersion == w.startRV {
+		if v := w.want.judge(&w.last.Status, true); v.done {
+			cancel(&verdictCause{v})
 		}
 	}
 }
@@ -148,52 +227,14 @@ func (w *waiter) observe(ts *sluicev1alpha1.TrafficShift) verdict {
 	return w.want.judge(&ts.Status, ts.ResourceVersion != w.startRV)
 }
 
-// list reads the TrafficShift (nil when absent) and the list's resourceVersion.
-func (w *waiter) list(ctx context.Context) (*sluicev1alpha1.TrafficShift, string, error) {
-	l := &sluicev1alpha1.TrafficShiftList{}
-	if err := w.s.c.List(ctx, l, w.listOptions("")); err != nil {
-		return nil, "", fmt.Errorf("listing TrafficShift %s/%s: %w", w.s.ns, w.name, err)
-	}
-	if len(l.Items) == 0 {
-		return nil, l.ResourceVersion, nil
-	}
-	return &l.Items[0], l.ResourceVersion, nil
-}
-
-func (w *waiter) listOptions(rv string) *client.ListOptions {
-	return &client.ListOptions{
-		Namespace:     w.s.ns,
-		FieldSelector: fields.OneTermEqualSelector("metadata.name", w.name),
-		Raw:           &metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: rv != ""},
-	}
-}
-
-// failed handles an API error: it stops the wait at once on the first call or when ctx
-// ended, after maxAPIFailures in a row otherwise, and else backs off for a second.
-func (w *waiter) failed(ctx context.Context, err error, first bool, failures *int) (verdict, bool) {
-	if ctx.Err() != nil {
-		return w.ended(ctx), true
-	}
-	*failures++
-	if first || *failures >= maxAPIFailures {
-		return verdict{true, ExitError, err.Error()}, true
-	}
-	select {
-	case <-ctx.Done():
-		return w.ended(ctx), true
-	case <-time.After(time.Second):
-		return verdict{}, false
-	}
-}
-
-// ended is the verdict when ctx ends: a timeout, or an interruption.
-func (w *waiter) ended(ctx context.Context) verdict {
+// ended is the verdict when the wait's context ends: a timeout, or an interruption.
+func (w *waiter) ended(cause error) verdict {
 	state := "no TrafficShift"
 	if w.last != nil {
 		state = progressLine(w.now(), w.name, &w.last.Status, w.total)
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+	if errors.Is(cause, context.DeadlineExceeded) {
 		return verdict{true, ExitTimeout, fmt.Sprintf("timed out waiting for the rollout of %q; last state: %s", w.want.canary, state)}
 	}
-	return verdict{true, ExitError, fmt.Sprintf("interrupted while waiting for the rollout of %q: %v", w.want.canary, ctx.Err())}
+	return verdict{true, ExitError, fmt.Sprintf("interrupted while waiting for the rollout of %q: %v", w.want.canary, cause)}
 }

@@ -96,10 +96,17 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 	}
-	for _, c := range []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero, m.Propagation, m.Rechecks, m.AlertsReceived, m.Rollouts, m.Rollbacks, m.Phase, m.Detection, m.TickLag} {
+	for _, c := range m.Collectors() {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sluice metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+// Collectors lists every instrument, for registration and for checks that dashboards and
+// rules name only metrics that exist.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero,
+		m.Propagation, m.Rechecks, m.AlertsReceived, m.Rollouts, m.Rollbacks, m.Phase, m.Detection, m.TickLag}
 }
