@@ -17,12 +17,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/spec"
 )
 
 // operatorPause is the status.pausedReason of a rollout paused by sluice.dev/paused
 // (the controller's pausedByOperator).
-const operatorPause = "OperatorPause"
+const operatorPause = reason.OperatorPause
 
 // annotateCmd is one of the commands that steer a rollout through Service annotations.
 type annotateCmd string
