@@ -26,6 +26,9 @@ func promoteCheck(in Input) (Decision, bool) {
 // command is gone, or on a resume), and only then does the step judgement run again.
 func pausedCheck(in Input) (Decision, bool) {
 	switch {
+	case in.Phase == PhaseAwaitingApproval:
+		return Decision{Action: Hold, Reason: reason.AwaitingApproval,
+			Message: fmt.Sprintf("step %d (%d%%) waits for approval (sluice.dev/approve); the guard keeps running", in.Step, in.Weight)}, true
 	case in.Phase == PhasePaused:
 		msg := fmt.Sprintf("paused at weight %d%%; the guard keeps running", in.Weight)
 		if in.Commands.Pause {

@@ -10,13 +10,16 @@ import (
 
 // Phases Decide distinguishes.
 const (
-	PhaseProgressing = "Progressing"
-	PhasePaused      = "Paused"
+	PhaseProgressing      = "Progressing"
+	PhasePaused           = "Paused"
+	PhaseAwaitingApproval = "AwaitingApproval"
 )
 
 // Commands are the operator commands, already filtered by the controller to this canary.
 type Commands struct {
 	Pause, Promote, Abort bool
+	// ApprovedUpTo is the weight up to which approval gates are approved; 0 for none.
+	ApprovedUpTo int32
 }
 
 // Input is everything one decision needs; Decide reads nothing else.

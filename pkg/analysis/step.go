@@ -46,6 +46,10 @@ func stepCheck(in Input) (Decision, bool) {
 		return Decision{Action: Hold, Reason: reason.WaitingForRequests,
 			Message: fmt.Sprintf("%s: dwell done, %d/%d canary requests", where, in.StepCanaryRequests, st.MinRequests)}, true
 	}
+	if st.Approval && in.Commands.ApprovedUpTo < st.Weight {
+		return Decision{Action: Hold, Reason: reason.AwaitingApproval,
+			Message: fmt.Sprintf("%s held %s with %d canary requests and no trip: waiting for approval (sluice.dev/approve)", where, dur(elapsed), in.StepCanaryRequests)}, true
+	}
 	if in.Steps.IsLast(in.Step) {
 		return Decision{Action: Promote, Reason: reason.RolloutComplete,
 			Message: fmt.Sprintf("%s held %s with %d canary requests and no trip: promoting", where, dur(elapsed), in.StepCanaryRequests)}, true

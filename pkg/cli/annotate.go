@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/lifecycle"
 	"github.com/sluicedev/sluice/pkg/reason"
 	"github.com/sluicedev/sluice/pkg/spec"
 )
@@ -45,9 +46,10 @@ rollout is under way (phase Progressing or Paused).`},
 TrafficShift status. Fails when no rollout is under way (phase Progressing or Paused).`},
 	cmdPause: {"Hold the current weight (the guard keeps running)", `Holds the canary weight (the guard keeps running): sets sluice.dev/paused=true. Without a
 rollout under way, the next rollout starts paused.`},
-	cmdResume: {"Undo pause, and retry a rollout paused by the guard", `Removes sluice.dev/paused and, when the rollout is paused for another reason than the
+	cmdResume: {"Undo pause, retry a rollout paused by the guard, approve a step", `Removes sluice.dev/paused and, when the rollout is paused for another reason than the
 operator's pause (the guard, an edit of the weights, …), also sets sluice.dev/retry to
-<canary>@<unix-nanos> so that the rollout continues.`},
+<canary>@<unix-nanos> so that the rollout continues. A rollout awaiting approval at a
+step's gate is approved up to that step: sluice.dev/approve=<canary>@<weight>.`},
 	cmdRetry: {"Restart a rolled-back or paused rollout of the current canary", `Restarts the rollout of the current canary when it is RolledBack or Paused: sets
 sluice.dev/retry to <canary>@<unix-nanos> (a fresh token, so a retry is acted on once).`},
 }
@@ -112,7 +114,7 @@ func annotate(ctx context.Context, s *session, cmd annotateCmd, name string, now
 func planAnnotations(cmd annotateCmd, ann map[string]string, st *sluicev1alpha1.TrafficShiftStatus, now time.Time) (map[string]*string, error) {
 	switch cmd {
 	case cmdPromote, cmdAbort:
-		if st == nil || st.Canary == "" || (st.Phase != sluicev1alpha1.PhaseProgressing && st.Phase != sluicev1alpha1.PhasePaused) {
+		if st == nil || st.Canary == "" || !lifecycle.Active(st.Phase) {
 			return nil, fmt.Errorf("no rollout under way (%s)", describeState(st))
 		}
 		key := spec.AnnPromote
@@ -129,6 +131,9 @@ func planAnnotations(cmd annotateCmd, ann map[string]string, st *sluicev1alpha1.
 		}
 		if st != nil && st.Phase == sluicev1alpha1.PhasePaused && st.PausedReason != operatorPause && st.Canary != "" {
 			changes[spec.AnnRetry] = ptr(retryToken(st.Canary, now))
+		}
+		if st != nil && st.Phase == sluicev1alpha1.PhaseAwaitingApproval && st.Canary != "" {
+			changes[spec.AnnApprove] = ptr(fmt.Sprintf("%s@%d", st.Canary, st.Weight))
 		}
 		if len(changes) == 0 {
 			return nil, fmt.Errorf("nothing to resume: %s is not set and no rollout is paused (%s)", spec.AnnPaused, describeState(st))

@@ -21,6 +21,7 @@ func TestPlan(t *testing.T) {
 	rolledBack := &st{Phase: sluicev1alpha1.PhaseRolledBack, Stable: "v1", Canary: "v2"}
 	promoted := &st{Phase: sluicev1alpha1.PhasePromoted, Stable: "v2", Canary: "v2", Weight: 100}
 	pausedAnn := map[string]string{spec.AnnPaused: "true", spec.AnnCanary: "v2"}
+	awaiting := &st{Phase: sluicev1alpha1.PhaseAwaitingApproval, Stable: "v1", Canary: "v2", Step: 3, Weight: 50}
 	tests := map[string]struct {
 		cmd     annotateCmd
 		ann     map[string]string
@@ -43,6 +44,8 @@ func TestPlan(t *testing.T) {
 		"resume a guard pause without the annotation": {cmd: cmdResume, status: guardPaused, want: map[string]*string{spec.AnnRetry: ptr(token)}},
 		"resume before the first rollout":             {cmd: cmdResume, ann: pausedAnn, want: map[string]*string{spec.AnnPaused: nil}},
 		"resume with nothing paused":                  {cmd: cmdResume, status: progressing, wantErr: "nothing to resume"},
+		"resume approves the gate it waits at":        {cmd: cmdResume, status: awaiting, want: map[string]*string{spec.AnnApprove: ptr("v2@50")}},
+		"promote a rollout awaiting approval":         {cmd: cmdPromote, status: awaiting, want: map[string]*string{spec.AnnPromote: ptr("v2")}},
 		"retry a rollback":                            {cmd: cmdRetry, status: rolledBack, want: map[string]*string{spec.AnnRetry: ptr(token)}},
 		"retry a pause":                               {cmd: cmdRetry, status: guardPaused, want: map[string]*string{spec.AnnRetry: ptr(token)}},
 		"retry while progressing":                     {cmd: cmdRetry, status: progressing, wantErr: "must be RolledBack or Paused"},

@@ -49,6 +49,10 @@ func (a awaited) judge(st *sluicev1alpha1.TrafficShiftStatus, current bool) verd
 			if a.failOnPause {
 				return verdict{true, ExitPaused, fmt.Sprintf("rollout of %q paused (%s)%s", a.canary, st.PausedReason, decisionSuffix(st.LastDecision))}
 			}
+		case sluicev1alpha1.PhaseAwaitingApproval:
+			if a.failOnPause {
+				return verdict{true, ExitPaused, fmt.Sprintf("rollout of %q awaits approval at weight %d (kubectl sluice resume approves it)%s", a.canary, st.Weight, decisionSuffix(st.LastDecision))}
+			}
 		case sluicev1alpha1.PhaseIdle:
 			// Superseded: the rollout ended when the annotation moved to another subset.
 			if current && len(st.History) > 0 && st.History[0].Canary == a.canary {

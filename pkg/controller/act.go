@@ -46,6 +46,11 @@ func (r *Reconciler) act(ctx context.Context, w *world, ts *sluicev1alpha1.Traff
 		err = r.promote(ctx, w, ts, rm, t, now)
 	case lifecycle.Advance:
 		err = r.advance(ctx, w, ts, rm, t, now)
+	case lifecycle.AwaitApproval:
+		st := &ts.Status
+		st.LastDecision = decision(t, now)
+		st.Phase = t.Phase
+		setCondition(ts, sluicev1alpha1.ConditionProgressing, false, t.Reason, t.Message)
 	case lifecycle.Pause:
 		st := &ts.Status
 		st.LastDecision = decision(t, now)

@@ -53,7 +53,7 @@ func (r *Reconciler) drive(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 			}
 		case lifecycle.Join:
 			r.join(ctx, w, ts, t)
-		case lifecycle.Recover, lifecycle.Resume:
+		case lifecycle.Recover, lifecycle.Resume, lifecycle.Approve:
 			r.carryOn(w, ts, tk, t, now)
 		case lifecycle.AcknowledgeAlert:
 			markAlerts(ts, t, now)
@@ -88,7 +88,7 @@ func (r *Reconciler) apply(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 		return ctrl.Result{}, r.settle(ctx, w, ts, tk.before, t)
 	case lifecycle.Start:
 		return r.start(ctx, w, ts, tk, t, now)
-	case lifecycle.Advance, lifecycle.Promote, lifecycle.Rollback, lifecycle.Pause, lifecycle.Hold:
+	case lifecycle.Advance, lifecycle.Promote, lifecycle.Rollback, lifecycle.Pause, lifecycle.Hold, lifecycle.AwaitApproval:
 		return r.conclude(ctx, w, ts, tk, t, now)
 	}
 	return ctrl.Result{}, fmt.Errorf("no action for lifecycle transition %q", t.Kind)

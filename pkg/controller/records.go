@@ -31,8 +31,10 @@ func recordEvent(k lifecycle.Kind) record.Event {
 		return record.RolledBack
 	case lifecycle.Pause:
 		return record.Paused
-	case lifecycle.Resume, lifecycle.Recover:
+	case lifecycle.Resume, lifecycle.Recover, lifecycle.Approve:
 		return record.Resumed
+	case lifecycle.AwaitApproval:
+		return record.AwaitingApproval
 	case lifecycle.MarkInvalid:
 		return record.Invalid
 	}

@@ -14,6 +14,7 @@ import (
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/lifecycle"
 	"github.com/sluicedev/sluice/pkg/source"
+	"github.com/sluicedev/sluice/pkg/spec"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -50,7 +51,7 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 		DataPlanePending:     r.checkDataPlane(ctx, w, ts, rm),
 		Now:                  now,
 		Phase:                string(st.Phase),
-		Commands:             analysis.Commands{Pause: w.spec.Paused, Promote: w.spec.Promote == t.Canary, Abort: w.spec.Abort == t.Canary},
+		Commands:             commands(w.spec, t.Canary),
 		ExternalWeightChange: external,
 		Steps:                w.spec.Steps,
 		Step:                 st.Step,
@@ -186,4 +187,13 @@ func (r *Reconciler) confirmOnly(ctx context.Context, w *world, ts *sluicev1alph
 		return ctrl.Result{RequeueAfter: confirmPoll}, nil
 	}
 	return ctrl.Result{RequeueAfter: max(rm.tickEvery(rm.lastTick, w.spec.Interval)-now.Sub(rm.lastTick), time.Millisecond)}, nil
+}
+
+// commands are the operator commands of sp that apply to canary.
+func commands(sp spec.Spec, canary string) analysis.Commands {
+	c := analysis.Commands{Pause: sp.Paused, Promote: sp.Promote == canary, Abort: sp.Abort == canary}
+	if sp.Approve.Canary == canary {
+		c.ApprovedUpTo = sp.Approve.UpTo
+	}
+	return c
 }

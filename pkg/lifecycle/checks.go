@@ -156,6 +156,26 @@ func resumeCheck(w World) (Transition, bool) {
 	return t, true
 }
 
+// approveCheck: a rollout waiting for approval goes on once sluice.dev/approve names its
+// canary up to (at least) the step's weight.
+func approveCheck(w World) (Transition, bool) {
+	st := w.Status
+	if st.Phase != v1alpha1.PhaseAwaitingApproval || !w.Spec.Approve.Approves(w.Canary, st.Weight) {
+		return Transition{}, false
+	}
+	msg := fmt.Sprintf("step %d (weight %d) of %q approved by %s=%s", st.Step, st.Weight, w.Canary, spec.AnnApprove, approvalText(w.Spec.Approve))
+	return Transition{Kind: Approve, Reason: reason.Approved, Message: msg, Stable: w.Stable, Canary: w.Canary,
+		Weight: st.Weight, Step: st.Step, Phase: v1alpha1.PhaseProgressing,
+		Events: []Event{{Reason: reason.Approved, Action: "Approve", Note: msg}}}, true
+}
+
+func approvalText(a spec.Approval) string {
+	if a.UpTo >= 100 {
+		return a.Canary
+	}
+	return fmt.Sprintf("%s@%d", a.Canary, a.UpTo)
+}
+
 // statsSourceCheck: an active rollout whose stats source cannot be had is invalid.
 func statsSourceCheck(w World) (Transition, bool) {
 	if !Active(w.Status.Phase) || w.StatsProblem == nil {

@@ -29,6 +29,7 @@ var chain = []check{
 	{"routesChanged", routesChangedCheck},
 	{"alert", alertCheck},
 	{"resume", resumeCheck},
+	{"approve", approveCheck},
 	{"join", joinCheck},
 	{"statsSource", statsSourceCheck},
 	{"guard", guardCheck},
@@ -61,7 +62,7 @@ func CheckNames() []string {
 // Active reports whether a rollout is under way in phase p: its canary carries (or may
 // carry) traffic.
 func Active(p v1alpha1.Phase) bool {
-	return p == v1alpha1.PhaseProgressing || p == v1alpha1.PhasePaused
+	return p == v1alpha1.PhaseProgressing || p == v1alpha1.PhasePaused || p == v1alpha1.PhaseAwaitingApproval
 }
 
 func invalid(p *Problem) Transition {

@@ -231,6 +231,44 @@ func TestDecide(t *testing.T) {
 			}),
 			want: Transition{Kind: Observe}, check: "guard",
 		},
+		"a step with an approval gate that held its dwell waits for approval": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseProgressing)
+				w.Guard = guard(analysis.Hold, reason.AwaitingApproval)
+			}),
+			want:   Transition{Kind: AwaitApproval, Reason: reason.AwaitingApproval, Phase: v1alpha1.PhaseAwaitingApproval, Weight: 25, Step: 2}, check: "guard",
+			events: []string{reason.AwaitingApproval},
+		},
+		"waiting for approval holds (the guard ran)": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseAwaitingApproval)
+				w.Guard = guard(analysis.Hold, reason.AwaitingApproval)
+			}),
+			want: Transition{Kind: Hold, Reason: reason.AwaitingApproval, Record: true}, check: "guard",
+		},
+		"the guard rolls back a rollout waiting for approval": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseAwaitingApproval)
+				w.Guard = guard(analysis.Rollback, reason.ErrorRate)
+			}),
+			want:   Transition{Kind: Rollback, Reason: reason.ErrorRate, Phase: v1alpha1.PhaseRolledBack}, check: "guard",
+			events: []string{reason.RolledBack},
+		},
+		"an approval up to the step's weight lets it go on": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseAwaitingApproval)
+				w.Spec.Approve = spec.Approval{Canary: "v2", UpTo: 25}
+			}),
+			want:   Transition{Kind: Approve, Reason: reason.Approved, Phase: v1alpha1.PhaseProgressing, Message: `step 2 (weight 25) of "v2" approved by sluice.dev/approve=v2@25`}, check: "approve",
+			events: []string{reason.Approved},
+		},
+		"an approval of a lower step or another canary does not": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseAwaitingApproval)
+				w.Spec.Approve = spec.Approval{Canary: "v2", UpTo: 5}
+			}),
+			want: Transition{Kind: Observe}, check: "guard",
+		},
 		"operator pause lifted: resume": {
 			world: world(func(w *World) { rollout(w, v1alpha1.PhasePaused); w.Status.PausedReason = reason.OperatorPause }),
 			want:  Transition{Kind: Resume, Reason: reason.Resumed, Weight: 25, Step: 2, Phase: v1alpha1.PhaseProgressing}, check: "resume",

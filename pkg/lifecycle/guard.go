@@ -6,6 +6,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/analysis"
 	"github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/reason"
+	"github.com/sluicedev/sluice/pkg/spec"
 )
 
 // guardCheck: an active rollout is judged on every tick. Without the guard's verdict the
@@ -63,8 +64,13 @@ func judged(w World, d analysis.Decision) Transition {
 		}
 		t.Events = []Event{{Warning: true, Reason: ev, Action: "Pause",
 			Note: fmt.Sprintf("rollout of %q paused at weight %d: %s", w.Canary, t.Weight, d.Message)}}
-	default:
+	case analysis.Hold:
 		t.Kind, t.Record = Hold, true
+		if d.Reason == reason.AwaitingApproval && st.Phase == v1alpha1.PhaseProgressing {
+			t.Kind, t.Phase, t.Record = AwaitApproval, v1alpha1.PhaseAwaitingApproval, false
+			t.Events = []Event{{Reason: reason.AwaitingApproval, Action: "AwaitApproval",
+				Note: fmt.Sprintf("rollout of %q waits for approval at weight %d: %s; approve with %s: %s", w.Canary, st.Weight, d.Message, spec.AnnApprove, w.Canary)}}
+		}
 	}
 	return t
 }

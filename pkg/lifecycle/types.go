@@ -52,6 +52,12 @@ const (
 	Pause Kind = "Pause"
 	// Hold keeps everything as it is for this tick.
 	Hold Kind = "Hold"
+	// AwaitApproval holds a step with an approval gate that held its dwell, in phase
+	// AwaitingApproval, until sluice.dev/approve names the canary.
+	AwaitApproval Kind = "AwaitApproval"
+	// Approve: the approval came; the rollout goes on. The controller applies it and
+	// decides again.
+	Approve Kind = "Approve"
 	// Settle records an idle or finished state: nothing to move.
 	Settle Kind = "Settle"
 	// Start writes the first step's weight of a new canary.
@@ -61,7 +67,7 @@ const (
 // Continues reports whether the controller applies the transition and then decides again
 // in the same reconcile.
 func (k Kind) Continues() bool {
-	return k == Recover || k == Resume || k == Observe || k == Converge || k == Join || k == AcknowledgeAlert
+	return k == Recover || k == Resume || k == Observe || k == Converge || k == Join || k == AcknowledgeAlert || k == Approve
 }
 
 // Problem is bad input: terminal until the user fixes it, shown in status and an Event.

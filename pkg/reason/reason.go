@@ -52,6 +52,8 @@ const (
 	NoData = "NoData"
 	// AwaitingDataPlane: the callers' proxies have not confirmed the step's weight; its dwell starts then.
 	AwaitingDataPlane = "AwaitingDataPlane"
+	// AwaitingApproval: the step held its dwell with no trip and waits for sluice.dev/approve; the guard keeps running.
+	AwaitingApproval = "AwaitingApproval"
 )
 
 // The rollout lifecycle: one reason per transition, also the reason of its Event.
@@ -70,6 +72,8 @@ const (
 	RolledBack = "RolledBack"
 	// Resumed: a paused rollout continues (pause annotation removed, or a retry named the canary).
 	Resumed = "Resumed"
+	// Approved: sluice.dev/approve passed the step's approval gate; the rollout goes on.
+	Approved = "Approved"
 	// Recovered: a rollout that was Invalid continues, its weights as sluice left them.
 	Recovered = "Recovered"
 	// Superseded: sluice.dev/canary named another subset mid-rollout; the old canary's traffic went back to stable.

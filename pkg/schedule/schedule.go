@@ -15,6 +15,8 @@ type Step struct {
 	Dwell time.Duration
 	// MinRequests is the number of canary requests the step must see before advancing.
 	MinRequests int64
+	// Approval holds the rollout at this weight after the dwell until a person approves.
+	Approval bool
 }
 
 // Schedule is an ordered list of steps ending at 100.

@@ -23,6 +23,7 @@ const (
 	AnnAbort          = "sluice.dev/abort"
 	AnnRetry          = "sluice.dev/retry"
 	AnnOnAlert        = "sluice.dev/on-alert"
+	AnnApprove        = "sluice.dev/approve"
 	// The release context CI writes with the canary (kubectl sluice release does).
 	AnnReleaseCanary   = "sluice.dev/release-canary"
 	AnnReleaseCommit   = "sluice.dev/release-commit"
@@ -41,7 +42,7 @@ const annPrefix = "sluice.dev/"
 var keys = []string{
 	AnnEnabled, AnnCanary, AnnStable, AnnVirtualService, AnnPolicy, AnnSteps,
 	AnnStepDuration, AnnMaxErrorRate, AnnMaxLatencyP99, AnnMinRequests, AnnStatsFrom,
-	AnnPaused, AnnPromote, AnnAbort, AnnRetry, AnnOnAlert,
+	AnnPaused, AnnPromote, AnnAbort, AnnRetry, AnnApprove, AnnOnAlert,
 	AnnReleaseCanary, AnnReleaseCommit, AnnReleasePipeline, AnnReleaseURL, AnnReleaseBy,
 }
 

@@ -75,8 +75,8 @@ func TestClosestKey(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	got := Keys()
-	if len(got) != 21 {
-		t.Fatalf("Keys() has %d keys, want the 21 sluice.dev annotations: %v", len(got), got)
+	if len(got) != 22 {
+		t.Fatalf("Keys() has %d keys, want the 22 sluice.dev annotations: %v", len(got), got)
 	}
 	seen := map[string]bool{}
 	for _, k := range got {

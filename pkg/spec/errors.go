@@ -56,6 +56,7 @@ var annotationNouns = map[string]string{
 	AnnMinRequests:     "a request count",
 	AnnStatsFrom:       "a caller selector",
 	AnnOnAlert:         "an alert action",
+	AnnApprove:         "an approval",
 	AnnReleaseCanary:   "a subset name",
 	AnnReleaseCommit:   "a commit",
 	AnnReleasePipeline: "a pipeline",

@@ -39,7 +39,7 @@ func ExampleInvalidError() {
 	fmt.Println(err)
 	// Output:
 	// sluice.dev/enabled: "yes" is not a boolean: expected "true" or "false"
-	// sluice.dev/steps: "5,50" is not a step list: expected comma-separated weights like "5,25,50,100", each optionally weight:dwell like "5:1m", strictly increasing integers in 1..100 ending at 100 (the last weight is 50, not 100)
+	// sluice.dev/steps: "5,50" is not a step list: expected comma-separated weights like "5,25,50,100", each optionally weight:dwell like "5:1m" and :approve for a step that waits for approval like "50:approve", strictly increasing integers in 1..100 ending at 100 (the last weight is 50, not 100)
 	// sluice.dev/max-error-rate: "1.5" is not a rate: expected a number in [0,1] like 0.01 or a percentage like 1%
 	// sluice.dev/canery: unknown annotation (value "v2"): expected a known sluice annotation; did you mean sluice.dev/canary?
 }

@@ -47,6 +47,20 @@ type Spec struct {
 	OnAlert v1alpha1.AlertAction
 	// Release is who released which canary (the sluice.dev/release-* annotations).
 	Release Release
+	// Approve is the approval sluice.dev/approve gives: its canary, and the weight up to
+	// which approval gates are passed (100 when the value names no weight).
+	Approve Approval
+}
+
+// Approval passes the approval gates of Canary's steps up to weight UpTo.
+type Approval struct {
+	Canary string
+	UpTo   int32
+}
+
+// Approves reports whether the approval passes canary's gate at weight w.
+func (a Approval) Approves(canary string, w int32) bool {
+	return a.Canary != "" && a.Canary == canary && w <= a.UpTo
 }
 
 // Release is the release context CI writes beside the canary. It labels the rollout of
@@ -144,6 +158,10 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 		}
 		return exp
 	})
+	r.with(AnnApprove, func(v string) (exp string) {
+		s.Approve, exp = parseApprove(v)
+		return exp
+	})
 	r.with(AnnOnAlert, func(v string) string {
 		a, ok := parseAlertAction(v)
 		if ok {
@@ -223,7 +241,7 @@ func (r reader) subset(key string, dst *string) {
 func annotationSchedule(steps []annotationStep, dwell time.Duration, minRequests int64) schedule.Schedule {
 	out := make(schedule.Schedule, len(steps))
 	for i, st := range steps {
-		out[i] = schedule.Step{Weight: st.Weight, Dwell: dwell, MinRequests: minRequests}
+		out[i] = schedule.Step{Weight: st.Weight, Dwell: dwell, MinRequests: minRequests, Approval: st.Approval}
 		if st.Dwell != nil {
 			out[i].Dwell = *st.Dwell
 		}
@@ -235,7 +253,7 @@ func annotationSchedule(steps []annotationStep, dwell time.Duration, minRequests
 func policySchedule(steps []v1alpha1.Step, dwell time.Duration, minRequests int64) schedule.Schedule {
 	out := make(schedule.Schedule, len(steps))
 	for i, st := range steps {
-		out[i] = schedule.Step{Weight: st.Weight, Dwell: dwell, MinRequests: minRequests}
+		out[i] = schedule.Step{Weight: st.Weight, Dwell: dwell, MinRequests: minRequests, Approval: st.Approval}
 		if st.Dwell != nil {
 			out[i].Dwell = st.Dwell.Duration
 		}

@@ -52,6 +52,15 @@ func TestParseValid(t *testing.T) {
 			ann:  map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{", "sluice.io/canary": "X", "foo.sluice.dev/x": "?", "sluice.dev": "y"},
 			want: func(*Spec) {},
 		},
+		"steps with approval gates": {
+			ann: map[string]string{AnnSteps: "5,50:2m:approve, 80 :approve,100"},
+			want: func(s *Spec) {
+				s.Steps = schedule.Schedule{{Weight: 5, Dwell: 30 * time.Second, MinRequests: 20}, {Weight: 50, Dwell: 2 * time.Minute, MinRequests: 20, Approval: true},
+					{Weight: 80, Dwell: 30 * time.Second, MinRequests: 20, Approval: true}, {Weight: 100, Dwell: 30 * time.Second, MinRequests: 20}}
+			},
+		},
+		"approve every gate":   {ann: map[string]string{AnnApprove: "v2"}, want: func(s *Spec) { s.Approve = Approval{Canary: "v2", UpTo: 100} }},
+		"approve up to a step": {ann: map[string]string{AnnApprove: "v2@50"}, want: func(s *Spec) { s.Approve = Approval{Canary: "v2", UpTo: 50} }},
 		"release context": {
 			ann: map[string]string{AnnReleaseCanary: "v2", AnnReleaseCommit: "3f9c1e2a", AnnReleasePipeline: "build #4711 (main)",
 				AnnReleaseURL: "https://ci.example.com/builds/4711?tab=log", AnnReleaseBy: "Zoë Chen <zoe@example.com>"},
@@ -249,6 +258,10 @@ func TestParseInvalidAnnotation(t *testing.T) {
 		"stats-from bad ns":           {AnnStatsFrom, "app=gw,namespace=Bad_NS", expectStats + ` (namespace "Bad_NS" is not a DNS-1123 label)`},
 		"stats-from empty ns":         {AnnStatsFrom, "app=gw,namespace=", expectStats + ` (namespace "" is not a DNS-1123 label)`},
 		"unknown key with typo":       {"sluice.dev/canery", "v2", "a known sluice annotation; did you mean sluice.dev/canary?"},
+		"approve a weight of 0":       {AnnApprove, "v2@0", expectApprove},
+		"approve a bad weight":        {AnnApprove, "v2@half", expectApprove},
+		"approve no subset":           {AnnApprove, "@50", expectApprove},
+		"approve misspelt":            {AnnSteps, "5,50:aprove,100", expectSteps + ` (step 2: dwell "aprove" is not a Go duration >= 0 like 1m)`},
 		"commit not hex":              {AnnReleaseCommit, "release-1.4", "a commit hash of 7 to 64 hexadecimal digits"},
 		"commit too short":            {AnnReleaseCommit, "3f9c", "a commit hash of 7 to 64 hexadecimal digits"},
 		"pipeline with a newline":     {AnnReleasePipeline, "build\n@channel", "printable text of 1 to 256 bytes without control characters"},
@@ -257,7 +270,7 @@ func TestParseInvalidAnnotation(t *testing.T) {
 		"url javascript":              {AnnReleaseURL, "javascript:alert(1)", "an absolute http(s) URL of at most 2048 bytes"},
 		"url relative":                {AnnReleaseURL, "/builds/1", "an absolute http(s) URL of at most 2048 bytes"},
 		"release canary not a subset": {AnnReleaseCanary, "V2!", expectSubset},
-		"unknown key far off":         {"sluice.dev/something-else-entirely", "1", "one of sluice.dev/enabled, sluice.dev/canary, sluice.dev/stable, sluice.dev/virtualservice, sluice.dev/policy, sluice.dev/steps, sluice.dev/step-duration, sluice.dev/max-error-rate, sluice.dev/max-latency-p99, sluice.dev/min-requests, sluice.dev/stats-from, sluice.dev/paused, sluice.dev/promote, sluice.dev/abort, sluice.dev/retry, sluice.dev/on-alert, sluice.dev/release-canary, sluice.dev/release-commit, sluice.dev/release-pipeline, sluice.dev/release-url, sluice.dev/release-by"},
+		"unknown key far off":         {"sluice.dev/something-else-entirely", "1", "one of sluice.dev/enabled, sluice.dev/canary, sluice.dev/stable, sluice.dev/virtualservice, sluice.dev/policy, sluice.dev/steps, sluice.dev/step-duration, sluice.dev/max-error-rate, sluice.dev/max-latency-p99, sluice.dev/min-requests, sluice.dev/stats-from, sluice.dev/paused, sluice.dev/promote, sluice.dev/abort, sluice.dev/retry, sluice.dev/approve, sluice.dev/on-alert, sluice.dev/release-canary, sluice.dev/release-commit, sluice.dev/release-pipeline, sluice.dev/release-url, sluice.dev/release-by"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -309,5 +322,25 @@ func TestReleaseFor(t *testing.T) {
 	}
 	if got := (Release{Commit: "3f9c1e2a"}).For("v3"); got.Commit != "3f9c1e2a" || got.Canary != "v3" {
 		t.Fatalf("without release-canary the context applies to the canary read with it: %+v", got)
+	}
+}
+
+func TestApprovalApproves(t *testing.T) {
+	tests := map[string]struct {
+		a      Approval
+		canary string
+		w      int32
+		want   bool
+	}{
+		"every gate":           {Approval{"v2", 100}, "v2", 80, true},
+		"up to 50, gate at 50": {Approval{"v2", 50}, "v2", 50, true},
+		"up to 50, gate at 80": {Approval{"v2", 50}, "v2", 80, false},
+		"another canary's":     {Approval{"v2", 100}, "v3", 50, false},
+		"no approval":          {Approval{}, "v2", 5, false},
+	}
+	for name, tc := range tests {
+		if got := tc.a.Approves(tc.canary, tc.w); got != tc.want {
+			t.Errorf("%s: Approves = %v, want %v", name, got, tc.want)
+		}
 	}
 }

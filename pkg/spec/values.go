@@ -24,7 +24,7 @@ const (
 	expectRetry    = `"<subset>" or "<subset>@<token>" like "v2" or "v2@2", where <subset> is a DNS-1123 label and <token> is non-empty printable text`
 	expectVSList   = `comma-separated DNS-1123 subdomain names like "reviews,reviews-gateway", each listed once`
 	expectPolicy   = `a DNS-1123 subdomain name (lowercase letters, digits, '-' and '.', at most 253 characters) like "default"`
-	expectSteps    = `comma-separated weights like "5,25,50,100", each optionally weight:dwell like "5:1m", strictly increasing integers in 1..100 ending at 100`
+	expectSteps    = `comma-separated weights like "5,25,50,100", each optionally weight:dwell like "5:1m" and :approve for a step that waits for approval like "50:approve", strictly increasing integers in 1..100 ending at 100`
 	expectDuration = `a Go duration greater than 0 like "30s" or "1m30s"`
 	expectRate     = `a number in [0,1] like 0.01 or a percentage like 1%`
 	expectCount    = `an integer of at least 1 like 20`
@@ -116,8 +116,16 @@ func parsePolicyName(v string) (string, string) {
 
 // annotationStep is one item of sluice.dev/steps; Dwell is nil when the item sets none.
 type annotationStep struct {
-	Weight int32
-	Dwell  *time.Duration
+	Weight   int32
+	Dwell    *time.Duration
+	Approval bool
+}
+
+// cutApprove removes a trailing ":approve" from a step item ("50:approve",
+// "50:2m:approve") and reports whether it was there.
+func cutApprove(item string) (string, bool) {
+	rest, found := strings.CutSuffix(item, ":approve")
+	return strings.TrimSpace(rest), found
 }
 
 var weightRE = regexp.MustCompile(`^[0-9]{1,3}$`)
@@ -129,7 +137,8 @@ func parseSteps(v string) ([]annotationStep, string) {
 	items := strings.Split(v, ",")
 	for i, item := range items {
 		n := i + 1
-		ws, ds, hasDwell := strings.Cut(strings.TrimSpace(item), ":")
+		item, approval := cutApprove(strings.TrimSpace(item))
+		ws, ds, hasDwell := strings.Cut(item, ":")
 		ws, ds = strings.TrimSpace(ws), strings.TrimSpace(ds)
 		if ws == "" {
 			details = append(details, fmt.Sprintf("step %d has no weight", n))
@@ -149,7 +158,7 @@ func parseSteps(v string) ([]annotationStep, string) {
 			details = append(details, fmt.Sprintf("step %d: weight %d is not above %d", n, w, prev))
 		}
 		prev = w
-		st := annotationStep{Weight: w}
+		st := annotationStep{Weight: w, Approval: approval}
 		if hasDwell {
 			d, err := time.ParseDuration(ds)
 			if err != nil || d < 0 {
@@ -256,4 +265,26 @@ func parseReleaseURL(v string) (string, string) {
 		return "", expected
 	}
 	return v, ""
+}
+
+const expectApprove = `a subset name, optionally @weight: "v2" approves every gate of v2's rollout, "v2@50" the gates up to 50 %`
+
+// parseApprove reads "<canary>" or "<canary>@<weight>".
+func parseApprove(v string) (Approval, string) {
+	subset, w, hasWeight := strings.Cut(v, "@")
+	if !isLabel(subset) {
+		return Approval{}, expectApprove
+	}
+	a := Approval{Canary: subset, UpTo: 100}
+	if hasWeight {
+		if !weightRE.MatchString(w) {
+			return Approval{}, expectApprove
+		}
+		n, _ := strconv.Atoi(w)
+		if n < 1 || n > 100 {
+			return Approval{}, expectApprove
+		}
+		a.UpTo = int32(n)
+	}
+	return a, ""
 }

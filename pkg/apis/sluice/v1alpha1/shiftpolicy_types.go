@@ -77,6 +77,11 @@ const (
 
 // Step is one stage of a rollout: the canary weight and what must hold before moving on.
 type Step struct {
+	// Approval holds the rollout at this step's weight after its dwell, in phase
+	// AwaitingApproval, until sluice.dev/approve (or sluice.dev/promote) names the canary.
+	// The guard keeps running meanwhile.
+	// +optional
+	Approval bool `json:"approval,omitempty"`
 	// Weight is the canary's share of traffic in percent.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=100

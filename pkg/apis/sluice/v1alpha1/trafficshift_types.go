@@ -5,7 +5,7 @@ import (
 )
 
 // Phase is where a TrafficShift's rollout stands.
-// +kubebuilder:validation:Enum=Idle;Progressing;Paused;Promoted;RolledBack;Invalid
+// +kubebuilder:validation:Enum=Idle;WaitingForCanary;Progressing;Paused;AwaitingApproval;Promoted;RolledBack;Invalid
 type Phase string
 
 const (
@@ -15,6 +15,12 @@ const (
 	PhaseProgressing Phase = "Progressing"
 	// PhasePaused: the weight is held; the guard keeps running.
 	PhasePaused Phase = "Paused"
+	// PhaseWaitingForCanary: the rollout waits for the canary's pods to be Ready before
+	// its first step; no traffic has moved.
+	PhaseWaitingForCanary Phase = "WaitingForCanary"
+	// PhaseAwaitingApproval: a step with an approval gate held its dwell; the weight is
+	// held until sluice.dev/approve names the canary. The guard keeps running.
+	PhaseAwaitingApproval Phase = "AwaitingApproval"
 	// PhasePromoted: the canary serves alone and is the new stable.
 	PhasePromoted Phase = "Promoted"
 	// PhaseRolledBack: the canary weight is 0 and stays so for this canary.
