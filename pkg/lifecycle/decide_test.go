@@ -236,7 +236,7 @@ func TestDecide(t *testing.T) {
 				rollout(w, v1alpha1.PhaseProgressing)
 				w.Guard = guard(analysis.Hold, reason.AwaitingApproval)
 			}),
-			want:   Transition{Kind: AwaitApproval, Reason: reason.AwaitingApproval, Phase: v1alpha1.PhaseAwaitingApproval, Weight: 25, Step: 2}, check: "guard",
+			want: Transition{Kind: AwaitApproval, Reason: reason.AwaitingApproval, Phase: v1alpha1.PhaseAwaitingApproval, Weight: 25, Step: 2}, check: "guard",
 			events: []string{reason.AwaitingApproval},
 		},
 		"waiting for approval holds (the guard ran)": {
@@ -251,7 +251,7 @@ func TestDecide(t *testing.T) {
 				rollout(w, v1alpha1.PhaseAwaitingApproval)
 				w.Guard = guard(analysis.Rollback, reason.ErrorRate)
 			}),
-			want:   Transition{Kind: Rollback, Reason: reason.ErrorRate, Phase: v1alpha1.PhaseRolledBack}, check: "guard",
+			want: Transition{Kind: Rollback, Reason: reason.ErrorRate, Phase: v1alpha1.PhaseRolledBack}, check: "guard",
 			events: []string{reason.RolledBack},
 		},
 		"an approval up to the step's weight lets it go on": {
@@ -259,7 +259,7 @@ func TestDecide(t *testing.T) {
 				rollout(w, v1alpha1.PhaseAwaitingApproval)
 				w.Spec.Approve = spec.Approval{Canary: "v2", UpTo: 25}
 			}),
-			want:   Transition{Kind: Approve, Reason: reason.Approved, Phase: v1alpha1.PhaseProgressing, Message: `step 2 (weight 25) of "v2" approved by sluice.dev/approve=v2@25`}, check: "approve",
+			want: Transition{Kind: Approve, Reason: reason.Approved, Phase: v1alpha1.PhaseProgressing, Message: `step 2 (weight 25) of "v2" approved by sluice.dev/approve=v2@25`}, check: "approve",
 			events: []string{reason.Approved},
 		},
 		"an approval of a lower step or another canary does not": {
