@@ -58,6 +58,7 @@ func TestPolicyAndUnobservableCanary(t *testing.T) {
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), policy) })
 	routing := strings.Replace(reviewsRouting, "  - {name: v3, labels: {version: v3}}\n", "  - {name: v3, labels: {version: v3}}\n  - {name: v4, labels: {version: v4}}\n", 1)
 	s := newScenario(t, "policy", 200, routing)
+	s.podWithoutStats("v4", "127.0.254.1") // Ready, so the rollout starts, but nothing serves its stats
 	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v4", "sluice.dev/policy": "e2e-quick"})
 	ts := s.waitTS(15*time.Second, "Paused (unobservable)", phaseIs(sluicev1alpha1.PhasePaused))
 	if ts.Status.Weight != 10 || ts.Status.Step != 1 {

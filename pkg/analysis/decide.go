@@ -59,6 +59,11 @@ type Input struct {
 	// DataPlanePending reports that the callers' proxies have not yet confirmed the
 	// current step's weight; the step's dwell has not started, so it cannot complete.
 	DataPlanePending bool
+	// RolloutStartedAt is when the canary got traffic; CanaryPods and StablePods are the
+	// subsets' pods as their status says (all of them, Ready or not); optional: without
+	// canary pods the pod-health check holds.
+	RolloutStartedAt       time.Time
+	CanaryPods, StablePods []PodState
 	Thresholds       Thresholds
 }
 
@@ -87,6 +92,7 @@ var chain = []check{
 	{"abort", abortCheck},
 	{"errorRate", errorRateCheck},
 	{"latency", latencyCheck},
+	{"podHealth", podHealthCheck},
 	{"silence", silenceCheck},
 	{"unobservable", unobservableCheck},
 	{"externalWeightChange", externalWeightCheck},

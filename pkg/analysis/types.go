@@ -55,6 +55,17 @@ type Thresholds struct {
 	UnobservableTimeout time.Duration
 	// OnUnobservable is what an unobservable canary leads to.
 	OnUnobservable OnFailure
+	// PodHealth are the limits of the pod-health check.
+	PodHealth PodHealthLimits
+}
+
+// PodHealthLimits say when the canary's pods are unhealthy.
+type PodHealthLimits struct {
+	// Disabled turns the check off.
+	Disabled bool
+	// MaxNotReadyFraction of the canary's pods may be NotReady for longer than NotReadyFor.
+	MaxNotReadyFraction float64
+	NotReadyFor         time.Duration
 }
 
 // DefaultThresholds are the built-in guard limits used when no ShiftPolicy sets them.
@@ -71,5 +82,6 @@ func DefaultThresholds() Thresholds {
 		SilenceTimeout:       30 * time.Second,
 		UnobservableTimeout:  30 * time.Second,
 		OnUnobservable:       FailPause,
+		PodHealth:            PodHealthLimits{MaxNotReadyFraction: 0.5, NotReadyFor: 30 * time.Second},
 	}
 }

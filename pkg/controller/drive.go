@@ -40,7 +40,11 @@ func (r *Reconciler) drive(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 		tk.before = ts.Status.DeepCopy()
 	}
 	for range maxDecisions {
-		t := lifecycle.Decide(r.facts(w, ts))
+		lw, err := r.facts(ctx, w, ts, now)
+		if err != nil {
+			return ctrl.Result{}, err
+		}
+		t := lifecycle.Decide(lw)
 		log.FromContext(ctx).V(1).Info("lifecycle", "transition", t.Kind, "check", t.Check, "reason", t.Reason)
 		switch t.Kind {
 		case lifecycle.Observe:
@@ -88,6 +92,8 @@ func (r *Reconciler) apply(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 		return ctrl.Result{}, r.settle(ctx, w, ts, tk.before, t)
 	case lifecycle.Start:
 		return r.start(ctx, w, ts, tk, t, now)
+	case lifecycle.WaitForCanary:
+		return r.waitForCanary(ctx, w, ts, tk, t, now)
 	case lifecycle.Advance, lifecycle.Promote, lifecycle.Rollback, lifecycle.Pause, lifecycle.Hold, lifecycle.AwaitApproval:
 		return r.conclude(ctx, w, ts, tk, t, now)
 	}

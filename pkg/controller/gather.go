@@ -41,6 +41,8 @@ type world struct {
 	retried, joined bool
 	// writtenAt is when this reconcile's last weight write reached every VirtualService.
 	writtenAt *time.Time
+	// pods are the subsets' pods as listed in this reconcile, by subset.
+	pods map[string][]corev1.Pod
 }
 
 // gather reads the Service's policy and routing objects. Bad input is recorded in
@@ -85,22 +87,22 @@ func (r *Reconciler) read(ctx context.Context, w *world) error {
 
 // facts is the lifecycle's view of w, ts and what sluice remembers: the pure input of
 // lifecycle.Decide. It resolves the subsets and inspects the routes for them.
-func (r *Reconciler) facts(w *world, ts *sluicev1alpha1.TrafficShift) lifecycle.World {
-	lw := lifecycle.World{Enabled: spec.Enabled(w.svc.Annotations), Tracked: ts != nil, Host: w.target.FQDN(), Guard: w.guard, Retried: w.retried}
+func (r *Reconciler) facts(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, now time.Time) (lifecycle.World, error) {
+	lw := lifecycle.World{Enabled: spec.Enabled(w.svc.Annotations), Tracked: ts != nil, Host: w.target.FQDN(), Guard: w.guard, Retried: w.retried, Now: now}
 	if ts == nil {
-		return lw
+		return lw, nil
 	}
 	lw.Status = ts.Status
 	if !lw.Enabled {
-		return lw
+		return lw, nil
 	}
 	lw.Spec, lw.Serving = w.spec, w.serving
 	if lw.Problem = w.problem; lw.Problem != nil {
-		return lw
+		return lw, nil
 	}
 	lw.Stable, lw.Canary, lw.Problem = lifecycle.Subsets(&ts.Status, w.spec, w.serving, w.servingProblem)
 	if lw.Problem != nil {
-		return lw
+		return lw, nil
 	}
 	subsets := []string{lw.Stable}
 	if lw.Canary != "" {
@@ -108,7 +110,7 @@ func (r *Reconciler) facts(w *world, ts *sluicev1alpha1.TrafficShift) lifecycle.
 	}
 	if err := istio.CheckSubsets(w.drs, w.target, subsets...); err != nil {
 		lw.Problem = &lifecycle.Problem{Reason: reason.SubsetNotFound, Message: err.Error()}
-		return lw
+		return lw, nil
 	}
 	rt := w.routing(lw.Stable, lw.Canary)
 	lw.Joining = rt.joining(&ts.Status)
@@ -119,7 +121,14 @@ func (r *Reconciler) facts(w *world, ts *sluicev1alpha1.TrafficShift) lifecycle.
 		lw.Following = rm.confirm != nil || rm.drain != nil
 	}
 	lw.StatsProblem = r.Stats.problem(w)
-	return lw
+	if lw.Canary != "" && !lifecycle.Active(ts.Status.Phase) {
+		pods, err := r.allSubsetPods(ctx, w, lw.Canary)
+		if err != nil {
+			return lw, err
+		}
+		lw.CanaryPods = readiness(pods)
+	}
+	return lw, nil
 }
 
 // policy returns the named ShiftPolicy's spec, nil for the built-in default.

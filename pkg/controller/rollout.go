@@ -47,7 +47,7 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	st.Phase, st.PausedReason = t.Phase, t.PausedReason
 	st.Stable, st.Canary = t.Stable, t.Canary
 	st.Step, st.Weight = t.Step, t.Weight
-	st.RolloutStartedAt, st.StepStartedAt = microPtr(now), microPtr(now)
+	st.RolloutStartedAt, st.StepStartedAt, st.WaitingSince = microPtr(now), microPtr(now), nil
 	st.StepRequests, st.Window = 0, nil
 	if t.Retry != "" {
 		st.LastRetry = t.Retry
@@ -137,3 +137,22 @@ func (r *Reconciler) optOut(ctx context.Context, w *world, ts *sluicev1alpha1.Tr
 // startRetry is how soon a rollout whose first write failed on some VirtualService is
 // started again.
 const startRetry = time.Second
+
+// waitForCanary records a rollout that waits, before its first step, for its canary's
+// pods to be Ready, and looks again an interval later.
+func (r *Reconciler) waitForCanary(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, tk *tickState, t lifecycle.Transition, now time.Time) (ctrl.Result, error) {
+	st := &ts.Status
+	if st.Phase != sluicev1alpha1.PhaseWaitingForCanary || st.Canary != t.Canary || st.WaitingSince == nil {
+		st.WaitingSince = microPtr(now)
+	}
+	st.Phase, st.Stable, st.Canary, st.Step, st.Weight, st.PausedReason = t.Phase, t.Stable, t.Canary, 0, 0, ""
+	if t.Retry != "" {
+		st.LastRetry = t.Retry
+	}
+	if st.LastDecision == nil || st.LastDecision.Reason != t.Reason || st.LastDecision.Message != t.Message {
+		st.LastDecision = decision(t, now)
+	}
+	setCondition(ts, sluicev1alpha1.ConditionProgressing, false, t.Reason, t.Message)
+	r.events(ts, w.svc, t.Events)
+	return ctrl.Result{RequeueAfter: w.spec.Interval}, r.writeStatusIfChanged(ctx, ts, tk.before)
+}

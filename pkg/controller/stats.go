@@ -6,7 +6,6 @@ import (
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/lifecycle"
@@ -47,21 +46,13 @@ func (s Sources) pick(w *world) (source.Source, error) {
 	}
 }
 
-// subsetPods lists the Ready pods with an IP that belong to subset: the Service's selector
-// plus the DestinationRule subset's labels.
+// subsetPods lists the Ready pods with an IP that belong to subset.
 func (r *Reconciler) subsetPods(ctx context.Context, w *world, subset string) ([]corev1.Pod, error) {
-	sel := labels.Set{}
-	for k, v := range w.svc.Spec.Selector {
-		sel[k] = v
-	}
-	for k, v := range subsetLabels(w.drs, w.target, subset) {
-		sel[k] = v
-	}
-	pods, err := source.ReadyPods(ctx, r.Client, sel.AsSelector(), w.svc.Namespace)
+	pods, err := r.allSubsetPods(ctx, w, subset)
 	if err != nil {
-		return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)
+		return nil, err
 	}
-	return pods, nil
+	return readyOnly(pods), nil
 }
 
 // subsetLabels returns the labels of subset in the DestinationRules for the target host.

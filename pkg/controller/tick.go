@@ -66,6 +66,12 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	if st.StepStartedAt != nil {
 		in.StepStartedAt = st.StepStartedAt.Time
 	}
+	if st.RolloutStartedAt != nil {
+		in.RolloutStartedAt = st.RolloutStartedAt.Time
+	}
+	if in.CanaryPods, in.StablePods, err = r.podStates(ctx, w, t.Canary, t.Stable); err != nil {
+		return err
+	}
 	for _, d := range analysis.TrailingSpans(w.spec.Guard.Window) {
 		in.Trailing = append(in.Trailing, analysis.Trailing{Span: d,
 			Canary: rm.canaryW.StatsSince(now, d), Stable: rm.stableW.StatsSince(now, d)})

@@ -142,6 +142,13 @@ func resumeCheck(w World) (Transition, bool) {
 	if !retry && (st.PausedReason != reason.OperatorPause || w.Spec.Paused) {
 		return Transition{}, false
 	}
+	if retry && st.Step == 0 {
+		// Paused before its first step (the canary's pods were not Ready in time): start
+		// over, through the health gate.
+		t := start(w)
+		t.Retry = w.Spec.RetryToken
+		return t, true
+	}
 	t := Transition{Kind: Resume, Reason: reason.Resumed, Stable: w.Stable, Canary: w.Canary,
 		Weight: st.Weight, Step: st.Step, Phase: v1alpha1.PhaseProgressing}
 	if retry {
@@ -228,6 +235,9 @@ func start(w World) Transition {
 	if w.Routes.Problem != nil {
 		return invalid(w.Routes.Problem)
 	}
+	if t, waiting := waitForCanary(w); waiting {
+		return t
+	}
 	first, _ := w.Spec.Steps.At(1)
 	t := Transition{Kind: Start, Reason: reason.RolloutStarted, Stable: w.Stable, Canary: w.Canary,
 		Weight: first.Weight, Step: 1, Phase: v1alpha1.PhaseProgressing}
@@ -250,7 +260,7 @@ func settle(w World) Transition {
 	}
 	st := w.Status
 	phase := st.Phase
-	if phase == "" || phase == v1alpha1.PhaseInvalid {
+	if phase == "" || phase == v1alpha1.PhaseInvalid || phase == v1alpha1.PhaseWaitingForCanary {
 		phase = v1alpha1.PhaseIdle
 		if st.Canary != "" && st.Weight == 100 {
 			phase = v1alpha1.PhasePromoted

@@ -27,7 +27,10 @@ func world(change func(*World)) World {
 		Routes:     Routes{CanaryWeights: []int32{0}},
 		IdleRoutes: Routes{CanaryWeights: []int32{0}},
 		Serving:    "v1",
+		Now:        started.Add(time.Hour),
+		CanaryPods: Readiness{Total: 2, Ready: 2},
 	}
+	w.Spec.Readiness = spec.Readiness{MinReadyPods: 1, Timeout: 5 * time.Minute, OnTimeout: analysis.FailPause}
 	if change != nil {
 		change(&w)
 	}
@@ -428,6 +431,65 @@ func TestDecide(t *testing.T) {
 			world: world(nil),
 			want:  Transition{Kind: Start, Reason: reason.RolloutStarted, Stable: "v1", Canary: "v2", Weight: 5, Step: 1, Phase: v1alpha1.PhaseProgressing}, check: "start",
 			events: []string{reason.RolloutStarted},
+		},
+		"a canary with pods not Ready waits before its first step": {
+			world: world(func(w *World) {
+				w.CanaryPods = Readiness{Total: 2, Ready: 1, NotReady: []string{"v2-b: ContainersNotReady"}}
+			}),
+			want: Transition{Kind: WaitForCanary, Reason: reason.WaitingForCanary, Phase: v1alpha1.PhaseWaitingForCanary, Canary: "v2"}, check: "start",
+			events: []string{reason.WaitingForCanary},
+		},
+		"a canary without pods waits": {
+			world: world(func(w *World) { w.CanaryPods = Readiness{} }),
+			want:  Transition{Kind: WaitForCanary, Message: `canary "v2": 0 of 0 pods Ready, 1 needed and all of them`}, check: "start",
+			events: []string{reason.WaitingForCanary},
+		},
+		"still waiting: no second Event": {
+			world: world(func(w *World) {
+				waiting := metav1.NewMicroTime(w.Now.Add(-time.Minute))
+				w.Status = v1alpha1.TrafficShiftStatus{Phase: v1alpha1.PhaseWaitingForCanary, Stable: "v1", Canary: "v2", WaitingSince: &waiting}
+				w.CanaryPods = Readiness{Total: 1}
+			}),
+			want: Transition{Kind: WaitForCanary, Phase: v1alpha1.PhaseWaitingForCanary}, check: "start",
+		},
+		"fewer Ready than minReadyPods": {
+			world: world(func(w *World) { w.Spec.Readiness.MinReadyPods = 3 }),
+			want:  Transition{Kind: WaitForCanary}, check: "start",
+			events: []string{reason.WaitingForCanary},
+		},
+		"the pods became Ready: the rollout starts": {
+			world: world(func(w *World) {
+				waiting := metav1.NewMicroTime(w.Now.Add(-time.Minute))
+				w.Status = v1alpha1.TrafficShiftStatus{Phase: v1alpha1.PhaseWaitingForCanary, Stable: "v1", Canary: "v2", WaitingSince: &waiting}
+			}),
+			want: Transition{Kind: Start, Reason: reason.RolloutStarted, Weight: 5}, check: "start",
+			events: []string{reason.RolloutStarted},
+		},
+		"waited past readyTimeout: paused": {
+			world: world(func(w *World) {
+				waiting := metav1.NewMicroTime(w.Now.Add(-6 * time.Minute))
+				w.Status = v1alpha1.TrafficShiftStatus{Phase: v1alpha1.PhaseWaitingForCanary, Stable: "v1", Canary: "v2", WaitingSince: &waiting}
+				w.CanaryPods = Readiness{Total: 1, NotReady: []string{"v2-a: ImagePullBackOff"}}
+			}),
+			want: Transition{Kind: Pause, Reason: reason.CanaryNotReady, Phase: v1alpha1.PhasePaused, PausedReason: reason.CanaryNotReady}, check: "start",
+			events: []string{reason.Paused},
+		},
+		"waited past readyTimeout with onNotReady Rollback": {
+			world: world(func(w *World) {
+				waiting := metav1.NewMicroTime(w.Now.Add(-6 * time.Minute))
+				w.Status = v1alpha1.TrafficShiftStatus{Phase: v1alpha1.PhaseWaitingForCanary, Stable: "v1", Canary: "v2", WaitingSince: &waiting}
+				w.CanaryPods = Readiness{Total: 1}
+				w.Spec.Readiness.OnTimeout = analysis.FailRollback
+			}),
+			want: Transition{Kind: Rollback, Reason: reason.CanaryNotReady, Phase: v1alpha1.PhaseRolledBack}, check: "start",
+			events: []string{reason.RolledBack},
+		},
+		"an abort while waiting settles to Idle": {
+			world: world(func(w *World) {
+				w.Status = v1alpha1.TrafficShiftStatus{Phase: v1alpha1.PhaseWaitingForCanary, Stable: "v1", Canary: "v2"}
+				w.Spec.Abort = "v2"
+			}),
+			want: Transition{Kind: Settle, Phase: v1alpha1.PhaseIdle}, check: "abortBeforeStart",
 		},
 		"a new canary under the pause annotation starts paused": {
 			world: world(func(w *World) { w.Spec.Paused = true }),

@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"time"
+
 	"github.com/sluicedev/sluice/pkg/analysis"
 	"github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/spec"
@@ -21,6 +23,9 @@ const (
 	// Join: VirtualServices that began routing to the host mid-rollout get the rollout's
 	// weight. The controller applies it and decides again.
 	Join Kind = "Join"
+	// WaitForCanary holds a new rollout before its first step until the canary's pods are
+	// Ready (phase WaitingForCanary); nothing is written to the routes.
+	WaitForCanary Kind = "WaitForCanary"
 	// AcknowledgeAlert: a firing alert the policy ignores is marked as seen. The
 	// controller applies it and decides again.
 	AcknowledgeAlert Kind = "AcknowledgeAlert"
@@ -121,6 +126,18 @@ type World struct {
 	// Retried: the pending write was tried again in this reconcile; Joined: the joining
 	// VirtualServices were written in this reconcile.
 	Retried, Joined bool
+	// Now is the controller's clock at this reconcile (data, not a clock).
+	Now time.Time
+	// CanaryPods is the readiness of the canary subset's pods, for the health gate
+	// before the first step.
+	CanaryPods Readiness
+}
+
+// Readiness counts a subset's pods and says why those not Ready are not.
+type Readiness struct {
+	Total, Ready int
+	// NotReady are "pod: why" for each pod that is not Ready.
+	NotReady []string
 }
 
 // Transition is what to do, why (Reason, a constant of package reason), the human

@@ -18,6 +18,8 @@ const (
 	Silent = "Silent"
 	// Unobservable: no canary stats could be read for longer than the unobservable timeout.
 	Unobservable = "Unobservable"
+	// CanaryPodUnhealthy: a canary pod cannot run (crash loop, image pull, config), restarted since the rollout started, or too many are NotReady, and stable's pods do not show the same.
+	CanaryPodUnhealthy = "CanaryPodUnhealthy"
 	// AlertFiring: an Alertmanager alert naming the Service fired while its canary carried traffic.
 	AlertFiring = "AlertFiring"
 	// AlertIgnored: an alert fired during the rollout, and the policy or sluice.dev/on-alert says to ignore alerts.
@@ -58,6 +60,10 @@ const (
 
 // The rollout lifecycle: one reason per transition, also the reason of its Event.
 const (
+	// WaitingForCanary: the rollout waits, before its first step, for the canary's pods to be Ready; no traffic has moved.
+	WaitingForCanary = "WaitingForCanary"
+	// CanaryNotReady: the canary's pods were not Ready within the policy's readyTimeout; the rollout paused or rolled back before its first step.
+	CanaryNotReady = "CanaryNotReady"
 	// RolloutStarted: a new canary got its first step's weight.
 	RolloutStarted = "RolloutStarted"
 	// Retried: sluice.dev/retry restarted a rolled-back canary.

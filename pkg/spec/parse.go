@@ -50,6 +50,8 @@ type Spec struct {
 	// Approve is the approval sluice.dev/approve gives: its canary, and the weight up to
 	// which approval gates are passed (100 when the value names no weight).
 	Approve Approval
+	// Readiness is the health gate before the first step.
+	Readiness Readiness
 }
 
 // Approval passes the approval gates of Canary's steps up to weight UpTo.
@@ -97,6 +99,7 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 		HistoryLimit: pol.HistoryLimit,
 		StatsSource:  pol.StatsSource,
 		OnAlert:      pol.OnAlert,
+		Readiness:    pol.Readiness,
 	}
 	r := reader{ann: ann, ps: &annProblems}
 	r.bool(AnnEnabled, &s.Enabled)

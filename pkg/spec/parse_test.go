@@ -23,6 +23,7 @@ func baseSpec() Spec {
 		HistoryLimit: 10,
 		StatsSource:  v1alpha1.StatsSourceEnvoy,
 		OnAlert:      v1alpha1.AlertRollback,
+		Readiness:    Readiness{MinReadyPods: 1, Timeout: 5 * time.Minute, OnTimeout: analysis.FailPause},
 	}
 }
 

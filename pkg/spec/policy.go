@@ -17,6 +17,7 @@ const (
 	defaultDwell        = 30 * time.Second
 	defaultInterval     = 500 * time.Millisecond
 	defaultHistoryLimit = 10
+	defaultReadyTimeout = 5 * time.Minute
 	minInterval         = 50 * time.Millisecond
 	maxHistoryLimit     = 50
 )
@@ -45,12 +46,16 @@ func DefaultPolicy() v1alpha1.ShiftPolicySpec {
 			Window:               &metav1.Duration{Duration: t.Window},
 			MinRequests:          ptr(int32(t.MinRequests)),
 			Confidence:           ptr(t.Confidence),
+			PodHealth:            &v1alpha1.PodHealth{MaxNotReadyFraction: ptr(t.PodHealth.MaxNotReadyFraction), NotReadyFor: &metav1.Duration{Duration: t.PodHealth.NotReadyFor}},
 		},
 		OnFailure:           v1alpha1.FailureAction(t.OnFailure),
 		SilenceTimeout:      &metav1.Duration{Duration: t.SilenceTimeout},
 		UnobservableTimeout: &metav1.Duration{Duration: t.UnobservableTimeout},
 		OnUnobservable:      v1alpha1.FailureAction(t.OnUnobservable),
 		OnAlert:             v1alpha1.AlertRollback,
+		MinReadyPods:        ptr(int32(1)),
+		ReadyTimeout:        &metav1.Duration{Duration: defaultReadyTimeout},
+		OnNotReady:          v1alpha1.FailurePause,
 		HistoryLimit:        ptr(int32(defaultHistoryLimit)),
 	}
 }
@@ -66,6 +71,7 @@ type resolvedPolicy struct {
 	HistoryLimit int
 	StatsSource  v1alpha1.StatsSource
 	OnAlert      v1alpha1.AlertAction
+	Readiness    Readiness
 }
 
 // resolvePolicy validates p field by field and fills what it leaves unset.
@@ -78,7 +84,9 @@ func resolvePolicy(p v1alpha1.ShiftPolicySpec, ps *problems) resolvedPolicy {
 		HistoryLimit: defaultHistoryLimit,
 		StatsSource:  v1alpha1.StatsSourceEnvoy,
 		OnAlert:      v1alpha1.AlertRollback,
+		Readiness:    Readiness{MinReadyPods: 1, Timeout: defaultReadyTimeout, OnTimeout: analysis.FailPause},
 	}
+	resolveReadiness(p, &r.Readiness, ps)
 	switch p.StatsSource {
 	case "":
 	case v1alpha1.StatsSourceEnvoy, v1alpha1.StatsSourcePrometheus:
@@ -116,7 +124,37 @@ func resolvePolicy(p v1alpha1.ShiftPolicySpec, ps *problems) resolvedPolicy {
 	return r
 }
 
+// Readiness is the health gate before the first step: how many canary pods must be
+// Ready, how long to wait for them, and what a timeout does.
+type Readiness struct {
+	MinReadyPods int32
+	Timeout      time.Duration
+	OnTimeout    analysis.OnFailure
+}
+
+func resolveReadiness(p v1alpha1.ShiftPolicySpec, r *Readiness, ps *problems) {
+	if m := p.MinReadyPods; m != nil {
+		if *m < 1 {
+			ps.add("policy.spec.minReadyPods", strconv.Itoa(int(*m)), "an integer of at least 1")
+		} else {
+			r.MinReadyPods = *m
+		}
+	}
+	positiveDuration(p.ReadyTimeout, "policy.spec.readyTimeout", "a duration greater than 0 like 5m", 1, &r.Timeout, ps)
+	failureAction(p.OnNotReady, "policy.spec.onNotReady", &r.OnTimeout, ps)
+}
+
+func resolvePodHealth(h v1alpha1.PodHealth, lim *analysis.PodHealthLimits, ps *problems) {
+	const path = "policy.spec.guard.podHealth."
+	lim.Disabled = h.Disabled
+	floatIn(h.MaxNotReadyFraction, path+"maxNotReadyFraction", "a number in [0,1] like 0.5", 0, 1, false, &lim.MaxNotReadyFraction, ps)
+	positiveDuration(h.NotReadyFor, path+"notReadyFor", "a duration greater than 0 like 30s", 1, &lim.NotReadyFor, ps)
+}
+
 func resolveGuard(g v1alpha1.Guard, t *analysis.Thresholds, ps *problems) {
+	if h := g.PodHealth; h != nil {
+		resolvePodHealth(*h, &t.PodHealth, ps)
+	}
 	const path = "policy.spec.guard."
 	floatIn(g.MaxErrorRate, path+"maxErrorRate", "a number in [0,1] like 0.01", 0, 1, false, &t.MaxErrorRate, ps)
 	floatIn(g.MaxErrorRateIncrease, path+"maxErrorRateIncrease", "a number in [0,1] like 0.005", 0, 1, false, &t.MaxErrorRateIncrease, ps)

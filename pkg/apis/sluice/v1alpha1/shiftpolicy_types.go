@@ -132,6 +132,27 @@ type Guard struct {
 	// +kubebuilder:validation:ExclusiveMaximum=true
 	// +kubebuilder:validation:Maximum=1
 	Confidence *float64 `json:"confidence,omitempty"`
+	// PodHealth judges the canary's pods from their status (restarts, OOM kills, crash
+	// loops, image pulls, readiness), compared with stable's.
+	// +optional
+	PodHealth *PodHealth `json:"podHealth,omitempty"`
+}
+
+// PodHealth are the limits of the canary pod-health check.
+type PodHealth struct {
+	// Disabled turns the check off (it is on by default).
+	// +optional
+	Disabled bool `json:"disabled,omitempty"`
+	// MaxNotReadyFraction is the share of canary pods that may be NotReady for longer than
+	// NotReadyFor (default 0.5) before the guard trips.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1
+	MaxNotReadyFraction *float64 `json:"maxNotReadyFraction,omitempty"`
+	// NotReadyFor is how long a pod must be NotReady to count (default 30s).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="notReadyFor must be positive"
+	NotReadyFor *metav1.Duration `json:"notReadyFor,omitempty"`
 }
 
 // ShiftPolicySpec is a step schedule plus the thresholds that guard it.
@@ -176,6 +197,19 @@ type ShiftPolicySpec struct {
 	// +listType=map
 	// +listMapKey=name
 	Notify []NotifySink `json:"notify,omitempty"`
+	// MinReadyPods is how many canary pods must be Ready (and every canary pod must be)
+	// before the first step moves traffic (default 1); until then the phase is
+	// WaitingForCanary.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	MinReadyPods *int32 `json:"minReadyPods,omitempty"`
+	// ReadyTimeout is how long a rollout may wait for its canary pods (default 5m); then
+	// OnNotReady applies: Pause (default) or Rollback.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="readyTimeout must be positive"
+	ReadyTimeout *metav1.Duration `json:"readyTimeout,omitempty"`
+	// +optional
+	OnNotReady FailureAction `json:"onNotReady,omitempty"`
 	// OnAlert is what a firing Alertmanager alert naming the Service does while its canary
 	// carries traffic: Rollback (default), Pause or Ignore.
 	// +optional

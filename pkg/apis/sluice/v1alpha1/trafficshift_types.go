@@ -257,6 +257,10 @@ type TrafficShiftStatus struct {
 	// identifies the rollout across controller restarts).
 	// +optional
 	RolloutStartedAt *metav1.MicroTime `json:"rolloutStartedAt,omitempty"`
+	// WaitingSince is when the rollout began waiting for its canary's pods (phase
+	// WaitingForCanary).
+	// +optional
+	WaitingSince *metav1.MicroTime `json:"waitingSince,omitempty"`
 	// StepStartedAt is when the current step's weight was written (microsecond
 	// precision: dwell times are measured from it).
 	// +optional
