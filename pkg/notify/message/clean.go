@@ -152,4 +152,3 @@ func machineView(r record.Record) record.Record {
 	r.Release.Commit, r.Release.Pipeline, r.Release.URL, r.Release.By = v(r.Release.Commit), v(r.Release.Pipeline), v(r.Release.URL), v(r.Release.By)
 	return r
 }
-

@@ -154,15 +154,15 @@ func TestHostileValuesStayText(t *testing.T) {
 
 func TestHostileURLsMakeNoLinks(t *testing.T) {
 	links := map[string]int{ // URL → links it makes (it is both the release and alert URL)
-		"javascript:alert(1)":               0,
-		"ftp://x.example/a":                 0,
-		"//evil.example/x":                  0,
-		"https://user:pass@evil.example/":   0,
-		"https://evil.example/a b":          0,
-		"<!channel>":                        0,
-		"":                                  0,
-		"http://":                           0,
-		"https://evil.example/)|<!channel>": 2, // a web URL: linked, with its markup percent-encoded
+		"javascript:alert(1)":                0,
+		"ftp://x.example/a":                  0,
+		"//evil.example/x":                   0,
+		"https://user:pass@evil.example/":    0,
+		"https://evil.example/a b":           0,
+		"<!channel>":                         0,
+		"":                                   0,
+		"http://":                            0,
+		"https://evil.example/)|<!channel>":  2, // a web URL: linked, with its markup percent-encoded
 		"https://evil.example/a](https://x)": 2,
 	}
 	for u, want := range links {

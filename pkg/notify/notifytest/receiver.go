@@ -40,7 +40,6 @@ func Refuse(typ v1alpha1.SinkType, code int) Answer {
 	return Answer{Status: http.StatusOK, Body: `{"errcode":` + strconv.Itoa(code) + `,"errmsg":"refused by the test"}`}
 }
 
-
 // Arrival is one request a receiver got.
 type Arrival struct {
 	At time.Time

@@ -34,7 +34,7 @@ type Message struct {
 	Record *record.Record
 	// CloudEvent attributes, for the CloudEvents type.
 	EventType, EventID, EventSubject, EventSource string
-	EventTime                                    time.Time
+	EventTime                                     time.Time
 	// Color is Slack's attachment colour, Feishu's header template or WeCom's <font>.
 	Color string
 }
