@@ -40,6 +40,12 @@ func oneLine(s string) string {
 	}, s)
 }
 
+// line is oneLine(s) cut to max bytes. A long s is cut first to a few times max, so a
+// megabyte value costs no more than a short one.
+func line(s string, limit int) string {
+	return cut(oneLine(cut(s, 4*limit)), limit)
+}
+
 // cut returns s cut to at most max bytes on a rune boundary, ending in "…" when cut.
 func cut(s string, max int) string {
 	if len(s) <= max {
@@ -102,12 +108,12 @@ func breakMentions(s string) string {
 // chatView is r with every string made one valid, bounded line: what templates render
 // for people.
 func chatView(r record.Record) record.Record {
-	v := func(s string) string { return cut(oneLine(s), maxValue) }
+	v := func(s string) string { return line(s, maxValue) }
 	r.ID, r.Namespace, r.Service, r.Cluster = v(r.ID), v(r.Namespace), v(r.Service), v(r.Cluster)
 	r.Event = record.Event(v(string(r.Event)))
 	r.From, r.To = viewVersion(r.From, maxImages, v), viewVersion(r.To, maxImages, v)
 	r.Reason = v(r.Reason)
-	r.Message = cut(oneLine(r.Message), maxMessage)
+	r.Message = line(r.Message, maxMessage)
 	if r.Window != nil {
 		w := *r.Window
 		r.Window = &w
@@ -139,7 +145,9 @@ func viewVersion(x record.Version, limit int, v func(string) string) record.Vers
 // machineView is r with every string valid UTF-8 and at most maxMachineValue bytes: the
 // record as data for programs, bounded.
 func machineView(r record.Record) record.Record {
-	v := func(s string) string { return cut(strings.ToValidUTF8(s, "\uFFFD"), maxMachineValue) }
+	v := func(s string) string {
+		return cut(strings.ToValidUTF8(cut(s, 4*maxMachineValue), "\uFFFD"), maxMachineValue)
+	}
 	r.ID, r.Namespace, r.Service, r.Cluster = v(r.ID), v(r.Namespace), v(r.Service), v(r.Cluster)
 	r.Event = record.Event(v(string(r.Event)))
 	r.From, r.To = viewVersion(r.From, maxMachineImages, v), viewVersion(r.To, maxMachineImages, v)

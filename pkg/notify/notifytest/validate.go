@@ -96,7 +96,7 @@ func checkBearer(req *http.Request, token string) error {
 		return fmt.Errorf("an Authorization header without a token configured")
 	}
 	if token != "" && got != "Bearer "+token {
-		return fmt.Errorf("Authorization %q, want the bearer token", got)
+		return fmt.Errorf("the Authorization header is %q, want the bearer token", got)
 	}
 	return nil
 }
