@@ -75,7 +75,7 @@ func (w *worker) deliver(ctx context.Context, it item) {
 		if o.err == nil {
 			n.count(it.sink, ResultSent)
 			w.healthy(it)
-			n.o.Log.V(1).Info("notification sent", logKV(it, "attempts", attempt)...)
+			n.o.Log.V(1).Info("notification sent", logKV(it, "attempts", attempt, "waited", n.o.Clock.Since(it.queued))...)
 			return
 		}
 		w.failing(it, o.err)

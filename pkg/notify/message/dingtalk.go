@@ -35,6 +35,7 @@ func (dingtalkFormat) every() time.Duration { return 3 * time.Second }
 // dingtalkDialect is WeCom's markdown escaping; lines become paragraphs, the line break
 // DingTalk's markdown renders everywhere.
 var dingtalkDialect = dialect{
+	name:   "dingtalk",
 	escape: markdownEscaper.Replace,
 	bold:   func(s string) string { return "**" + s + "**" },
 	link:   markdownLink,

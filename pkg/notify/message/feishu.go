@@ -37,6 +37,7 @@ func (feishuFormat) every() time.Duration { return 600 * time.Millisecond }
 // markup, links or mentions; values only get their group mentions and "<" (the start of
 // <at id=all>, were a field ever read as lark_md) neutralised.
 var feishuDialect = dialect{
+	name:   "feishu",
 	escape: feishuEscaper.Replace,
 	bold:   func(s string) string { return s },
 	link:   func(u *url.URL, label string) string { return label + " (" + feishuEscaper.Replace(u.String()) + ")" },

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -17,6 +18,7 @@ import (
 // dialect is how one chat format writes text: how a value is escaped so it stays text,
 // and how bold text and links are written.
 type dialect struct {
+	name string
 	// escape makes a one-line value inert text in the format.
 	escape func(string) string
 	// bold and link receive text already escaped; link's url is an absolute http(s) URL.
@@ -81,6 +83,7 @@ func CheckTemplate(src string) error {
 
 // plainDialect writes plain text; it checks templates and renders nothing it sends.
 var plainDialect = dialect{
+	name:   "plain",
 	escape: func(s string) string { return s },
 	bold:   func(s string) string { return s },
 	link:   func(u *url.URL, label string) string { return label + " " + u.String() },
@@ -286,8 +289,39 @@ func render(src string, d dialect, r record.Record) string {
 	return out
 }
 
-func execute(src string, d dialect, v record.Record) (string, error) {
+// parsed caches parsed templates by dialect and source: a template parses once, not for
+// every message (parsing is most of a message's cost). Policies hold few templates; the
+// cache is emptied when it holds more than maxParsed.
+var parsed = struct {
+	sync.Mutex
+	m map[[2]string]*template.Template
+}{m: map[[2]string]*template.Template{}}
+
+const maxParsed = 64
+
+func parseCached(src string, d dialect) (*template.Template, error) {
+	k := [2]string{d.name, src}
+	parsed.Lock()
+	t, ok := parsed.m[k]
+	parsed.Unlock()
+	if ok {
+		return t, nil
+	}
 	t, err := parseTemplate(src, d)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Lock()
+	if len(parsed.m) >= maxParsed {
+		clear(parsed.m)
+	}
+	parsed.m[k] = t
+	parsed.Unlock()
+	return t, nil
+}
+
+func execute(src string, d dialect, v record.Record) (string, error) {
+	t, err := parseCached(src, d)
 	if err != nil {
 		return "", err
 	}

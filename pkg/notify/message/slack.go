@@ -32,6 +32,7 @@ func (slackFormat) every() time.Duration { return time.Second }
 // asks for (https://api.slack.com/reference/surfaces/formatting#escaping); with "<" gone
 // no value can make a link or a mention (<!channel>, <@U…>, <#C…>, <http…|…>).
 var slackDialect = dialect{
+	name:   "slack",
 	escape: slackEscape,
 	bold:   func(s string) string { return "*" + s + "*" },
 	link: func(u *url.URL, label string) string {

@@ -11,7 +11,8 @@ import (
 
 // webhookFormat POSTs the record itself as JSON (package record's stable schema), every
 // string valid UTF-8 and at most 4 KiB, with the record's ID (as the CloudEvent's id: one
-// line) as Idempotency-Key, so a receiver can drop a retried delivery it already has.
+// line of at most 256 bytes) as Idempotency-Key, so a receiver can drop a retried delivery
+// it already has.
 type webhookFormat struct{}
 
 // every is a courtesy to receivers that document no limit.

@@ -34,6 +34,7 @@ var markdownEscaper = strings.NewReplacer(
 )
 
 var wecomDialect = dialect{
+	name:   "wecom",
 	escape: markdownEscaper.Replace,
 	bold:   func(s string) string { return "**" + s + "**" },
 	link:   markdownLink,

@@ -389,7 +389,7 @@ func checkWebhook(req *http.Request, body []byte) (Message, error) {
 		return Message{}, fmt.Errorf("webhook: the body is not a record: %w", err)
 	}
 	key := req.Header.Get("Idempotency-Key")
-	if key == "" || (printable(r.ID) && key != r.ID) {
+	if key == "" || (printable(r.ID) && len(r.ID) <= 256 && key != r.ID) {
 		return Message{}, fmt.Errorf("webhook: Idempotency-Key %q for the record's ID %q", key, r.ID)
 	}
 	return Message{Record: &r}, nil
