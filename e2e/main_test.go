@@ -16,6 +16,7 @@ import (
 	"github.com/sluicedev/sluice/e2e/inproc"
 	"github.com/sluicedev/sluice/e2e/promserver"
 	"github.com/sluicedev/sluice/pkg/alerts"
+	"github.com/sluicedev/sluice/pkg/controller"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
 
@@ -36,10 +37,14 @@ var (
 	receiverAddr               string
 )
 
+// notifyNamespace holds the Secrets of the notification sinks the tests configure.
+const notifyNamespace = "sluice-e2e-notify"
+
 // startController runs sluice against the test API server until stopController.
 func startController() error {
 	c, err := inproc.Start(context.Background(), env.Config, manager.Options{PrometheusURL: promURL(),
-		Alerts: manager.AlertOptions{BindAddress: receiverAddr, Credentials: alerts.Credentials{TokenFile: receiverToken}}}, logPath)
+		Alerts: manager.AlertOptions{BindAddress: receiverAddr, Credentials: alerts.Credentials{TokenFile: receiverToken}},
+		Notify: controller.NotifyConfig{Namespace: notifyNamespace}, ClusterName: "e2e"}, logPath)
 	if err != nil {
 		return err
 	}

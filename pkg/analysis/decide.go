@@ -64,7 +64,7 @@ type Input struct {
 	// canary pods the pod-health check holds.
 	RolloutStartedAt       time.Time
 	CanaryPods, StablePods []PodState
-	Thresholds       Thresholds
+	Thresholds             Thresholds
 }
 
 // Decision is what to do, why (Reason, a constant), the numbers behind it (Message), and

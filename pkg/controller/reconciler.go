@@ -18,7 +18,6 @@ import (
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/dataplane"
 	"github.com/sluicedev/sluice/pkg/metrics"
-	"github.com/sluicedev/sluice/pkg/record"
 	"github.com/sluicedev/sluice/pkg/spec"
 )
 
@@ -52,8 +51,11 @@ type Reconciler struct {
 	// RecordLog writes one JSON line per rollout record (info, warn for rollbacks); nil
 	// logs through the reconcile's logger.
 	RecordLog *zap.Logger
-	// Notify hands a record to the notification sinks of w's policy; nil sends nothing.
-	Notify func(ctx context.Context, w *world, rec record.Record)
+	// Notifier sends rollout records to the notification sinks (pkg/notify); nil sends
+	// nothing. Notify says where: the sinks added to every policy's, and the namespace
+	// whose Secrets hold the sinks' URLs and secrets.
+	Notifier Notifier
+	Notify   NotifyConfig
 
 	mem memory
 }

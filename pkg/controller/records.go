@@ -141,8 +141,8 @@ func (r *Reconciler) emit(ctx context.Context, w *world, records []record.Record
 	for _, rec := range records {
 		r.logRecord(ctx, rec)
 		r.observeRecord(rec)
-		if r.Notify != nil {
-			r.Notify(ctx, w, rec)
+		if r.Notifier != nil {
+			r.Notifier.Send(rec, r.sinks(ctx, w))
 		}
 	}
 }

@@ -125,6 +125,8 @@ const (
 	WriteFailed = "WriteFailed"
 	// StepWriteUndone: a step's write failed on a VirtualService; the ones that took it were set back to the step before.
 	StepWriteUndone = "StepWriteUndone"
+	// NotificationSinkFailing: a notification sink has failed for a minute (an Event on the ShiftPolicy that names it).
+	NotificationSinkFailing = "NotificationSinkFailing"
 	// RoutesWritten: every VirtualService holds the weight sluice wrote (the RoutesWritten condition).
 	RoutesWritten = "RoutesWritten"
 	// StatsAvailable: the canary's stats are being read (the Observable condition).

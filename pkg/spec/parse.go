@@ -52,6 +52,8 @@ type Spec struct {
 	Approve Approval
 	// Readiness is the health gate before the first step.
 	Readiness Readiness
+	// Notify are the policy's notification sinks.
+	Notify []v1alpha1.NotifySink
 }
 
 // Approval passes the approval gates of Canary's steps up to weight UpTo.
@@ -100,6 +102,7 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 		StatsSource:  pol.StatsSource,
 		OnAlert:      pol.OnAlert,
 		Readiness:    pol.Readiness,
+		Notify:       pol.Notify,
 	}
 	r := reader{ann: ann, ps: &annProblems}
 	r.bool(AnnEnabled, &s.Enabled)

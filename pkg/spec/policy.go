@@ -72,6 +72,7 @@ type resolvedPolicy struct {
 	StatsSource  v1alpha1.StatsSource
 	OnAlert      v1alpha1.AlertAction
 	Readiness    Readiness
+	Notify       []v1alpha1.NotifySink
 }
 
 // resolvePolicy validates p field by field and fills what it leaves unset.
@@ -87,6 +88,7 @@ func resolvePolicy(p v1alpha1.ShiftPolicySpec, ps *problems) resolvedPolicy {
 		Readiness:    Readiness{MinReadyPods: 1, Timeout: defaultReadyTimeout, OnTimeout: analysis.FailPause},
 	}
 	resolveReadiness(p, &r.Readiness, ps)
+	r.Notify = p.Notify
 	switch p.StatsSource {
 	case "":
 	case v1alpha1.StatsSourceEnvoy, v1alpha1.StatsSourcePrometheus:

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/zapr"
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -33,6 +35,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/dataplane"
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/metrics"
+	"github.com/sluicedev/sluice/pkg/notify"
 	"github.com/sluicedev/sluice/pkg/source"
 )
 
@@ -68,6 +71,9 @@ type Options struct {
 	Alerts AlertOptions
 	// ClusterName names this cluster in rollout records and notifications.
 	ClusterName string
+	// Notify is where rollout records go besides the log: the namespace of the sinks'
+	// Secrets and the sinks every policy gets.
+	Notify controller.NotifyConfig
 }
 
 // BindFlags registers the options as command-line flags.
@@ -95,6 +101,14 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.DataPlaneTimeout, "dataplane-timeout", 10*time.Second, "how long a weight write may stay unconfirmed before a DataPlaneUnconfirmed condition and Event")
 	fs.StringVar(&o.PrometheusURL, "prometheus-url", "", "Prometheus HTTP API address, for ShiftPolicies with statsSource: Prometheus (empty: disabled)")
 	fs.StringVar(&o.ClusterName, "cluster-name", "", "name of this cluster in rollout records and notifications")
+	fs.StringVar(&o.Notify.Namespace, "notify-namespace", envOr("POD_NAMESPACE", "sluice-system"), "namespace of the Secrets notification sinks name (sluice's own)")
+	fs.Func("notify", "a notification sink every rollout record goes to, besides its policy's: name=N,type=slack|wecom|feishu|dingtalk|cloudevents|webhook,secret=SECRET[,events=started|rolled-back|…] (repeat for more)", func(v string) error {
+		s, err := controller.ParseSink(v)
+		if err == nil {
+			o.Notify.Defaults = append(o.Notify.Defaults, s)
+		}
+		return err
+	})
 	o.Alerts.bindFlags(fs)
 }
 
@@ -170,6 +184,10 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Metrics:   m,
 		Cluster:   o.ClusterName,
 		RecordLog: raw.Named("rollout"),
+		Notify:    o.Notify,
+	}
+	if err := addNotifier(mgr, r, reg, logger); err != nil {
+		return err
 	}
 	switch {
 	case o.ConfigDumpPort > 0 && len(o.IstiodDebugURLs) > 0:
@@ -204,4 +222,25 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
+}
+
+// addNotifier gives r a notifier that only the leader runs, counting into reg.
+func addNotifier(mgr ctrl.Manager, r *controller.Reconciler, reg prometheus.Registerer, logger logr.Logger) error {
+	counter := notify.NewCounter()
+	if err := reg.Register(counter); err != nil {
+		return fmt.Errorf("registering the notification metric: %w", err)
+	}
+	n := notify.New(notify.Options{Log: logger.WithName("notify"), Counter: counter, OnFailing: r.SinkFailing})
+	r.Notifier = n
+	if err := mgr.Add(n); err != nil {
+		return fmt.Errorf("adding the notifier: %w", err)
+	}
+	return nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
 }
