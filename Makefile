@@ -6,7 +6,7 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/...
 
-.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts image plugin dist
+.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts image plugin dist lab
 
 all: build
 
@@ -77,6 +77,11 @@ test: lint check-generated check-selfcontained unit fuzz e2e meshlab
 ## release promoted, a bad one rolled back, with the measured timeline.
 demo: bins istiod
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) SLUICE_ISTIOD_BIN=$$(e2e/istiodbin/build.sh) $(GO) run ./e2e/labdemo $(DEMO_FLAGS)
+
+## lab: the mesh lab with sluice on it, left running for you to drive with the real kubectl
+## and kubectl-sluice (it prints the export line); Ctrl-C stops it.
+lab: bins istiod
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) SLUICE_ISTIOD_BIN=$$(e2e/istiodbin/build.sh) $(GO) run ./e2e/lab $(LAB_FLAGS)
 
 ## demo-standin: the same story with stand-in pods instead of istiod (no istiod build).
 demo-standin: bins
