@@ -47,34 +47,11 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	if int64(stableStats.window.Requests) >= w.spec.Guard.MinRequests {
 		rm.stableBaseline = stableStats.window
 	}
-	in := analysis.Input{
-		DataPlanePending:     r.checkDataPlane(ctx, w, ts, rm),
-		Now:                  now,
-		Phase:                string(st.Phase),
-		Commands:             commands(w.spec, t.Canary),
-		ExternalWeightChange: external,
-		Steps:                w.spec.Steps,
-		Step:                 st.Step,
-		Weight:               st.Weight,
-		StepCanaryRequests:   rm.stepReqs,
-		Canary:               canaryStats.window,
-		Stable:               stableStats.window,
-		CanaryTick:           canaryStats.tick,
-		StableBaseline:       rm.stableBaseline,
-		Thresholds:           w.spec.Guard,
-	}
-	if st.StepStartedAt != nil {
-		in.StepStartedAt = st.StepStartedAt.Time
-	}
-	if st.RolloutStartedAt != nil {
-		in.RolloutStartedAt = st.RolloutStartedAt.Time
-	}
+	in := guardInput(w, st, rm, t.Canary, canaryStats, stableStats, now)
+	in.DataPlanePending = r.checkDataPlane(ctx, w, ts, rm)
+	in.ExternalWeightChange = external
 	if in.CanaryPods, in.StablePods, err = r.podStates(ctx, w, t.Canary, t.Stable); err != nil {
 		return err
-	}
-	for _, d := range analysis.TrailingSpans(w.spec.Guard.Window) {
-		in.Trailing = append(in.Trailing, analysis.Trailing{Span: d,
-			Canary: rm.canaryW.StatsSince(now, d), Stable: rm.stableW.StatsSince(now, d)})
 	}
 	d := analysis.Decide(in)
 	rm.noteFailure(in, now)
@@ -86,6 +63,36 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	st.Window = windowStatus(t.Stable, t.Canary, canaryStats.window, stableStats.window)
 	r.noteObservable(ts, w, canaryStats.window, note)
 	return nil
+}
+
+// guardInput is the decision engine's input from the tick's windows, the status and
+// the rollout's memory (the data plane, external edits and pods are the caller's).
+func guardInput(w *world, st *sluicev1alpha1.TrafficShiftStatus, rm *rolloutMemory, canary string, c, s subsetObservation, now time.Time) analysis.Input {
+	in := analysis.Input{
+		Now:                now,
+		Phase:              string(st.Phase),
+		Commands:           commands(w.spec, canary),
+		Steps:              w.spec.Steps,
+		Step:               st.Step,
+		Weight:             st.Weight,
+		StepCanaryRequests: rm.stepReqs,
+		Canary:             c.window,
+		Stable:             s.window,
+		CanaryTick:         c.tick,
+		StableBaseline:     rm.stableBaseline,
+		Thresholds:         w.spec.Guard,
+	}
+	if st.StepStartedAt != nil {
+		in.StepStartedAt = st.StepStartedAt.Time
+	}
+	if st.RolloutStartedAt != nil {
+		in.RolloutStartedAt = st.RolloutStartedAt.Time
+	}
+	for _, d := range analysis.TrailingSpans(w.spec.Guard.Window) {
+		in.Trailing = append(in.Trailing, analysis.Trailing{Span: d,
+			Canary: rm.canaryW.StatsSince(now, d), Stable: rm.stableW.StatsSince(now, d)})
+	}
+	return in
 }
 
 // remember returns the memory of ts's rollout of canary, in step with the status.
