@@ -6,7 +6,7 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/...
 
-.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts image plugin dist lab
+.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink image plugin dist lab
 
 all: build
 
@@ -107,6 +107,11 @@ bench:
 bench-alerts: bins
 	@hack/install-debs.sh
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./bench/alerts -out bench/alerts
+
+## bench-hangingsink: fault → canary weight 0 with and without notification sinks that never
+## answer (report in bench/hangingsink/README.md).
+bench-hangingsink: bins
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./bench/hangingsink -out bench/hangingsink
 
 ## bench-detect: the seeded detection simulation (sluice vs Flagger- and Argo-style rules); writes bench/detect/.
 bench-detect:

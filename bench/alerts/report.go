@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/sluicedev/sluice/bench/internal/rank"
 )
 
 // results are the measured times, in milliseconds from the call to the VirtualService
@@ -18,17 +20,6 @@ type results struct {
 	Took               string    `json:"took"`
 	ReceiverMillis     []float64 `json:"receiverMillis"`
 	AlertmanagerMillis []float64 `json:"alertmanagerMillis"`
-}
-
-// quantile is the q-quantile of xs by the nearest-rank method.
-func quantile(xs []float64, q float64) float64 {
-	if len(xs) == 0 {
-		return 0
-	}
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	i := int(q*float64(len(s))+0.999999) - 1
-	return s[max(0, min(i, len(s)-1))]
 }
 
 // flaggerInterval is Flagger's shortest analysis interval: it raises any shorter one to
@@ -62,7 +53,7 @@ func rewrite(dir string) error {
 func report(r results) string {
 	var b strings.Builder
 	row := func(name string, xs []float64, goal string) {
-		fmt.Fprintf(&b, "| %s | %d | %.0f ms | %.0f ms | %.0f ms | %s |\n", name, len(xs), quantile(xs, 0.5), quantile(xs, 0.99), slices.Max(xs), goal)
+		fmt.Fprintf(&b, "| %s | %d | %.0f ms | %.0f ms | %.0f ms | %s |\n", name, len(xs), rank.Quantile(xs, 0.5), rank.Quantile(xs, 0.99), slices.Max(xs), goal)
 	}
 	fmt.Fprintf(&b, `# Alert → canary weight 0
 
