@@ -64,8 +64,9 @@ func TestNotificationsPerTransition(t *testing.T) {
 	}
 	s.annotate(release)
 	s.waitTS(30*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
+	// The next release, as kubectl sluice release writes it: the context it does not set is removed.
 	s.annotate(map[string]string{"sluice.dev/canary": "v3", "sluice.dev/release-canary": "v3", "sluice.dev/release-commit": "9e1d04b7",
-		"sluice.dev/release-pipeline": "build 4712"})
+		"sluice.dev/release-pipeline": "build 4712", "sluice.dev/release-url": "", "sluice.dev/release-by": ""})
 	s.waitTS(20*time.Second, "v3 step 1", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Canary == "v3" && ts.Status.Weight == 20 })
 	s.fleet.SetBehaviour("v3", standin.SubsetBehaviour{ErrorRate: 1})
 	s.waitTS(15*time.Second, "v3 RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))

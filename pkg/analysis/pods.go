@@ -75,9 +75,12 @@ func restartedContainer(in Input) string {
 	if in.RolloutStartedAt.IsZero() {
 		return ""
 	}
+	// Container times have whole seconds (the kubelet writes metav1.Time): a restart in
+	// the second the rollout started counts as since it started.
+	since := in.RolloutStartedAt.Truncate(time.Second)
 	for _, p := range in.CanaryPods {
 		for _, c := range p.Containers {
-			if c.TerminatedAt.IsZero() || !c.TerminatedAt.After(in.RolloutStartedAt) {
+			if c.TerminatedAt.IsZero() || c.TerminatedAt.Before(since) {
 				continue
 			}
 			near := func(s ContainerState) bool {

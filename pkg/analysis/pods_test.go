@@ -39,6 +39,8 @@ func TestPodHealth(t *testing.T) {
 		"OOM kill since the rollout started": {canary: []PodState{restarted("c1", "OOMKilled", started.Add(time.Minute))}, stable: []PodState{ready("s1")}, trip: true,
 			inMsg: []string{"c1", "app", "OOMKilled", "restarted"}},
 		"a restart before the rollout": {canary: []PodState{restarted("c1", "OOMKilled", started.Add(-time.Minute))}, stable: []PodState{ready("s1")}},
+		"a restart in the second the rollout started (whole-second times)": {canary: []PodState{restarted("c1", "OOMKilled", started.Truncate(time.Second))},
+			stable: []PodState{ready("s1")}, trip: true, inMsg: []string{"OOMKilled"}},
 		"a node drain restarts both": {canary: []PodState{restarted("c1", "Error", started.Add(5*time.Minute))},
 			stable: []PodState{restarted("s1", "Error", started.Add(5*time.Minute+40*time.Second))}},
 		"a stable restart long before does not excuse": {canary: []PodState{restarted("c1", "Error", started.Add(8*time.Minute))},
