@@ -41,6 +41,10 @@ func TestBadInputIsInvalidAndChangesNothing(t *testing.T) {
 			ann:        map[string]string{"sluice.dev/steps": "5,50,25"},
 			wantReason: "InvalidSpec", wantMsg: []string{"sluice.dev/steps", `"5,50,25"`},
 		},
+		"malformed latency quantile": {
+			ann:        map[string]string{"sluice.dev/max-latency": "p999=1s"},
+			wantReason: "InvalidSpec", wantMsg: []string{"sluice.dev/max-latency", `"p999=1s"`, "is written p99.9", `like "p95=300ms"`},
+		},
 		"misspelt annotation": {
 			ann:        map[string]string{"sluice.dev/canery": "v2"},
 			wantReason: "InvalidSpec", wantMsg: []string{"sluice.dev/canery", "sluice.dev/canary"},

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -48,7 +49,7 @@ func main() {
 			if c.Healthy {
 				runs = *healthyRuns
 			}
-			r := rand.New(rand.NewPCG(*seed, uint64(i)))
+			r := rand.New(rand.NewPCG(*seed, c.Stream))
 			results[i] = measure(r, c, runs)
 		}()
 	}
@@ -75,8 +76,15 @@ func main() {
 // canary the 20 req/s at which the 0.75 s goal for 100 % errors starts.
 var rates = []float64{1, 10, 100, 400, 1000}
 
+// p95Limit is the p95 cells' guard.maxLatency limit: on a bucket bound, above the healthy
+// p95 (≈ 62 ms; 1 % of healthy requests take longer than 100 ms).
+const p95Limit = 100 * time.Millisecond
+
 // grid is the grid: total rate × canary condition × stable error, plus latency
-// faults (canary p99 ×3) with the latency rule on.
+// faults (canary latency ×3) with the latency rule on at p99 and at p95, in report order.
+// Each cell's Stream numbers its random stream: the cells that came first keep theirs
+// when cells are added (the p95 ones come after all others), so that their figures stay
+// comparable from one report to the next.
 func grid() []cell {
 	var cells []cell
 	for _, rate := range rates {
@@ -94,6 +102,16 @@ func grid() []cell {
 			cell{Rate: rate, Canary: "p99 ×3", Latency: true},
 		)
 	}
+	for i := range cells {
+		cells[i].Stream = uint64(i)
+	}
+	for _, rate := range rates {
+		cells = append(cells,
+			cell{Rate: rate, Canary: "same, p95 rules on", Latency: true, Quantile: 0.95, Limit: p95Limit, Healthy: true, Stream: uint64(len(cells))},
+			cell{Rate: rate, Canary: "p95 ×3", Latency: true, Quantile: 0.95, Limit: p95Limit, Stream: uint64(len(cells) + 1)},
+		)
+	}
+	slices.SortStableFunc(cells, func(a, b cell) int { return cmp.Compare(a.Rate, b.Rate) })
 	return cells
 }
 

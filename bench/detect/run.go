@@ -34,8 +34,16 @@ type cell struct {
 	StableErr float64
 	Canary    string // label of the canary's condition
 	CanaryErr float64
-	Latency   bool // latency rule on (stable × 2); in a faulty cell the fault is p99 ×3
-	Healthy   bool
+	Latency   bool // latency rule on (stable × 2); in a faulty cell the fault is latency ×3
+	// Quantile and Limit are guard.maxLatency: the latency rules' quantile (0: the
+	// default, p99) and an absolute limit at it (0: none). The factor rule compares at
+	// the same quantile.
+	Quantile float64       `json:",omitempty"`
+	Limit    time.Duration `json:",omitempty"`
+	// Stream numbers the cell's random stream (with -seed).
+	Stream uint64
+
+	Healthy bool
 }
 
 // outcome is when each rule tripped (−1: never) and when the fault started (−1: none).
@@ -53,6 +61,9 @@ func simulate(r *rand.Rand, c cell) outcome {
 	th := analysis.DefaultThresholds()
 	if c.Latency {
 		th.LatencyFactor = 2
+		if c.Quantile > 0 {
+			th.LatencyQuantile, th.MaxLatency = c.Quantile, c.Limit
+		}
 	}
 	steps := schedule.Default(30*time.Second, th.MinRequests)
 	spans := analysis.TrailingSpans(th.Window)

@@ -86,10 +86,13 @@ func (s *subset) observeBaseline(now time.Time) {
 	s.bwin.Observe(now, map[string]traffic.Counts{"pod/1": s.counts()}, 0)
 }
 
-// counts is the pod's counters as Envoy reports them.
+// counts is the pod's counters as Envoy reports them, in slices of their own: the window
+// keeps them as the next delta's base, so they must not alias s.cum, which serve updates
+// in place (an empty histogram shared with s.cum made the first tick's delta a histogram
+// shifted up by one bucket).
 func (s *subset) counts() traffic.Counts {
 	c := s.cum
-	if c.Latency.Count > 0 {
+	if c.Latency.Bounds != nil {
 		// Envoy reports cumulative buckets; s.cum keeps per-bucket totals.
 		h := traffic.Histogram{Bounds: c.Latency.Bounds, Counts: make([]uint64, len(c.Latency.Counts)), Count: c.Latency.Count}
 		var run uint64

@@ -46,7 +46,9 @@ sinks' queues and their retries.
 		fmt.Fprintf(&b, "| %s | %d | %.0f ms | %.0f ms | %.0f ms |\n", row.name, len(row.xs), rank.Quantile(row.xs, 0.5), rank.Quantile(row.xs, 0.99), slices.Max(row.xs))
 	}
 	b.WriteString(`
-With this many runs the nearest-rank p99 is the slowest run. Sending is asynchronous
+With this many runs the nearest-rank p99 is the slowest run; the rows differ by less
+than the spread of one 500 ms tick, which is what decides where in a tick a fault lands.
+Sending is asynchronous
 (pkg/notify: one queue and goroutine per sink; ` + "`Send`" + ` returns in about 10 µs with a
 hanging sink, BenchmarkSendWithHangingSink), so the tick that rolls back never waits on a
 sink.

@@ -53,6 +53,14 @@ func TestPolicyAdmission(t *testing.T) {
 		"zero interval":    {spec: sluicev1alpha1.ShiftPolicySpec{Interval: d("0s")}, wantErr: "interval must be at least 50ms"},
 		"bad action":       {spec: sluicev1alpha1.ShiftPolicySpec{OnFailure: "Explode"}, wantErr: "spec.onFailure"},
 		"confidence 1":     {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{Confidence: ptr.To(1.0)}}, wantErr: "spec.guard.confidence"},
+		"p95 limit": {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{
+			MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.95, Limit: *d("300ms")}, MaxLatencyP99: d("1s"), LatencyFactor: ptr.To(1.5)}}},
+		"median limit":              {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.5, Limit: *d("20ms")}}}},
+		"p99.9 limit":               {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.999, Limit: *d("2s")}}}},
+		"quantile p99.99":           {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.9999, Limit: *d("1s")}}}, wantErr: "spec.guard.maxLatency.quantile in body should be less than or equal to 0.999"},
+		"quantile below the median": {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.4, Limit: *d("1s")}}}, wantErr: "spec.guard.maxLatency.quantile in body should be greater than or equal to 0.5"},
+		"quantile as a percentage":  {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 95, Limit: *d("1s")}}}, wantErr: "spec.guard.maxLatency.quantile"},
+		"zero latency limit":        {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.95}}}, wantErr: "maxLatency.limit must be positive"},
 	}
 	i := 0
 	for name, tc := range tests {

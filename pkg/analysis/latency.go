@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/sluicedev/sluice/pkg/reason"
@@ -10,101 +11,139 @@ import (
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
-// latencyCheck trips when the canary's p99 is above the absolute limit (with at least
-// MinRequests canary samples) or above stable's p99 × LatencyFactor (with at least
-// MinRequests samples on both sides), in any window of the guard's family (trailing.go).
+// latencyCheck trips when the canary's latency at a rule's quantile q is above the rule's
+// limit, in any window of the guard's family (trailing.go). The rules (latencyRules):
+// MaxLatencyP99 at q = 0.99 and MaxLatency at q = Quantile(), each with at least
+// MinRequests canary samples, and LatencyFactor, stable's latency at Quantile() × factor,
+// with at least MinRequests samples on both sides.
 //
-// A p99 from a few dozen samples is noisy, so when the canary has a histogram the p99
-// must also be significantly above the limit. The p99 compared is Prometheus'
-// histogram_quantile, which assumes samples spread evenly within a bucket; under that
-// same assumption it is above the limit exactly when more than 1 % of the samples lie
-// above it, counting a sample in the bucket that holds the limit as the fraction of the
-// bucket above the limit. That count t of n samples is tested one-sided against 1 %: a
-// sum of independent [0, 1] terms of mean ≤ 1 % exceeds t with probability at most the
-// convex-order bound of sumtail.go (never looser than Hoeffding's exp(−n·KL(t/n ‖ 1 %))),
-// and exactly the binomial tail when the limit falls on a bucket bound. Each window is
-// tested at its share of α (trailing.go), split evenly between the enabled rules.
+// A quantile from a few dozen samples is noisy, so when the canary has a histogram its
+// q-quantile must also be significantly above the limit. The quantile compared is
+// Prometheus' histogram_quantile, which assumes samples spread evenly within a bucket;
+// under that same assumption it is above the limit exactly when more than 1 − q of the
+// samples lie above it (1 % for p99, 5 % for p95), counting a sample in the bucket that
+// holds the limit as the fraction of the bucket above the limit. That count t of n samples
+// is tested one-sided against 1 − q: a sum of independent [0, 1] terms of mean ≤ 1 − q
+// exceeds t with probability at most the convex-order bound of sumtail.go (never looser
+// than Hoeffding's exp(−n·KL(t/n ‖ 1 − q))), and exactly the binomial tail when the limit
+// falls on a bucket bound. Each window is tested at its share of α (trailing.go), split
+// evenly between the enabled rules, so the chance that one tick trips on a canary within
+// every limit stays ≤ α whatever the quantiles.
 //
-// For the factor rule, stable's p99 is the higher of the same sub-window's and the full
-// window's, each counted only with at least max(MinRequests, 100) samples (below 100 a
-// p99 is interpolated inside the slowest sample's bucket and can be far too low): a
-// slowdown shared by both subsets raises the reference, and a short stable sample that
-// happens to be fast cannot lower it.
-// Without a histogram (sources that only give computed quantiles) the point value decides.
+// For the factor rule, stable's q-quantile is the higher of the same sub-window's and the
+// full window's, each counted only with at least max(MinRequests, 100, ⌈1/(1 − q)⌉)
+// samples (with fewer, a p99 is interpolated inside the slowest sample's bucket and can be
+// far too low; a p99.9 needs a thousand samples to have one above it): a slowdown shared by
+// both subsets raises the reference, and a short stable sample that happens to be fast
+// cannot lower it.
+// Without a histogram (sources that only give computed quantiles) the point value decides;
+// those sources carry p50 and p99 only, so a rule at another quantile has no data and
+// holds.
 func latencyCheck(in Input) (Decision, bool) {
 	th := in.Thresholds
-	rules := 0
-	if th.MaxLatencyP99 > 0 {
-		rules++
-	}
-	if th.LatencyFactor > 0 {
-		rules++
-	}
-	if rules == 0 {
+	rules := latencyRules(th)
+	if len(rules) == 0 {
 		return Decision{}, false
 	}
 	fam := family(in)
 	note := ""
-	if k := len(fam) * rules; k > 1 {
-		note = fmt.Sprintf(" (%s%% over the %d windows × %d limits tested)", pct(1-alphaOf(th.Confidence)), len(fam), rules)
+	if k := len(fam) * len(rules); k > 1 {
+		note = fmt.Sprintf(" (%s%% over the %d windows × %d limits tested)", pct(1-alphaOf(th.Confidence)), len(fam), len(rules))
 	}
 	for _, m := range fam {
-		if msg, ok := latencyTripIn(m, th, alphaOf(th.Confidence)*m.share/float64(rules)); ok {
-			return Decision{Action: failureAction(th.OnFailure), Reason: reason.Latency, Message: msg + note}, true
+		for _, r := range rules {
+			if msg, ok := latencyTripIn(m, th, r, alphaOf(th.Confidence)*m.share/float64(len(rules))); ok {
+				return Decision{Action: failureAction(th.OnFailure), Reason: reason.Latency, Message: msg + note}, true
+			}
 		}
 	}
 	return Decision{}, false
 }
 
-// latencyTripIn applies the latency rules to one window of the family at level alpha.
-func latencyTripIn(m member, th Thresholds, alpha float64) (string, bool) {
-	c := m.canary
-	cn := samples(c)
-	if cn == 0 || cn < th.MinRequests || math.IsNaN(c.P99) {
-		return "", false
-	}
+// latencyRule is one latency limit: an absolute limit in ms, or (factor > 0) stable's
+// latency at the same quantile × factor.
+type latencyRule struct {
+	q      float64
+	limit  float64
+	factor float64
+}
+
+// latencyRules lists the enabled latency rules: MaxLatencyP99 at 0.99, MaxLatency at
+// Quantile() (one rule with the lower limit when that is 0.99 too), LatencyFactor at
+// Quantile().
+func latencyRules(th Thresholds) []latencyRule {
+	var rules []latencyRule
+	q := th.Quantile()
 	if th.MaxLatencyP99 > 0 {
-		limit := ms(th.MaxLatencyP99)
-		if ev, ok := p99Above(c, limit, alpha); ok {
-			return fmt.Sprintf("canary p99 %s over %s (%d samples); limit %s%s",
-				msStr(c.P99), m.where, cn, msStr(limit), ev), true
+		rules = append(rules, latencyRule{q: DefaultLatencyQuantile, limit: ms(th.MaxLatencyP99)})
+	}
+	if th.MaxLatency > 0 {
+		if len(rules) == 1 && q == DefaultLatencyQuantile {
+			rules[0].limit = math.Min(rules[0].limit, ms(th.MaxLatency))
+		} else {
+			rules = append(rules, latencyRule{q: q, limit: ms(th.MaxLatency)})
 		}
 	}
 	if th.LatencyFactor > 0 {
-		sp99, sn := stableP99(m, th.MinRequests)
-		if math.IsNaN(sp99) {
-			return "", false
-		}
-		limit := sp99 * th.LatencyFactor
-		if ev, ok := p99Above(c, limit, alpha); ok {
-			return fmt.Sprintf("canary p99 %s vs stable p99 %s over %s (%d/%d samples); limit stable × %g = %s%s",
-				msStr(c.P99), msStr(sp99), m.where, cn, sn, th.LatencyFactor, msStr(limit), ev), true
-		}
+		rules = append(rules, latencyRule{q: q, factor: th.LatencyFactor})
 	}
-	return "", false
+	return rules
 }
 
-// minP99Samples is the fewest stable samples whose p99 serves as the factor rule's reference.
-const minP99Samples = 100
+// latencyTripIn applies one latency rule to one window of the family at level alpha.
+func latencyTripIn(m member, th Thresholds, r latencyRule, alpha float64) (string, bool) {
+	c := m.canary
+	cn := samples(c)
+	cq := c.Quantile(r.q)
+	if cn == 0 || cn < th.MinRequests || math.IsNaN(cq) {
+		return "", false
+	}
+	name := QuantileName(r.q)
+	if r.factor == 0 {
+		ev, ok := quantileAbove(c, r.q, r.limit, alpha)
+		if !ok {
+			return "", false
+		}
+		return fmt.Sprintf("canary %s %s over %s (%d samples); limit %s%s",
+			name, msStr(cq), m.where, cn, msStr(r.limit), ev), true
+	}
+	sq, sn := stableQuantile(m, r.q, th.MinRequests)
+	if math.IsNaN(sq) {
+		return "", false
+	}
+	limit := sq * r.factor
+	ev, ok := quantileAbove(c, r.q, limit, alpha)
+	if !ok {
+		return "", false
+	}
+	return fmt.Sprintf("canary %s %s vs stable %s %s over %s (%d/%d samples); limit stable × %g = %s%s",
+		name, msStr(cq), name, msStr(sq), m.where, cn, sn, r.factor, msStr(limit), ev), true
+}
 
-// stableP99 is the factor rule's reference: the higher p99 of stable's window and its full
-// window, among those with at least max(minReq, minP99Samples) samples; NaN when neither
-// has them.
-func stableP99(m member, minReq int64) (float64, int64) {
-	minReq = max(minReq, minP99Samples)
+// minRefSamples is the fewest stable samples whose p99 serves as the factor rule's
+// reference; a higher quantile q needs ⌈1/(1 − q)⌉.
+const minRefSamples = 100
+
+// stableQuantile is the factor rule's reference: the higher q-quantile of stable's window
+// and its full window, among those with at least max(minReq, minRefSamples, ⌈1/(1 − q)⌉)
+// samples; NaN when neither has them.
+func stableQuantile(m member, q float64, minReq int64) (float64, int64) {
+	minReq = max(minReq, minRefSamples, int64(math.Ceil(1/(1-q)-1e-9)))
 	best, n := math.NaN(), int64(0)
 	for _, s := range []window.Stats{m.stable, m.stableFull} {
 		sn := samples(s)
-		if sn > 0 && sn >= minReq && s.P99 > 0 && !math.IsNaN(s.P99) && !(s.P99 <= best) {
-			best, n = s.P99, sn
+		v := s.Quantile(q)
+		if sn > 0 && sn >= minReq && v > 0 && !math.IsNaN(v) && !(v <= best) {
+			best, n = v, sn
 		}
 	}
 	return best, n
 }
 
-// p99Above reports whether c's p99 is above limit ms, with the evidence for the message.
-func p99Above(c window.Stats, limit, alpha float64) (string, bool) {
-	if !(c.P99 > limit) {
+// quantileAbove reports whether c's q-quantile is above limit ms, on significant evidence
+// when c has a histogram, with that evidence for the message.
+func quantileAbove(c window.Stats, q, limit, alpha float64) (string, bool) {
+	if !(c.Quantile(q) > limit) {
 		return "", false
 	}
 	h := c.Latency
@@ -112,14 +151,40 @@ func p99Above(c window.Stats, limit, alpha float64) (string, bool) {
 		return "", true
 	}
 	t, exact := weightAbove(h, limit)
-	p := sumTail(t, h.Count, 0.01)
+	p := aboveShare(q)
+	tail := sumTail(t, h.Count, p)
 	if exact {
-		p = upperTail(uint64(t), h.Count, 0.01)
+		tail = upperTail(uint64(t), h.Count, p)
 	}
-	if p >= alpha {
+	if tail >= alpha {
 		return "", false
 	}
-	return fmt.Sprintf("; %.4g of %d samples above it (evenly spread within buckets), p99 above the limit at %s%%", t, h.Count, pct(1-alpha)), true
+	return fmt.Sprintf("; %.4g of %d samples above it (evenly spread within buckets, %s%% allowed), %s above the limit at %s%%",
+		t, h.Count, pct(p), QuantileName(q), pct(1-alpha)), true
+}
+
+// aboveShare is the share of samples a q-quantile at the limit allows above it, 1 − q,
+// rounded to the 1e-12 so that 0.99 gives 0.01 and not 0.010000000000000009.
+func aboveShare(q float64) float64 {
+	return math.Round((1-q)*1e12) / 1e12
+}
+
+// LatencyOver reports whether c's point estimates are over an absolute latency limit of
+// th (MaxLatencyP99 at p99, MaxLatency at th.Quantile()), evidence aside: the controller
+// notes when a canary first went over a limit.
+func LatencyOver(c window.Stats, th Thresholds) bool {
+	for _, r := range latencyRules(th) {
+		if r.factor == 0 && c.Quantile(r.q) > r.limit {
+			return true
+		}
+	}
+	return false
+}
+
+// QuantileName names a quantile the way latency quantiles are written: p50, p95, p99,
+// p99.9.
+func QuantileName(q float64) string {
+	return "p" + strconv.FormatFloat(math.Round(q*1e6)/1e4, 'f', -1, 64)
 }
 
 // weightAbove counts the samples of h (cumulative bucket counts) above limit ms, the

@@ -41,8 +41,9 @@ const recheckLevel = 0.05
 func recheck(in Input) bool {
 	th := in.Thresholds
 	tick := in.CanaryTick
+	rules := latencyRules(th)
 	freshErrors := tick.Rq5xx > 0
-	freshSamples := latencyLimited(th) && samples(tick) > 0 && !math.IsNaN(tick.P99)
+	freshSamples := len(rules) > 0 && samples(tick) > 0
 	if !freshErrors && !freshSamples {
 		return false
 	}
@@ -50,7 +51,7 @@ func recheck(in Input) bool {
 		if freshErrors && errorRateLeaning(m, th) {
 			return true
 		}
-		if freshSamples && latencyLeaning(tick, m, th) {
+		if freshSamples && latencyLeaning(tick, m, th, rules) {
 			return true
 		}
 	}
@@ -74,26 +75,23 @@ func errorRateLeaning(m member, th Thresholds) bool {
 	return p0 < 1 && upperTail(x, n, p0) < recheckLevel
 }
 
-// latencyLimited reports whether any latency rule is on.
-func latencyLimited(th Thresholds) bool { return th.MaxLatencyP99 > 0 || th.LatencyFactor > 0 }
-
-// latencyLeaning: the latest tick's canary p99 is above a latency limit, and m's canary p99
-// above it at recheckLevel, whatever the sample count.
-func latencyLeaning(tick window.Stats, m member, th Thresholds) bool {
-	var limits []float64
-	if th.MaxLatencyP99 > 0 {
-		limits = append(limits, ms(th.MaxLatencyP99))
-	}
-	if th.LatencyFactor > 0 {
-		if sp99, _ := stableP99(m, th.MinRequests); !math.IsNaN(sp99) {
-			limits = append(limits, sp99*th.LatencyFactor)
+// latencyLeaning: for some latency rule, the latest tick's canary latency at the rule's
+// quantile is above its limit, and m's canary latency at that quantile above it at
+// recheckLevel, whatever the sample count.
+func latencyLeaning(tick window.Stats, m member, th Thresholds, rules []latencyRule) bool {
+	for _, r := range rules {
+		l := r.limit
+		if r.factor > 0 {
+			sq, _ := stableQuantile(m, r.q, th.MinRequests)
+			if math.IsNaN(sq) {
+				continue
+			}
+			l = sq * r.factor
 		}
-	}
-	for _, l := range limits {
-		if !(tick.P99 > l) {
+		if !(tick.Quantile(r.q) > l) {
 			continue
 		}
-		if _, ok := p99Above(m.canary, l, recheckLevel); ok {
+		if _, ok := quantileAbove(m.canary, r.q, l, recheckLevel); ok {
 			return true
 		}
 	}

@@ -87,6 +87,24 @@ func TestRecheck(t *testing.T) {
 			},
 			wantAction: Advance,
 		},
+		"fresh slow samples over a p95 limit, too few to judge": {
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatency, in.Thresholds.LatencyQuantile = 200*time.Millisecond, 0.95
+				at(in, 50, 0, 950, 0, 25, 0)
+				in.Trailing[0].Canary = slow(in.Now, 10)
+				in.CanaryTick = slow(in.Now, 5)
+			},
+			wantAction: Advance, wantRecheck: true,
+		},
+		"slow samples over a p95 limit, but the latest tick was fast": {
+			edit: func(in *Input) {
+				in.Thresholds.MaxLatency, in.Thresholds.LatencyQuantile = 200*time.Millisecond, 0.95
+				at(in, 50, 0, 950, 0, 25, 0)
+				in.Trailing[0].Canary = slow(in.Now, 10)
+				in.CanaryTick = fast(in.Now, 5)
+			},
+			wantAction: Advance,
+		},
 		"slow samples with no latency rule": {
 			edit: func(in *Input) {
 				at(in, 50, 0, 950, 0, 25, 0)

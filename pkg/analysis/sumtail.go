@@ -5,7 +5,8 @@ import "math"
 // Tail bounds for a sum S of n independent terms in [0, 1], each of mean at most p. The
 // latency test (latency.go) counts samples above a limit, a sample inside the bucket that
 // holds the limit counting as the fraction of the bucket above it, so its count is such a
-// sum rather than a binomial. Both bounds below hold for every such sum; the binomial
+// sum rather than a binomial; p is the share a q-quantile at the limit allows above it,
+// 1 − q (0.01 for p99, 0.05 for p95, 0.5 for the median). Both bounds below hold for every such sum; the binomial
 // Binomial(n, p) is one of them, so neither can undercut its exact tail.
 
 // sumTail bounds P(S ≥ t): the tighter of the Hoeffding and the convex-order bounds.

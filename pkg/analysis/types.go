@@ -37,9 +37,19 @@ type Thresholds struct {
 	// MaxErrorRateIncrease is the margin over stable's rate that is tolerated, 0–1; 0 (the
 	// default) trips on any significant increase.
 	MaxErrorRateIncrease float64
-	// MaxLatencyP99 is the absolute p99 limit; 0 disables it.
+	// MaxLatencyP99 is the absolute p99 limit; 0 disables it. It is checked whether or not
+	// MaxLatency is set.
 	MaxLatencyP99 time.Duration
-	// LatencyFactor trips when canary p99 > stable p99 × factor; 0 disables it.
+	// MaxLatency is the absolute limit at LatencyQuantile (guard.maxLatency,
+	// sluice.dev/max-latency); 0 disables it. It is checked besides MaxLatencyP99, not
+	// instead of it.
+	MaxLatency time.Duration
+	// LatencyQuantile is the quantile MaxLatency and LatencyFactor apply to, in
+	// [MinLatencyQuantile, MaxLatencyQuantile]; 0 (or any value outside) means
+	// DefaultLatencyQuantile. Quantile() reads it.
+	LatencyQuantile float64
+	// LatencyFactor trips when the canary's latency at Quantile() > stable's × factor; 0
+	// disables it.
 	LatencyFactor float64
 	// Window is the sliding window length.
 	Window time.Duration
@@ -68,12 +78,35 @@ type PodHealthLimits struct {
 	NotReadyFor         time.Duration
 }
 
+// The latency quantiles a guard may use.
+const (
+	// DefaultLatencyQuantile is the quantile of MaxLatencyP99, and of MaxLatency and
+	// LatencyFactor when LatencyQuantile is not set.
+	DefaultLatencyQuantile = 0.99
+	// MinLatencyQuantile and MaxLatencyQuantile bound LatencyQuantile: below the median a
+	// latency limit says little, and beyond 0.999 a window rarely holds the thousands of
+	// samples a quantile needs.
+	MinLatencyQuantile = 0.5
+	MaxLatencyQuantile = 0.999
+)
+
+// Quantile is the quantile MaxLatency and LatencyFactor apply to: LatencyQuantile when it
+// is within [MinLatencyQuantile, MaxLatencyQuantile], else DefaultLatencyQuantile.
+func (th Thresholds) Quantile() float64 {
+	if q := th.LatencyQuantile; q >= MinLatencyQuantile && q <= MaxLatencyQuantile {
+		return q
+	}
+	return DefaultLatencyQuantile
+}
+
 // DefaultThresholds are the built-in guard limits used when no ShiftPolicy sets them.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
 		MaxErrorRate:         0.01,
 		MaxErrorRateIncrease: 0,
 		MaxLatencyP99:        0,
+		MaxLatency:           0,
+		LatencyQuantile:      DefaultLatencyQuantile,
 		LatencyFactor:        0,
 		Window:               10 * time.Second,
 		MinRequests:          20,

@@ -88,7 +88,7 @@ func (rm *rolloutMemory) tickEvery(now time.Time, interval time.Duration) time.D
 func (rm *rolloutMemory) noteFailure(in analysis.Input, now time.Time) {
 	c, th := in.Canary, in.Thresholds
 	over := c.Requests > 0 && c.ErrorRate() > th.MaxErrorRate
-	over = over || (th.MaxLatencyP99 > 0 && c.P99 > float64(th.MaxLatencyP99.Milliseconds()))
+	over = over || analysis.LatencyOver(c, th)
 	switch {
 	case !over:
 		rm.firstFailAt = time.Time{}

@@ -216,15 +216,17 @@ func (r *Reconciler) noteObservable(ts *sluicev1alpha1.TrafficShift, w *world, c
 	setCondition(ts, sluicev1alpha1.ConditionObservable, ok, why, msg)
 }
 
-func windowStatus(stable, canary string, c, s window.Stats) *sluicev1alpha1.WindowStatus {
+// windowStatus is both subsets' window for the status, with their latency at q, the
+// quantile the latency guard judges.
+func windowStatus(stable, canary string, c, s window.Stats, q float64) *sluicev1alpha1.WindowStatus {
 	return &sluicev1alpha1.WindowStatus{
 		Seconds: strconv.FormatFloat(max(c.Span, s.Span).Seconds(), 'f', 1, 64),
-		Stable:  subsetWindow(stable, s),
-		Canary:  subsetWindow(canary, c),
+		Stable:  subsetWindow(stable, s, q),
+		Canary:  subsetWindow(canary, c, q),
 	}
 }
 
-func subsetWindow(name string, s window.Stats) *sluicev1alpha1.SubsetWindow {
+func subsetWindow(name string, s window.Stats, q float64) *sluicev1alpha1.SubsetWindow {
 	sw := &sluicev1alpha1.SubsetWindow{
 		Subset: name, Requests: int64(s.Requests), Errors: int64(s.Errors()),
 		Pods: int32(s.Pods), FailedPods: int32(s.FailedPods),
@@ -237,6 +239,10 @@ func subsetWindow(name string, s window.Stats) *sluicev1alpha1.SubsetWindow {
 	}
 	if !math.IsNaN(s.P99) && s.P99 > 0 {
 		sw.P99Millis = strconv.FormatFloat(s.P99, 'f', 1, 64)
+	}
+	sw.Quantile = strconv.FormatFloat(q, 'f', -1, 64)
+	if v := s.Quantile(q); !math.IsNaN(v) && v > 0 {
+		sw.LatencyMillis = strconv.FormatFloat(v, 'f', 1, 64)
 	}
 	return sw
 }

@@ -1,9 +1,14 @@
 package controller
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/traffic"
+	"github.com/sluicedev/sluice/pkg/window"
 )
 
 func TestTruncate(t *testing.T) {
@@ -27,6 +32,37 @@ func TestTruncate(t *testing.T) {
 			}
 			if len(got) > tc.n || !utf8.ValidString(got) {
 				t.Fatalf("result %q is %d bytes (limit %d) or invalid UTF-8", got, len(got), tc.n)
+			}
+		})
+	}
+}
+
+// TestWindowStatusQuantile: both subsets' windows carry the guard's quantile and their
+// latency at it, beside p50 and p99.
+func TestWindowStatusQuantile(t *testing.T) {
+	// 100 samples: 90 ≤ 10 ms, 10 in (100, 250] ms.
+	h := traffic.Histogram{Bounds: []float64{10, 100, 250}, Counts: []uint64{90, 90, 100}, Count: 100}
+	withLatency := window.Stats{Requests: 100, Latency: h, P50: window.Quantile(h, 0.5), P99: window.Quantile(h, 0.99)}
+	noSamples := window.Stats{P50: math.NaN(), P99: math.NaN()}
+	tests := map[string]struct {
+		s           window.Stats
+		q           float64
+		wantQ       string
+		wantLatency string
+		wantP99     string
+	}{
+		"p95":                       {s: withLatency, q: 0.95, wantQ: "0.95", wantLatency: "175.0", wantP99: "235.0"},
+		"p99 by default":            {s: withLatency, q: 0.99, wantQ: "0.99", wantLatency: "235.0", wantP99: "235.0"},
+		"p99.9":                     {s: withLatency, q: 0.999, wantQ: "0.999", wantLatency: "248.5", wantP99: "235.0"},
+		"no samples: quantile only": {s: noSamples, q: 0.95, wantQ: "0.95"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			ws := windowStatus("v1", "v2", tc.s, tc.s, tc.q)
+			for _, sw := range []*sluicev1alpha1.SubsetWindow{ws.Canary, ws.Stable} {
+				if sw.Quantile != tc.wantQ || sw.LatencyMillis != tc.wantLatency || sw.P99Millis != tc.wantP99 {
+					t.Fatalf("%s: quantile %q latency %q p99 %q, want %q %q %q", sw.Subset, sw.Quantile, sw.LatencyMillis, sw.P99Millis, tc.wantQ, tc.wantLatency, tc.wantP99)
+				}
 			}
 		})
 	}

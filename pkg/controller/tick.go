@@ -60,7 +60,7 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	}
 	w.guard = &d
 	st.StepRequests = rm.stepReqs
-	st.Window = windowStatus(t.Stable, t.Canary, canaryStats.window, stableStats.window)
+	st.Window = windowStatus(t.Stable, t.Canary, canaryStats.window, stableStats.window, w.spec.Guard.Quantile())
 	r.noteObservable(ts, w, canaryStats.window, note)
 	return nil
 }

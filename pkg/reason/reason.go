@@ -12,7 +12,7 @@ const (
 	Aborted = "Aborted"
 	// ErrorRate: the canary's error rate is above the limit and significantly above stable's.
 	ErrorRate = "ErrorRate"
-	// Latency: the canary's p99 is above the limit (or stable's p99 × factor), on significant evidence.
+	// Latency: the canary's latency at a guarded quantile (p99, or the one guard.maxLatency or sluice.dev/max-latency names) is above its limit or stable's × factor, on significant evidence; the message names the quantile.
 	Latency = "Latency"
 	// Silent: the canary got no requests for longer than the silence timeout while its weight says it should.
 	Silent = "Silent"

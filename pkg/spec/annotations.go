@@ -16,6 +16,7 @@ const (
 	AnnStepDuration   = "sluice.dev/step-duration"
 	AnnMaxErrorRate   = "sluice.dev/max-error-rate"
 	AnnMaxLatencyP99  = "sluice.dev/max-latency-p99"
+	AnnMaxLatency     = "sluice.dev/max-latency"
 	AnnMinRequests    = "sluice.dev/min-requests"
 	AnnStatsFrom      = "sluice.dev/stats-from"
 	AnnPaused         = "sluice.dev/paused"
@@ -41,7 +42,7 @@ const annPrefix = "sluice.dev/"
 // keys lists every annotation sluice reads, in the order Parse reports problems.
 var keys = []string{
 	AnnEnabled, AnnCanary, AnnStable, AnnVirtualService, AnnPolicy, AnnSteps,
-	AnnStepDuration, AnnMaxErrorRate, AnnMaxLatencyP99, AnnMinRequests, AnnStatsFrom,
+	AnnStepDuration, AnnMaxErrorRate, AnnMaxLatencyP99, AnnMaxLatency, AnnMinRequests, AnnStatsFrom,
 	AnnPaused, AnnPromote, AnnAbort, AnnRetry, AnnApprove, AnnOnAlert,
 	AnnReleaseCanary, AnnReleaseCommit, AnnReleasePipeline, AnnReleaseURL, AnnReleaseBy,
 }
@@ -83,6 +84,18 @@ func isKnownKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// percentileKey recognises a latency limit written into the key, as max-latency-p99 is
+// ("sluice.dev/max-latency-p95"), and returns its percentile ("p95"): other percentiles
+// go in the value of sluice.dev/max-latency.
+func percentileKey(k string) (string, bool) {
+	p, ok := strings.CutPrefix(k, AnnMaxLatency+"-")
+	if !ok || k == AnnMaxLatencyP99 {
+		return "", false
+	}
+	num, isP := strings.CutPrefix(p, "p")
+	return p, isP && percentileRE.MatchString(num)
 }
 
 // closestKey returns the known key nearest to k by edit distance, or "" when none is

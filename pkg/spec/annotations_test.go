@@ -58,11 +58,13 @@ func TestClosestKey(t *testing.T) {
 	tests := map[string]struct {
 		key, want string
 	}{
-		"transposed":     {"sluice.dev/canray", AnnCanary},
-		"missing letter": {"sluice.dev/promot", AnnPromote},
-		"underscore":     {"sluice.dev/max_error_rate", AnnMaxErrorRate},
-		"plural":         {"sluice.dev/virtualservices", AnnVirtualService},
-		"unrelated":      {"sluice.dev/owner-team-name", ""},
+		"transposed":       {"sluice.dev/canray", AnnCanary},
+		"missing letter":   {"sluice.dev/promot", AnnPromote},
+		"underscore":       {"sluice.dev/max_error_rate", AnnMaxErrorRate},
+		"plural":           {"sluice.dev/virtualservices", AnnVirtualService},
+		"unrelated":        {"sluice.dev/owner-team-name", ""},
+		"max-latency typo": {"sluice.dev/max-latncy", AnnMaxLatency},
+		"p99 typo":         {"sluice.dev/max-latency-p9", AnnMaxLatencyP99},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -75,8 +77,8 @@ func TestClosestKey(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	got := Keys()
-	if len(got) != 22 {
-		t.Fatalf("Keys() has %d keys, want the 22 sluice.dev annotations: %v", len(got), got)
+	if len(got) != 23 {
+		t.Fatalf("Keys() has %d keys, want the 23 sluice.dev annotations: %v", len(got), got)
 	}
 	seen := map[string]bool{}
 	for _, k := range got {

@@ -20,6 +20,10 @@
 //	sluice.dev/step-duration    a Go duration > 0: the dwell of every step that sets none
 //	sluice.dev/max-error-rate   a decimal in [0,1] ("0.01") or a percentage in [0,100] ("1%", "0.5%")
 //	sluice.dev/max-latency-p99  a Go duration > 0
+//	sluice.dev/max-latency      "p<percentile>=<duration>" like "p95=300ms" or "p99.9=1s": a
+//	                            latency limit at a percentile from p50 to p99.9, checked besides
+//	                            max-latency-p99; its percentile is also the one the policy's
+//	                            latencyFactor compares
 //	sluice.dev/min-requests     an integer >= 1
 //	sluice.dev/stats-from       a label selector, optionally ending in ",namespace=<ns>" (a DNS-1123
 //	                            label); the selector must not be empty

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -144,6 +145,13 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 		}
 		return exp
 	})
+	r.with(AnnMaxLatency, func(v string) string {
+		q, d, exp := parseQuantileLimit(v)
+		if exp == "" {
+			s.Guard.MaxLatency, s.Guard.LatencyQuantile = d, q
+		}
+		return exp
+	})
 	r.with(AnnMinRequests, func(v string) string {
 		n, exp := parseCount(v)
 		if exp == "" {
@@ -183,7 +191,9 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 	r.text(AnnReleaseBy, &s.Release.By, parseLabelText)
 	for _, k := range unknownKeys(ann) {
 		expected := "one of " + strings.Join(keys, ", ")
-		if near := closestKey(k); near != "" {
+		if p, ok := percentileKey(k); ok {
+			expected = fmt.Sprintf("a known sluice annotation; did you mean %s: \"%s=%s\"?", AnnMaxLatency, p, ann[k])
+		} else if near := closestKey(k); near != "" {
 			expected = "a known sluice annotation; did you mean " + near + "?"
 		}
 		annProblems.add(k, ann[k], expected)

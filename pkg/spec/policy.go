@@ -164,6 +164,16 @@ func resolveGuard(g v1alpha1.Guard, t *analysis.Thresholds, ps *problems) {
 	floatIn(g.Confidence, path+"confidence", "a number strictly between 0.5 and 1 like 0.999", 0.5, 1, true, &t.Confidence, ps)
 	positiveDuration(g.MaxLatencyP99, path+"maxLatencyP99", "a duration greater than 0 like 500ms", 1, &t.MaxLatencyP99, ps)
 	positiveDuration(g.Window, path+"window", "a duration greater than 0 like 10s", 1, &t.Window, ps)
+	if l := g.MaxLatency; l != nil {
+		var q float64
+		var limit time.Duration
+		floatIn(&l.Quantile, path+"maxLatency.quantile", "a number in [0.5,0.999] like 0.95 for p95",
+			analysis.MinLatencyQuantile, analysis.MaxLatencyQuantile, false, &q, ps)
+		positiveDuration(&l.Limit, path+"maxLatency.limit", "a duration greater than 0 like 300ms", 1, &limit, ps)
+		if q > 0 && limit > 0 {
+			t.MaxLatency, t.LatencyQuantile = limit, q
+		}
+	}
 	if m := g.MinRequests; m != nil {
 		if *m < 1 {
 			ps.add(path+"minRequests", strconv.Itoa(int(*m)), "an integer of at least 1 like 20")

@@ -133,6 +133,25 @@ func TestParsePolicyMerge(t *testing.T) {
 				s.Steps = schedule.Default(s30, 50)
 			},
 		},
+		"policy p95 limit beside the p99 one": {
+			policy: &v1alpha1.ShiftPolicySpec{Guard: &v1alpha1.Guard{
+				MaxLatencyP99: dur(time.Second), MaxLatency: &v1alpha1.LatencyLimit{Quantile: 0.95, Limit: metav1.Duration{Duration: 300 * time.Millisecond}},
+			}},
+			want: func(s *Spec) {
+				s.Guard.MaxLatencyP99, s.Guard.MaxLatency, s.Guard.LatencyQuantile = time.Second, 300*time.Millisecond, 0.95
+			},
+		},
+		"the max-latency annotation replaces the policy's quantile and limit": {
+			ann: map[string]string{AnnMaxLatency: "p90=120ms"},
+			policy: &v1alpha1.ShiftPolicySpec{Guard: &v1alpha1.Guard{
+				MaxLatencyP99: dur(time.Second), LatencyFactor: ptr(1.5),
+				MaxLatency: &v1alpha1.LatencyLimit{Quantile: 0.95, Limit: metav1.Duration{Duration: 300 * time.Millisecond}},
+			}},
+			want: func(s *Spec) {
+				s.Guard.MaxLatencyP99, s.Guard.LatencyFactor = time.Second, 1.5
+				s.Guard.MaxLatency, s.Guard.LatencyQuantile = 120*time.Millisecond, 0.9
+			},
+		},
 		"annotations override the policy's guard": {
 			ann:    map[string]string{AnnMaxErrorRate: "3%", AnnMaxLatencyP99: "2s"},
 			policy: &v1alpha1.ShiftPolicySpec{Guard: &v1alpha1.Guard{MaxErrorRate: ptr(0.05), MaxLatencyP99: dur(time.Second)}},
@@ -250,6 +269,17 @@ func TestParseInvalidPolicy(t *testing.T) {
 				{"policy.spec.guard.window", "-1s", "a duration greater than 0 like 10s"},
 				{"policy.spec.guard.minRequests", "0", "an integer of at least 1 like 20"},
 			},
+		},
+		"maxLatency out of range": {
+			policy: v1alpha1.ShiftPolicySpec{Guard: &v1alpha1.Guard{MaxLatency: &v1alpha1.LatencyLimit{Quantile: 0.9999, Limit: metav1.Duration{}}}},
+			want: []Problem{
+				{"policy.spec.guard.maxLatency.quantile", "0.9999", "a number in [0.5,0.999] like 0.95 for p95"},
+				{"policy.spec.guard.maxLatency.limit", "0s", "a duration greater than 0 like 300ms"},
+			},
+		},
+		"maxLatency quantile as a percentage": {
+			policy: v1alpha1.ShiftPolicySpec{Guard: &v1alpha1.Guard{MaxLatency: &v1alpha1.LatencyLimit{Quantile: 95, Limit: metav1.Duration{Duration: time.Second}}}},
+			want:   []Problem{{"policy.spec.guard.maxLatency.quantile", "95", "a number in [0.5,0.999] like 0.95 for p95"}},
 		},
 		"guard non-finite": {
 			policy: v1alpha1.ShiftPolicySpec{Guard: &v1alpha1.Guard{MaxErrorRate: ptr(math.NaN()), LatencyFactor: ptr(math.Inf(1)), Confidence: ptr(0.5)}},

@@ -13,6 +13,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/sluicedev/sluice/pkg/analysis"
 	"github.com/sluicedev/sluice/pkg/schedule"
 )
 
@@ -27,6 +28,7 @@ const (
 	expectSteps    = `comma-separated weights like "5,25,50,100", each optionally weight:dwell like "5:1m" and :approve for a step that waits for approval like "50:approve", strictly increasing integers in 1..100 ending at 100`
 	expectDuration = `a Go duration greater than 0 like "30s" or "1m30s"`
 	expectRate     = `a number in [0,1] like 0.01 or a percentage like 1%`
+	expectQuantile = `p<percentile>=<limit> like "p95=300ms" or "p99.9=1s": a percentile from p50 to p99.9 and a Go duration greater than 0`
 	expectCount    = `an integer of at least 1 like 20`
 	expectStats    = `a non-empty label selector like "app=istio-ingressgateway", optionally ending in ",namespace=<ns>" like "istio=ingressgateway,namespace=istio-system"`
 )
@@ -187,6 +189,39 @@ func parsePositiveDuration(v string) (time.Duration, string) {
 }
 
 var decimalRE = regexp.MustCompile(`^([0-9]+(\.[0-9]*)?|\.[0-9]+)$`)
+
+// percentileRE is the number of a percentile: "95", "99.9", "97.5".
+var percentileRE = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,4})?$`)
+
+// parseQuantileLimit reads sluice.dev/max-latency, "p95=300ms": the quantile (0.95) and
+// the limit. The percentile runs from 50 to 99.9, as guard.maxLatency.quantile does.
+func parseQuantileLimit(v string) (float64, time.Duration, string) {
+	qs, ds, ok := strings.Cut(v, "=")
+	if !ok {
+		return 0, 0, withDetail(expectQuantile, []string{`no "=" between the percentile and the limit`})
+	}
+	var details []string
+	num, isP := strings.CutPrefix(qs, "p")
+	pct, err := strconv.ParseFloat(num, 64)
+	// Rounded to the percentile's four decimals, so that p99.9 is exactly 0.999.
+	q := math.Round(pct*1e4) / 1e6
+	switch {
+	case !isP || !percentileRE.MatchString(num) || err != nil:
+		details = append(details, fmt.Sprintf("percentile %q is not p<number> like p95", qs))
+	case pct >= 100 && strings.HasPrefix(num, "99"):
+		details = append(details, fmt.Sprintf("percentile %q is above p99.9 (the 99.9th percentile is written p99.9)", qs))
+	case q < analysis.MinLatencyQuantile || q > analysis.MaxLatencyQuantile:
+		details = append(details, fmt.Sprintf("percentile %q is outside p50..p99.9", qs))
+	}
+	d, err := time.ParseDuration(ds)
+	if err != nil || d <= 0 {
+		details = append(details, fmt.Sprintf("limit %q is not a Go duration greater than 0 like 300ms", ds))
+	}
+	if len(details) > 0 {
+		return 0, 0, withDetail(expectQuantile, details)
+	}
+	return q, d, ""
+}
 
 // parseRate reads "0.01" or "1%" as a fraction in [0,1].
 func parseRate(v string) (float64, string) {

@@ -27,6 +27,24 @@ type Stats struct {
 	LastRequest time.Time
 }
 
+// Quantile returns the q-quantile (0 ≤ q ≤ 1) of the span's latency in ms. With a
+// histogram delta it is computed from it, interpolated like P50 and P99; sources that
+// report only computed quantiles (Envoy's text and JSON stats) carry P50 and P99 alone, so
+// without a histogram q = 0.5 and q = 0.99 give those and any other q is NaN (no data).
+// NaN when there are no samples.
+func (s Stats) Quantile(q float64) float64 {
+	if s.Latency.Count > 0 {
+		return Quantile(s.Latency, q)
+	}
+	switch q {
+	case 0.5:
+		return s.P50
+	case 0.99:
+		return s.P99
+	}
+	return nan()
+}
+
 // Errors is the number of failed requests in the span (5xx).
 func (s Stats) Errors() uint64 { return s.Rq5xx }
 

@@ -171,10 +171,13 @@ func TestLatency(t *testing.T) {
 		return traffic.Histogram{Bounds: bounds, Counts: counts[:3], Count: counts[3]}
 	}
 	tests := map[string]struct {
-		ticks    []traffic.Counts
-		wantP50  float64
-		wantP99  float64
-		wantHist uint64
+		ticks   []traffic.Counts
+		wantP50 float64
+		wantP99 float64
+		// wantP95, wantP999 are Stats.Quantile(0.95) and (0.999): the guard's chosen
+		// quantile, from the same histogram deltas as P50 and P99.
+		wantP95, wantP999 float64
+		wantHist          uint64
 	}{
 		"histogram deltas": {
 			// baseline has 1000 fast requests; the window sees 100, 90 of them in (100,1000].
@@ -183,21 +186,23 @@ func TestLatency(t *testing.T) {
 				{Requests: 1100, Latency: hist(1010, 1010, 1100, 1100)},
 			},
 			wantP50: 100 + 900*(50.0-10)/90, wantP99: 100 + 900*(99.0-10)/90, wantHist: 100,
+			wantP95: 100 + 900*(95.0-10)/90, wantP999: 100 + 900*(99.9-10)/90,
 		},
 		"computed quantiles only": {
+			// Only p50 and p99 are reported: another quantile is no data, not a guess.
 			ticks:   []traffic.Counts{{Requests: 10, P50: 3, P99: 30}, {Requests: 20, P50: 4, P99: 40}},
-			wantP50: 4, wantP99: 40,
+			wantP50: 4, wantP99: 40, wantP95: math.NaN(), wantP999: math.NaN(),
 		},
 		"no requests gives NaN": {
 			ticks:   []traffic.Counts{{Requests: 10, P50: 3, P99: 30}, {Requests: 10, P50: 4, P99: 40}},
-			wantP50: math.NaN(), wantP99: math.NaN(),
+			wantP50: math.NaN(), wantP99: math.NaN(), wantP95: math.NaN(), wantP999: math.NaN(),
 		},
 		"changed bounds contribute no histogram": {
 			ticks: []traffic.Counts{
 				{Requests: 10, Latency: traffic.Histogram{Bounds: []float64{1}, Counts: []uint64{10}, Count: 10}},
 				{Requests: 20, Latency: hist(10, 20, 20, 20)},
 			},
-			wantP50: math.NaN(), wantP99: math.NaN(),
+			wantP50: math.NaN(), wantP99: math.NaN(), wantP95: math.NaN(), wantP999: math.NaN(),
 		},
 	}
 	for name, tc := range tests {
@@ -209,6 +214,15 @@ func TestLatency(t *testing.T) {
 			s := w.Stats(t0.Add(time.Duration(len(tc.ticks)-1) * time.Second))
 			if !approxEq(s.P50, tc.wantP50) || !approxEq(s.P99, tc.wantP99) {
 				t.Fatalf("P50 %v P99 %v, want %v %v", s.P50, s.P99, tc.wantP50, tc.wantP99)
+			}
+			if !approxEq(s.Quantile(0.5), s.P50) || !approxEq(s.Quantile(0.99), s.P99) {
+				t.Fatalf("Quantile(0.5) %v Quantile(0.99) %v differ from P50 %v P99 %v", s.Quantile(0.5), s.Quantile(0.99), s.P50, s.P99)
+			}
+			if got := s.Quantile(0.95); !approxEq(got, tc.wantP95) {
+				t.Fatalf("Quantile(0.95) %v, want %v", got, tc.wantP95)
+			}
+			if got := s.Quantile(0.999); !approxEq(got, tc.wantP999) {
+				t.Fatalf("Quantile(0.999) %v, want %v", got, tc.wantP999)
 			}
 			if s.Latency.Count != tc.wantHist {
 				t.Fatalf("histogram count %d, want %d", s.Latency.Count, tc.wantHist)

@@ -43,6 +43,8 @@ type Rig struct {
 	VS      *vswatch.Log
 	ctrl    *inproc.Controller
 	tokens  int
+	// cancel ends the watches the rig runs, so the API server can stop.
+	cancel context.CancelFunc
 }
 
 // Start brings the rig up with the controller options o (its log in dir); ann are extra
@@ -53,6 +55,7 @@ func Start(ctx context.Context, dir string, o manager.Options, ann map[string]st
 		return nil, err
 	}
 	r := &Rig{Cluster: c}
+	ctx, r.cancel = context.WithCancel(ctx)
 	if err := r.start(ctx, dir, o, ann); err != nil {
 		return nil, errors.Join(err, r.Stop())
 	}
@@ -159,6 +162,7 @@ func (r *Rig) Stop() error {
 	if r.Fleet != nil {
 		r.Fleet.Stop()
 	}
+	r.cancel()
 	errs = append(errs, r.Cluster.Stop())
 	return errors.Join(errs...)
 }

@@ -109,11 +109,18 @@ type Guard struct {
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=1
 	MaxErrorRateIncrease *float64 `json:"maxErrorRateIncrease,omitempty"`
-	// MaxLatencyP99 is the highest tolerated canary p99 latency.
+	// MaxLatencyP99 is the highest tolerated canary p99 latency. It is checked whether or
+	// not MaxLatency is set: with both, the canary must stay within each.
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="maxLatencyP99 must be positive"
 	MaxLatencyP99 *metav1.Duration `json:"maxLatencyP99,omitempty"`
-	// LatencyFactor trips the guard when canary p99 exceeds stable p99 by this factor (>1).
+	// MaxLatency is the highest tolerated canary latency at a quantile of the team's choice,
+	// e.g. {quantile: 0.95, limit: 300ms} for p95. It is checked besides MaxLatencyP99, and
+	// its quantile is also the one LatencyFactor compares; without it both use p99.
+	// +optional
+	MaxLatency *LatencyLimit `json:"maxLatency,omitempty"`
+	// LatencyFactor trips the guard when the canary's latency exceeds stable's by this
+	// factor (>1), both at MaxLatency's quantile when it is set, else at p99.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	LatencyFactor *float64 `json:"latencyFactor,omitempty"`
@@ -153,6 +160,19 @@ type PodHealth struct {
 	// +optional
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="notReadyFor must be positive"
 	NotReadyFor *metav1.Duration `json:"notReadyFor,omitempty"`
+}
+
+// LatencyLimit is a latency limit at one quantile of the canary's requests.
+type LatencyLimit struct {
+	// Quantile is the quantile the limit applies to, from 0.5 (the median) to 0.999
+	// (p99.9): 0.95 for p95. The guard trips when significantly more than 1 − Quantile of
+	// the canary's requests take longer than Limit.
+	// +kubebuilder:validation:Minimum=0.5
+	// +kubebuilder:validation:Maximum=0.999
+	Quantile float64 `json:"quantile"`
+	// Limit is the highest tolerated canary latency at Quantile.
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="maxLatency.limit must be positive"
+	Limit metav1.Duration `json:"limit"`
 }
 
 // ShiftPolicySpec is a step schedule plus the thresholds that guard it.

@@ -78,6 +78,14 @@ type SubsetWindow struct {
 	P50Millis string `json:"p50Millis,omitempty"`
 	// +optional
 	P99Millis string `json:"p99Millis,omitempty"`
+	// Quantile is the quantile the latency guard judges, e.g. "0.95": guard.maxLatency's or
+	// sluice.dev/max-latency's, else "0.99".
+	// +optional
+	Quantile string `json:"quantile,omitempty"`
+	// LatencyMillis is the subset's latency at Quantile in milliseconds, empty without
+	// samples: with the other subset's, the numbers a latency rollback compares.
+	// +optional
+	LatencyMillis string `json:"latencyMillis,omitempty"`
 	// Pods is how many pods contributed data; FailedPods how many could not be read.
 	Pods       int32 `json:"pods"`
 	FailedPods int32 `json:"failedPods,omitempty"`
