@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -82,7 +83,12 @@ func renderWindow(tw *tabwriter.Writer, w *sluicev1alpha1.WindowStatus) {
 		return
 	}
 	fmt.Fprintf(tw, "\nWindow (%s):\n", windowSeconds(w.Seconds))
-	fmt.Fprintln(tw, "  ROLE\tSUBSET\tREQUESTS\tERRORS\tERROR RATE\tP50\tP99\tPODS")
+	q := guardedQuantile(w)
+	header := "  ROLE\tSUBSET\tREQUESTS\tERRORS\tERROR RATE\tP50\tP99\t"
+	if q != "" {
+		header += q + "\t"
+	}
+	fmt.Fprintln(tw, header+"PODS")
 	for _, r := range []struct {
 		role string
 		sw   *sluicev1alpha1.SubsetWindow
@@ -94,9 +100,29 @@ func renderWindow(tw *tabwriter.Writer, w *sluicev1alpha1.WindowStatus) {
 		if r.sw.FailedPods > 0 {
 			pods += fmt.Sprintf(" (%d failed)", r.sw.FailedPods)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", r.role, orDash(r.sw.Subset), r.sw.Requests, r.sw.Errors,
-			percent(r.sw.ErrorRate), millis(r.sw.P50Millis), millis(r.sw.P99Millis), pods)
+		extra := ""
+		if q != "" {
+			extra = millis(r.sw.LatencyMillis) + "\t"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%s\t%s\t%s%s\n", r.role, orDash(r.sw.Subset), r.sw.Requests, r.sw.Errors,
+			percent(r.sw.ErrorRate), millis(r.sw.P50Millis), millis(r.sw.P99Millis), extra, pods)
 	}
+}
+
+// guardedQuantile is the column header of the quantile the latency guard judges ("P95",
+// "P99.9"), or "" when it is p99 (already a column) or unknown.
+func guardedQuantile(w *sluicev1alpha1.WindowStatus) string {
+	q := ""
+	for _, sw := range []*sluicev1alpha1.SubsetWindow{w.Stable, w.Canary} {
+		if sw != nil && sw.Quantile != "" {
+			q = sw.Quantile
+		}
+	}
+	f, err := strconv.ParseFloat(q, 64)
+	if err != nil || f <= 0 || f >= 1 || q == "0.99" {
+		return ""
+	}
+	return "P" + strconv.FormatFloat(math.Round(f*1000)/10, 'f', -1, 64)
 }
 
 // renderLive writes the live view of status --watch on a terminal: the step ladder with

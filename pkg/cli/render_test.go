@@ -59,6 +59,26 @@ func TestRenderStatus(t *testing.T) {
 				"Ready", "Valid", "10m", "StepsComplete", "2d ago",
 			},
 		},
+		"p95 guarded": {
+			ts: func() *sluicev1alpha1.TrafficShift {
+				ts := progressingShift()
+				ts.Status.Window.Stable.Quantile, ts.Status.Window.Stable.LatencyMillis = "0.95", "61.5"
+				ts.Status.Window.Canary.Quantile, ts.Status.Window.Canary.LatencyMillis = "0.95", "412"
+				return ts
+			},
+			total: 4,
+			want:  []string{"P50", "P99", "P95", "61.5ms", "412ms"},
+		},
+		"p99 guarded: no extra column": {
+			ts: func() *sluicev1alpha1.TrafficShift {
+				ts := progressingShift()
+				ts.Status.Window.Stable.Quantile, ts.Status.Window.Stable.LatencyMillis = "0.99", "80"
+				return ts
+			},
+			total:   4,
+			want:    []string{"P99", "80ms"},
+			notWant: []string{"P0.99", "P99.0"},
+		},
 		"data plane applied and drained": {
 			ts: func() *sluicev1alpha1.TrafficShift {
 				ts := progressingShift()
