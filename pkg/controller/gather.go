@@ -147,7 +147,7 @@ func (r *Reconciler) policy(ctx context.Context, name string) (*sluicev1alpha1.S
 }
 
 // virtualServices returns the named VirtualServices, or every one in the namespace routing
-// to the Service's host. Reads are uncached: weights must be current.
+// to the Service's host. Reads go through Fresh: weights must include sluice's own last write.
 func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networkingv1.VirtualService, error) {
 	ns := w.svc.Namespace
 	if names := w.spec.VirtualServices; len(names) > 0 {
@@ -155,7 +155,7 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 		var missing []string
 		for _, n := range names {
 			vs := &networkingv1.VirtualService{}
-			if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, vs); err != nil {
+			if err := r.fresh().Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, vs); err != nil {
 				if apierrors.IsNotFound(err) {
 					missing = append(missing, n)
 					continue
@@ -170,8 +170,7 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 		return out, nil
 	}
 	// Discovery lists from the cache; the VirtualServices that route to the host are then
-	// read fresh by name. (An uncached LIST right after a write waits for the API server's
-	// watch cache to catch up, ~100 ms; a GET by name does not.)
+	// read by name through Fresh, which knows which of them sluice wrote last.
 	list := &networkingv1.VirtualServiceList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
 		return nil, fmt.Errorf("listing VirtualServices in %s: %w", ns, err)
@@ -182,7 +181,7 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 			continue
 		}
 		vs := &networkingv1.VirtualService{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(cached), vs); err != nil {
+		if err := r.fresh().Get(ctx, client.ObjectKeyFromObject(cached), vs); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}

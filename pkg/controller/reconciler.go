@@ -18,6 +18,7 @@ import (
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/dataplane"
 	"github.com/sluicedev/sluice/pkg/metrics"
+	"github.com/sluicedev/sluice/pkg/ownwrites"
 	"github.com/sluicedev/sluice/pkg/spec"
 )
 
@@ -32,12 +33,16 @@ type DataPlaneChecker interface {
 type Reconciler struct {
 	// Client reads through the manager's cache and writes to the API server.
 	Client client.Client
-	// APIReader reads VirtualServices uncached, so sluice sees its own last write at once
-	// and never mistakes its own patch for someone else's edit.
+	// APIReader reads from the API server: what the cache must not hold (notification
+	// Secrets, read by name) and, without Fresh, the TrafficShift and VirtualServices.
 	APIReader client.Reader
-	Recorder  events.EventRecorder
-	Clock     clock.PassiveClock
-	Stats     Sources
+	// Fresh reads the TrafficShift and the VirtualServices from the cache yet sees sluice's
+	// own last write at once (pkg/ownwrites), so a tick needs no API read and sluice never
+	// takes its own patch for someone else's edit. Nil reads them through APIReader.
+	Fresh    *ownwrites.Reader
+	Recorder events.EventRecorder
+	Clock    clock.PassiveClock
+	Stats    Sources
 	// DataPlane, when set, confirms each weight write at the callers (Services with
 	// sluice.dev/stats-from); a step's dwell starts at confirmation.
 	DataPlane DataPlaneChecker
@@ -101,21 +106,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // trafficShift reads the Service's TrafficShift, nil when there is none. The status is the
-// rollout's durable state and the base of this reconcile's writes, so it is read from the
-// API server, not the cache: a cache that has not caught up with the last status write
-// would replay a step (or fail the write on a conflict after the VirtualService moved).
-// Services that are not opted in are answered from the cache alone.
+// rollout's durable state and the base of this reconcile's writes, so it is read through
+// Fresh: a cache that has not caught up with the last status write would replay a step
+// (or fail the write on a conflict after the VirtualService moved). Services that are not
+// opted in are answered from the cache alone.
 func (r *Reconciler) trafficShift(ctx context.Context, key types.NamespacedName, optedIn bool) (*sluicev1alpha1.TrafficShift, error) {
 	ts := &sluicev1alpha1.TrafficShift{}
-	if !optedIn {
-		if err := r.Client.Get(ctx, key, ts); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil, nil
-			}
-			return nil, fmt.Errorf("reading TrafficShift %s: %w", key, err)
-		}
+	var reader client.Reader = r.Client
+	if optedIn {
+		reader = r.fresh()
 	}
-	if err := r.APIReader.Get(ctx, key, ts); err != nil {
+	if err := reader.Get(ctx, key, ts); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, nil
 		}
@@ -137,6 +138,22 @@ func (r *Reconciler) createTrafficShift(ctx context.Context, svc *corev1.Service
 		}
 		return nil, fmt.Errorf("creating TrafficShift %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
+	r.wrote(ts)
 	log.FromContext(ctx).Info("tracking Service", "trafficshift", ts.Name)
 	return ts, nil
+}
+
+// fresh is the reader of the objects sluice writes: Fresh, or the API server without it.
+func (r *Reconciler) fresh() client.Reader {
+	if r.Fresh != nil {
+		return r.Fresh
+	}
+	return r.APIReader
+}
+
+// wrote tells Fresh about a write sluice made, with the object the API server returned.
+func (r *Reconciler) wrote(obj client.Object) {
+	if r.Fresh != nil {
+		r.Fresh.Wrote(obj)
+	}
 }

@@ -38,6 +38,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, ts *sluicev1alpha1.Traffic
 	if err := r.Client.Status().Update(ctx, ts); err != nil {
 		return fmt.Errorf("updating TrafficShift %s/%s status: %w", ts.Namespace, ts.Name, err)
 	}
+	r.wrote(ts)
 	if rm := r.mem.peek(client.ObjectKeyFromObject(ts)); rm != nil {
 		rm.lastStatus = r.Clock.Now()
 	}

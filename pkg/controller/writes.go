@@ -53,7 +53,11 @@ func (r *Reconciler) writeAll(ctx context.Context, w *world, vss []*vsObj, key t
 		rm.pending = &weight
 	}
 	o := istio.WriteAll(ctx, vss, transform, func(ctx context.Context, vs *vsObj, patch []byte) error {
-		return istio.ApplyPatch(ctx, r.Client, vs, patch)
+		if err := istio.ApplyPatch(ctx, r.Client, vs, patch); err != nil {
+			return err
+		}
+		r.wrote(vs)
+		return nil
 	})
 	if o.Complete() {
 		at := r.Clock.Now()
@@ -152,7 +156,7 @@ func (r *Reconciler) converge(ctx context.Context, w *world, ts *sluicev1alpha1.
 	var vss []*vsObj
 	for _, name := range failing(p) {
 		vs := &vsObj{}
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: w.svc.Namespace, Name: name}, vs); err != nil {
+		if err := r.fresh().Get(ctx, client.ObjectKey{Namespace: w.svc.Namespace, Name: name}, vs); err != nil {
 			if apierrors.IsNotFound(err) {
 				continue
 			}

@@ -36,6 +36,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notify"
+	"github.com/sluicedev/sluice/pkg/ownwrites"
 	"github.com/sluicedev/sluice/pkg/source"
 )
 
@@ -175,6 +176,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	r := &controller.Reconciler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
+		Fresh:     &ownwrites.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Clock: clk},
 		Recorder:  mgr.GetEventRecorder("sluice"),
 		Clock:     clk,
 		Stats: controller.Sources{
