@@ -9,13 +9,14 @@
 // change (setup.go maps those to the opted-in Services), and at every RequeueAfter an
 // active rollout asked for.
 //
-//  1. Reconcile reads the Service (cache) and its TrafficShift (uncached: the status is
-//     the rollout's durable state), creating the TrafficShift for a new opt-in.
+//  1. Reconcile reads the Service (cache) and its TrafficShift (through Fresh: the cache,
+//     or sluice's own last status write while the cache lags it; the status is the
+//     rollout's durable state), creating the TrafficShift for a new opt-in.
 //  2. Between full ticks, while a weight write awaits confirmation, confirmOnlyDue and
 //     confirmOnly (tick.go) only read the callers' config dumps (dataplane.go) and
 //     return.
 //  3. gather (gather.go) reads the ShiftPolicy, parses the annotations (spec.Parse),
-//     reads the VirtualServices (discovered from the cache, then read uncached by name)
+//     reads the VirtualServices (discovered from the cache, then read by name through Fresh)
 //     and the DestinationRules. Bad input becomes a lifecycle.Problem, not an error.
 //  4. drive (drive.go) loops over lifecycle.Decide(r.facts(w, ts)): facts resolves the
 //     stable and canary subsets (lifecycle.Subsets), checks the DestinationRule subsets
