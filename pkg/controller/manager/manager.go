@@ -196,6 +196,10 @@ func newManager(cfg *rest.Config, o Options, logger logr.Logger) (ctrl.Manager, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the manager: %w", err)
 	}
+	if lock := mo.LeaderElectionResourceLockInterface; lock != nil {
+		logger.Info("electing a leader", "identity", lock.Identity(), "lease", lock.Describe(),
+			"leaseDuration", mo.LeaseDuration.String(), "renewDeadline", mo.RenewDeadline.String(), "retryPeriod", mo.RetryPeriod.String())
+	}
 	return mgr, fence, nil
 }
 
