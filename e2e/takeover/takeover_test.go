@@ -115,7 +115,9 @@ func atWeight(w int32) func(*sluicev1alpha1.TrafficShift) bool {
 	}
 }
 
-func promoted(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Phase == sluicev1alpha1.PhasePromoted }
+func promoted(ts *sluicev1alpha1.TrafficShift) bool {
+	return ts.Status.Phase == sluicev1alpha1.PhasePromoted
+}
 
 // Issue 17, "A takeover": the leader is SIGKILLed mid-rollout; the other replica takes
 // over, its first tick judges with a window the standby kept warm, and the rollout
