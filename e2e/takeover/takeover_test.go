@@ -3,6 +3,7 @@ package takeover
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"slices"
 	"syscall"
@@ -218,7 +219,9 @@ func TestPartitionedLeaderWritesNothingAfterTakeover(t *testing.T) {
 	var proxies [2]*Proxy
 	var servers [2]string
 	for i := range proxies {
-		p, err := NewProxy(env.Cluster.Config.Host[len("https://"):])
+		u, err := url.Parse(env.Cluster.Config.Host)
+		must(t, err)
+		p, err := NewProxy(u.Host)
 		must(t, err)
 		t.Cleanup(func() { _ = p.Close() })
 		proxies[i], servers[i] = p, "https://"+p.Addr
@@ -244,7 +247,7 @@ func TestPartitionedLeaderWritesNothingAfterTakeover(t *testing.T) {
 			t.Fatalf("the Lease did not pass to %s within 15s of the partition", other.Name)
 		}
 	}
-	first := waitFirstWrite(t, other.Name, 15*time.Second)
+	first := waitFirstWrite(t, other.Name, stalled, 15*time.Second)
 	select {
 	case <-leader.Done():
 		t.Logf("%s (partitioned) exited: %v", leader.Name, leader.ExitErr())
@@ -281,14 +284,14 @@ func TestPartitionedLeaderWritesNothingAfterTakeover(t *testing.T) {
 }
 
 // waitFirstWrite waits for the first successful write by user to the rollout's objects
-// (TrafficShifts, VirtualServices) in the audit log.
-func waitFirstWrite(t *testing.T, user string, timeout time.Duration) AuditEvent {
+// (TrafficShifts, VirtualServices) received after after, in the audit log.
+func waitFirstWrite(t *testing.T, user string, after time.Time, timeout time.Duration) AuditEvent {
 	t.Helper()
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		events, err := ReadAudit(env.AuditLog)
 		must(t, err)
 		for _, e := range events {
-			if e.User.Username == user && e.Write() && e.Succeeded() && (e.Resource() == "trafficshifts/status" || e.Resource() == "virtualservices") {
+			if e.User.Username == user && e.Write() && e.Succeeded() && e.RequestReceived.After(after) && (e.Resource() == "trafficshifts/status" || e.Resource() == "virtualservices") {
 				return e
 			}
 		}
