@@ -153,6 +153,8 @@ type Rollout struct {
 	Fleet *standin.Fleet
 	VS    *vswatch.Log
 	env   *Env
+	// cancel ends the watches, so that the API server can stop.
+	cancel context.CancelFunc
 }
 
 // NewRollout creates namespace ns with reviews (v1, v2 two pods each, rate req/s), the
@@ -178,20 +180,22 @@ func (e *Env) NewRollout(ctx context.Context, ns string, n int, rate float64) (*
 			return nil, fmt.Errorf("creating %T %s: %w", o, o.GetName(), err)
 		}
 	}
+	ctx, cancel := context.WithCancel(ctx)
 	fleet, err := standin.Start(ctx, standin.Config{Client: e.Kube, Dynamic: e.Dyn, Namespace: ns, Service: Service, VirtualService: Service,
 		Rate: rate, IPPrefix: "127.0." + strconv.Itoa(n) + ".", Seed: uint64(n)})
 	if err != nil {
+		cancel()
 		return nil, err
 	}
-	r := &Rollout{NS: ns, Fleet: fleet, env: e}
+	r := &Rollout{NS: ns, Fleet: fleet, env: e, cancel: cancel}
 	for _, v := range []string{Stable, Canary} {
 		if _, err := fleet.AddPods(ctx, v, labels(v), 2); err != nil {
-			fleet.Stop()
+			r.Stop()
 			return nil, err
 		}
 	}
 	if r.VS, err = vswatch.Watch(ctx, e.Dyn, ns, Service, Service); err != nil {
-		fleet.Stop()
+		r.Stop()
 		return nil, err
 	}
 	return r, nil
@@ -238,7 +242,10 @@ func (r *Rollout) Wait(ctx context.Context, timeout time.Duration, what string, 
 	return nil, fmt.Errorf("TrafficShift %s/%s: not %s within %s", r.NS, Service, what, timeout)
 }
 
-// Stop stops the stand-ins.
-func (r *Rollout) Stop() { r.Fleet.Stop() }
+// Stop stops the stand-ins and the VirtualService watch.
+func (r *Rollout) Stop() {
+	r.Fleet.Stop()
+	r.cancel()
+}
 
 func jsonMerge(v any) ([]byte, error) { return json.Marshal(v) }

@@ -261,7 +261,8 @@ func TestPartitionedLeaderWritesNothingAfterTakeover(t *testing.T) {
 	time.Sleep(time.Second)
 	events, err := ReadAudit(env.AuditLog)
 	must(t, err)
-	var late, refused int
+	var late int
+	var refused []string
 	for _, e := range events {
 		if e.User.Username != leader.Name || !e.Write() || e.RequestReceived.Before(first.RequestReceived) {
 			continue
@@ -269,7 +270,11 @@ func TestPartitionedLeaderWritesNothingAfterTakeover(t *testing.T) {
 		late++
 		switch {
 		case !e.Succeeded():
-			refused++
+			code := 0
+			if e.ResponseStatus != nil {
+				code = e.ResponseStatus.Code
+			}
+			refused = append(refused, fmt.Sprintf("%s %s (%d)", e.Verb, e.Resource(), code))
 		case e.Resource() == "events":
 			t.Logf("an Event the old leader recorded arrived late: %s %s at %s", e.Verb, e.ObjectRef.Name, e.RequestReceived.Format(time.RFC3339Nano))
 		default:
@@ -278,7 +283,7 @@ func TestPartitionedLeaderWritesNothingAfterTakeover(t *testing.T) {
 				e.RequestReceived.Format(time.RFC3339Nano), first.RequestReceived.Format(time.RFC3339Nano))
 		}
 	}
-	t.Logf("partition at %s; new leader's first write (%s %s) %s later; healed %s later; requests of the old leader received after that write: %d writes, %d refused",
+	t.Logf("partition at %s; new leader's first write (%s %s) %s later; healed %s later; writes of the old leader received after that write: %d, refused: %v",
 		stalled.Format(time.RFC3339Nano), first.Verb, first.Resource(), first.RequestReceived.Sub(stalled).Round(time.Millisecond),
 		healed.Sub(stalled).Round(time.Millisecond), late, refused)
 }
