@@ -6,7 +6,7 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/...
 
-.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink image plugin dist lab
+.PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink bench-takeover image plugin dist lab
 
 all: build
 
@@ -50,7 +50,7 @@ lint:
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
 unit: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/e2e$$' -e '/e2e/takeover$$')
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -race $(RACE_PKGS)
 
 fuzz:
@@ -58,7 +58,7 @@ fuzz:
 
 e2e: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -timeout 20m -v ./e2e/
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -timeout 20m -v ./e2e/ ./e2e/takeover/
 
 ## istiod: build (or reuse from cache) the real istiod for the mesh lab.
 istiod:
@@ -112,6 +112,12 @@ bench-alerts: bins
 ## answer (report in bench/hangingsink/README.md).
 bench-hangingsink: bins
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./bench/hangingsink -out bench/hangingsink
+
+## bench-takeover: two replicas of the real binary, the leader SIGKILLed as the canary starts
+## failing: kill → the new leader's first tick and fault → canary weight 0, with sluice's lease
+## timings and controller-runtime's (report in bench/takeover/README.md; ~20 min).
+bench-takeover: bins
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./bench/takeover -out bench/takeover
 
 ## bench-detect: the seeded detection simulation (sluice vs Flagger- and Argo-style rules); writes bench/detect/.
 bench-detect:

@@ -66,8 +66,18 @@ func IstioCRDs(ctx context.Context) (string, error) {
 	return p, nil
 }
 
+// Options are optional settings of the control plane.
+type Options struct {
+	// AuditLog, when set, is where kube-apiserver writes its audit log (JSON lines,
+	// written as requests complete) under the policy in the file AuditPolicy.
+	AuditLog, AuditPolicy string
+}
+
 // Start launches etcd and kube-apiserver from $KUBEBUILDER_ASSETS and installs the CRDs.
-func Start(ctx context.Context) (*Cluster, error) {
+func Start(ctx context.Context) (*Cluster, error) { return StartWith(ctx, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, o Options) (*Cluster, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run through `make test`/`make demo`, or export KUBEBUILDER_ASSETS=$(e2e/k8sbins/build.sh)")
@@ -90,6 +100,10 @@ func Start(ctx context.Context) (*Cluster, error) {
 	}
 	// On loopback the default endpoint reconciler cannot publish the apiserver's address.
 	env.ControlPlane.GetAPIServer().Configure().Set("endpoint-reconciler-type", "none")
+	if o.AuditLog != "" {
+		env.ControlPlane.GetAPIServer().Configure().
+			Set("audit-log-path", o.AuditLog).Set("audit-policy-file", o.AuditPolicy).Set("audit-log-mode", "blocking")
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)

@@ -34,6 +34,11 @@
 //     status (writeTickStatus: only when something but the window changed, or every
 //     StatusEvery), Events, metrics; nextTick returns the RequeueAfter of the next tick.
 //
+// With leader election, all of this runs on the leader only. On the other replicas the
+// Standby (standby.go) reads the active rollouts' stats into the same windows (memory.go)
+// and writes nothing, so that after a takeover the first tick judges with a full window;
+// the leader's writes go through the manager's lease fence (manager/fence.go).
+//
 // Decisions live in two pure packages and nowhere else: pkg/lifecycle says which
 // transition (start, advance, promote, roll back, pause, resume, supersede, opt out, mark
 // invalid, settle), pkg/analysis what the traffic says. Every reason is declared once in

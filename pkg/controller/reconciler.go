@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -63,6 +64,10 @@ type Reconciler struct {
 	Notify   NotifyConfig
 
 	mem memory
+	// standby is closed once the standby (standby.go) has stopped; nil without one.
+	standby chan struct{}
+	// firstTick logs this process's first full tick, the end of a takeover.
+	firstTick sync.Once
 }
 
 // Reconcile handles one Service: the controller-runtime contract, keyed by the Service's
@@ -71,6 +76,9 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	logger := log.FromContext(ctx).WithValues("service", req.NamespacedName)
 	ctx = log.IntoContext(ctx, logger)
+	if err := r.waitForStandby(ctx); err != nil {
+		return ctrl.Result{}, err
+	}
 	start := r.Clock.Now()
 
 	svc := &corev1.Service{}

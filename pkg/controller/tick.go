@@ -54,6 +54,7 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 		return err
 	}
 	d := analysis.Decide(in)
+	r.noteFirstTick(ctx, in, d, now)
 	rm.noteFailure(in, now)
 	if d.Recheck {
 		rm.recheckUntil = now.Add(w.spec.Interval)
@@ -98,11 +99,7 @@ func guardInput(w *world, st *sluicev1alpha1.TrafficShiftStatus, rm *rolloutMemo
 // remember returns the memory of ts's rollout of canary, in step with the status.
 func (r *Reconciler) remember(ts *sluicev1alpha1.TrafficShift, w *world, canary string, now time.Time) *rolloutMemory {
 	st := &ts.Status
-	started := now
-	if st.RolloutStartedAt != nil {
-		started = st.RolloutStartedAt.Time.Truncate(time.Microsecond) // as stored
-	}
-	rm := r.mem.get(client.ObjectKeyFromObject(ts), canary, started, w.spec.Guard.Window, st.StepRequests, st.Step)
+	rm := r.mem.get(client.ObjectKeyFromObject(ts), canary, rolloutStart(st, now), w.spec.Guard.Window, st.StepRequests, st.Step)
 	if rm.step != st.Step {
 		rm.step, rm.stepReqs = st.Step, st.StepRequests
 	}

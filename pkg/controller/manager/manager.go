@@ -18,6 +18,7 @@ import (
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	uberzap "go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -42,9 +43,10 @@ import (
 
 // Options are the controller's settings (the sluice binary's flags).
 type Options struct {
-	MetricsAddr   string
-	ProbeAddr     string
-	LeaderElect   bool
+	MetricsAddr string
+	ProbeAddr   string
+	// Leader configures leader election (--leader-elect and its companions).
+	Leader        LeaderOptions
 	LogFormat     string // json or console
 	LogDebug      bool
 	Workers       int
@@ -81,7 +83,6 @@ type Options struct {
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the controller's own /metrics (\"0\" disables)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
-	fs.BoolVar(&o.LeaderElect, "leader-elect", false, "elect a leader so that only one replica acts")
 	fs.StringVar(&o.LogFormat, "log-format", "json", "log format: json or console")
 	fs.BoolVar(&o.LogDebug, "debug", false, "debug-level logs")
 	fs.IntVar(&o.Workers, "workers", 4, "Services reconciled concurrently")
@@ -111,6 +112,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 		return err
 	})
 	o.Alerts.bindFlags(fs)
+	o.Leader.bindFlags(fs)
 }
 
 // Scheme has every type the controller reads or writes.
@@ -126,8 +128,40 @@ func Scheme() (*runtime.Scheme, error) {
 
 // Run starts the manager and blocks until ctx ends.
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
+	logger, raw, err := newLogger(o)
+	if err != nil {
+		return err
+	}
+	ctrl.SetLogger(logger)
+	mgr, fence, err := newManager(cfg, o, logger)
+	if err != nil {
+		return err
+	}
+	reg := o.Registerer
+	if reg == nil {
+		reg = crmetrics.Registry
+	}
+	m, err := metrics.New(reg)
+	if err != nil {
+		return err
+	}
+	r, err := newReconciler(mgr, o, m, fence, raw)
+	if err != nil {
+		return err
+	}
+	if err := addRunnables(mgr, o, r, m, reg, logger); err != nil {
+		return err
+	}
+	if err := mgr.Start(ctx); err != nil {
+		return fmt.Errorf("running the manager: %w", err)
+	}
+	return nil
+}
+
+// newLogger builds the zap logger of o's format and level.
+func newLogger(o Options) (logr.Logger, *uberzap.Logger, error) {
 	if o.LogFormat != "json" && o.LogFormat != "console" {
-		return fmt.Errorf("--log-format %q: expected json or console", o.LogFormat)
+		return logr.Logger{}, nil, fmt.Errorf("--log-format %q: expected json or console", o.LogFormat)
 	}
 	raw := zap.NewRaw(zap.UseDevMode(o.LogFormat == "console"), func(zo *zap.Options) {
 		zo.TimeEncoder = zapcore.RFC3339NanoTimeEncoder
@@ -139,42 +173,47 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			zo.Level = zapcore.DebugLevel
 		}
 	})
-	logger := zapr.NewLogger(raw)
-	ctrl.SetLogger(logger)
+	return zapr.NewLogger(raw), raw, nil
+}
+
+// newManager creates the controller-runtime manager, with leader election when o asks;
+// the fence then guards the reconciler's writes.
+func newManager(cfg *rest.Config, o Options, logger logr.Logger) (ctrl.Manager, *Fence, error) {
 	scheme, err := Scheme()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+	mo := ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.ProbeAddr,
-		LeaderElection:         o.LeaderElect,
-		LeaderElectionID:       "sluice.sluice.dev",
 		Logger:                 logger,
-	})
+	}
+	fence, err := leaderElection(cfg, o.Leader, &mo)
 	if err != nil {
-		return fmt.Errorf("creating the manager: %w", err)
+		return nil, nil, err
 	}
-	reg := o.Registerer
-	if reg == nil {
-		reg = crmetrics.Registry
-	}
-	m, err := metrics.New(reg)
+	mgr, err := ctrl.NewManager(cfg, mo)
 	if err != nil {
-		return err
+		return nil, nil, fmt.Errorf("creating the manager: %w", err)
 	}
+	if lock := mo.LeaderElectionResourceLockInterface; lock != nil {
+		logger.Info("electing a leader", "identity", lock.Identity(), "lease", lock.Describe(),
+			"leaseDuration", mo.LeaseDuration.String(), "renewDeadline", mo.RenewDeadline.String(), "retryPeriod", mo.RetryPeriod.String())
+	}
+	return mgr, fence, nil
+}
+
+// newReconciler builds the reconciler: its clients (writes through the fence), stats
+// sources and data-plane confirmation.
+func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence, raw *uberzap.Logger) (*controller.Reconciler, error) {
 	clk := o.Clock
 	if clk == nil {
 		clk = clock.RealClock{}
 	}
-	workers := o.Workers
-	if workers < 1 {
-		workers = 1
-	}
 	scraper := envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout})
 	r := &controller.Reconciler{
-		Client:    mgr.GetClient(),
+		Client:    FencedClient(mgr.GetClient(), fence, time.Now),
 		APIReader: mgr.GetAPIReader(),
 		Fresh:     &ownwrites.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Clock: clk},
 		Recorder:  mgr.GetEventRecorder("sluice"),
@@ -188,9 +227,21 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		RecordLog: raw.Named("rollout"),
 		Notify:    o.Notify,
 	}
-	if err := addNotifier(mgr, r, reg, logger); err != nil {
-		return err
+	if err := dataPlane(r, mgr, o, scraper); err != nil {
+		return nil, err
 	}
+	if o.PrometheusURL != "" {
+		pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})
+		if err != nil {
+			return nil, fmt.Errorf("--prometheus-url %q: %w", o.PrometheusURL, err)
+		}
+		r.Stats.Prometheus = &source.Prometheus{API: promv1.NewAPI(pc), Timeout: o.ScrapeTimeout}
+	}
+	return r, nil
+}
+
+// dataPlane sets r's data-plane confirmation, if o asks for one.
+func dataPlane(r *controller.Reconciler, mgr ctrl.Manager, o Options, scraper *envoy.Scraper) error {
 	switch {
 	case o.ConfigDumpPort > 0 && len(o.IstiodDebugURLs) > 0:
 		return fmt.Errorf("--config-dump-port and --istiod-debug-url both confirm the data plane: set one")
@@ -201,16 +252,24 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		r.DataPlane = &dataplane.Istiod{Reader: mgr.GetClient(), Scraper: scraper, URLs: o.IstiodDebugURLs}
 		r.DataPlaneTimeout = o.DataPlaneTimeout
 	}
-	if o.PrometheusURL != "" {
-		pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})
-		if err != nil {
-			return fmt.Errorf("--prometheus-url %q: %w", o.PrometheusURL, err)
-		}
-		r.Stats.Prometheus = &source.Prometheus{API: promv1.NewAPI(pc), Timeout: o.ScrapeTimeout}
+	return nil
+}
+
+// addRunnables adds the notifier, the alert receiver, the reconciler, the standby (with
+// leader election) and the health checks to mgr.
+func addRunnables(mgr ctrl.Manager, o Options, r *controller.Reconciler, m *metrics.Metrics, reg prometheus.Registerer, logger logr.Logger) error {
+	if err := addNotifier(mgr, r, reg, logger); err != nil {
+		return err
 	}
 	if err := addAlertReceiver(mgr, o.Alerts, m); err != nil {
 		return err
 	}
+	if o.Leader.Elect {
+		if err := mgr.Add(controller.NewStandby(r, mgr.Elected(), mgr.GetCache())); err != nil {
+			return fmt.Errorf("adding the standby: %w", err)
+		}
+	}
+	workers := max(o.Workers, 1)
 	if err := r.SetupWithManager(mgr, workers, o.AllowRestart); err != nil {
 		return fmt.Errorf("setting up the reconciler: %w", err)
 	}
@@ -219,9 +278,6 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
-	}
-	if err := mgr.Start(ctx); err != nil {
-		return fmt.Errorf("running the manager: %w", err)
 	}
 	return nil
 }
