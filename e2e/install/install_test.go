@@ -2,6 +2,7 @@ package install
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -242,4 +243,42 @@ func dangling(fs *flowcontrolv1.FlowSchema) flowcontrolv1.ConditionStatus {
 		}
 	}
 	return ""
+}
+
+// widgetCRD and a Widget: a CRD new to the cluster and an object of it, in one kustomization.
+const widgetCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.install.sluice.dev}
+spec:
+  group: install.sluice.dev
+  scope: Cluster
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+`
+
+// TestCustomResourceNeedsItsCRDFirst is why the default ShiftPolicy is not in
+// manifests/: kubectl maps every object of an apply before creating any, so an object of
+// a CRD that the same apply creates is refused (the CRD itself is created).
+func TestCustomResourceNeedsItsCRDFirst(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"crd.yaml":           widgetCRD,
+		"widget.yaml":        "apiVersion: install.sluice.dev/v1\nkind: Widget\nmetadata: {name: one}\n",
+		"kustomization.yaml": "resources: [crd.yaml, widget.yaml]\n",
+	}
+	for name, content := range files {
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
+	}
+	out, err := kubectl(t.Context(), "apply", "-k", dir)
+	t.Cleanup(func() { _, _ = kubectl(context.Background(), "delete", "crd", "widgets.install.sluice.dev") })
+	if err == nil || !strings.Contains(out, `no matches for kind "Widget"`) {
+		t.Fatalf("applying a CRD and its object in one apply: %v\n%s\nwant the object refused", err, out)
+	}
+	if !strings.Contains(out, "customresourcedefinition.apiextensions.k8s.io/widgets.install.sluice.dev created") {
+		t.Fatalf("the CRD was not created:\n%s", out)
+	}
 }
