@@ -42,8 +42,8 @@ spec:
 //     stable subset back alone: VirtualService http is an atomic list, so leaving the
 //     weights out of the manifest does not keep sluice's, and sluice pauses with
 //     ExternalWeightChange instead of fighting the tool;
-//   - a retry resumes the rollout: sluice's JSON patch writes the weights again though
-//     the tool now owns spec.http.
+//   - a promotion still writes the routes: sluice's JSON patch is an update, which the
+//     tool's ownership of spec.http does not block.
 func TestGitOpsServerSideApply(t *testing.T) {
 	controllerAsServiceAccount(t)
 	s := newService(t, "gitops", "127.0.151.", 2)
@@ -87,9 +87,9 @@ func TestGitOpsServerSideApply(t *testing.T) {
 	time.Sleep(time.Second) // ticks go by: sluice does not write the weights back
 	s.wantWeights("paused", map[string]int32{"v1": 100})
 
-	s.annotate(map[string]any{"sluice.dev/retry": "v2@1"})
-	s.waitTS(10*time.Second, "v2 at 5 % again", held)
-	s.wantWeights("after the retry", atFive)
+	s.annotate(map[string]any{"sluice.dev/promote": "v2"})
+	s.waitTS(10*time.Second, "the promotion of v2", phaseIs(sluicev1alpha1.PhasePromoted))
+	s.wantWeights("promoted", map[string]int32{"v2": 100})
 	noRightMissing(t)
 }
 
