@@ -6,6 +6,11 @@ FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/...
 
+# End-to-end packages (real API server, real processes): `make e2e` runs them one package
+# at a time; `make unit` leaves them out (E2E_ONLY matches their import paths).
+E2E_PKGS := ./e2e/ ./e2e/install/ ./e2e/takeover/
+E2E_ONLY := /e2e(/install|/takeover|/faults|/node)?$$
+
 .PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink bench-takeover image plugin dist lab
 
 all: build
@@ -50,7 +55,7 @@ lint:
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
 unit: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v -e '/e2e$$' -e '/e2e/takeover$$')
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v -E '$(E2E_ONLY)')
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -race $(RACE_PKGS)
 
 fuzz:
@@ -58,7 +63,7 @@ fuzz:
 
 e2e: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -timeout 20m -v ./e2e/ ./e2e/takeover/
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -p 1 -timeout 30m -v $(E2E_PKGS)
 
 ## istiod: build (or reuse from cache) the real istiod for the mesh lab.
 istiod:

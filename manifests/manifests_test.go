@@ -51,9 +51,11 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	tests := map[string]struct {
 		kinds []string
 	}{
-		"rbac.yaml":                       {[]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}},
-		"deployment.yaml":                 {[]string{"Namespace", "Deployment", "Service"}},
-		"default-policy.yaml":             {[]string{"ShiftPolicy"}},
+		"namespace.yaml":                  {[]string{"Namespace"}},
+		"rbac.yaml":                       {[]string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Role", "RoleBinding"}},
+		"flowschema.yaml":                 {[]string{"FlowSchema"}},
+		"deployment.yaml":                 {[]string{"Deployment", "Service", "Service", "PodDisruptionBudget"}},
+		"policies/default-policy.yaml":    {[]string{"ShiftPolicy"}},
 		"examples/strict-policy.yaml":     {[]string{"ShiftPolicy"}},
 		"examples/annotated-service.yaml": {[]string{"Service", "DestinationRule", "VirtualService"}},
 	}
@@ -81,7 +83,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 }
 
 func TestDefaultPolicyIsTheBuiltIn(t *testing.T) {
-	objs := decodeAll(t, "default-policy.yaml")
+	objs := decodeAll(t, "policies/default-policy.yaml")
 	p, ok := objs[0].(*sluicev1alpha1.ShiftPolicy)
 	if !ok || p.Name != spec.DefaultPolicyName {
 		t.Fatalf("default-policy.yaml holds %T named %q, want a ShiftPolicy named %q", objs[0], p.Name, spec.DefaultPolicyName)
@@ -100,6 +102,7 @@ func TestKustomizationsListEveryFile(t *testing.T) {
 	}{
 		"install":  {dir: ".", extra: []string{"crds/sluice.dev_shiftpolicies.yaml", "crds/sluice.dev_trafficshifts.yaml"}},
 		"examples": {dir: "examples"},
+		"policies": {dir: "policies"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
