@@ -50,7 +50,7 @@ lint:
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
 unit: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v '/e2e$$')
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -Ev '/e2e(/faults)?$$')
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -race $(RACE_PKGS)
 
 fuzz:
@@ -59,6 +59,7 @@ fuzz:
 e2e: bins
 	@hack/install-debs.sh
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -timeout 20m -v ./e2e/
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -timeout 10m -v ./e2e/faults/
 
 ## istiod: build (or reuse from cache) the real istiod for the mesh lab.
 istiod:

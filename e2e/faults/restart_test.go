@@ -1,0 +1,94 @@
+package faults
+
+import (
+	"testing"
+	"time"
+
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/sluicedev/sluice/e2e/standin"
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+)
+
+// outage is how long etcd or the API server stays down in these tests: long enough for
+// several failed reconciles and their backoff to grow.
+const outage = 6 * time.Second
+
+// etcd, then the API server, restarted mid-rollout: the controller reconnects and the
+// rollout goes on from the step it was at, with no step lost or skipped and no weight
+// moved while the control plane was away.
+func TestEtcdThenAPIServerRestartedMidRollout(t *testing.T) {
+	r := newRollout(t, "restart", 200)
+	r.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
+		"sluice.dev/steps": "5:1s,25:4s,50:4s,100:1s", "sluice.dev/min-requests": "20"})
+	before := r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
+
+	must(t, env.StopEtcd())
+	time.Sleep(outage)
+	must(t, env.StartEtcd())
+	t.Logf("etcd was down %s at canary weight 25", outage)
+	if w := r.weights(); w["v2"] > 25 {
+		// The step's dwell may have ended during the outage; more than one step may not.
+		t.Fatalf("after the etcd outage the canary weight is %d", w["v2"])
+	}
+
+	r.waitTS(30*time.Second, "step 3 (50 %)", weightIs(50))
+	must(t, env.StopAPIServer())
+	time.Sleep(outage)
+	must(t, env.StartAPIServer())
+	t.Logf("the API server was down %s at canary weight 50", outage)
+
+	ts := r.waitTS(60*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
+	r.canarySeq(0, 5, 25, 50, 100)
+	if ts.Status.RolloutStartedAt == nil || !ts.Status.RolloutStartedAt.Equal(before.Status.RolloutStartedAt) {
+		t.Fatalf("the rollout started over: started %v before the restarts, %v after", before.Status.RolloutStartedAt, ts.Status.RolloutStartedAt)
+	}
+	if h := ts.Status.History; len(h) != 1 || h[0].Result != sluicev1alpha1.PhasePromoted {
+		t.Fatalf("history after the restarts: %s", statusJSON(ts))
+	}
+	r.checkInvariants(5)
+}
+
+// The canary fails while the API server is down: the rollback is written as soon as the
+// API server is back. Measured: API server healthy again → canary weight 0 in the
+// VirtualService (polled every 10 ms).
+func TestRollbackWhileAPIServerDown(t *testing.T) {
+	r := newRollout(t, "apidown", 200)
+	r.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
+		"sluice.dev/steps": "5:1s,25:5m,50,100", "sluice.dev/min-requests": "20"})
+	r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
+
+	must(t, env.StopAPIServer())
+	r.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 0.5})
+	time.Sleep(outage)
+	must(t, env.StartAPIServer())
+	back := time.Now()
+	zero, ok := r.pollCanaryZero(back, 30*time.Second)
+	if !ok {
+		t.Fatalf("canary weight not 0 within 30s of the API server's return; weights %v", r.weights())
+	}
+	t.Logf("API server back → canary weight 0: %s (n=1, outage %s)", zero.Sub(back).Round(time.Millisecond), outage)
+	ts := r.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	if d := ts.Status.LastDecision; d == nil || d.Reason != "ErrorRate" || ts.Status.Weight != 0 {
+		t.Fatalf("rolled-back status: %s", statusJSON(ts))
+	}
+	r.waitEvent("TrafficShift", 10*time.Second, "RolledBack", "ErrorRate")
+	r.canarySeq(0, 5, 25, 0)
+	r.checkInvariants(4)
+}
+
+// pollCanaryZero reads the VirtualService every 10 ms from since until the canary's
+// weight is 0, and returns when it first saw it.
+func (r *rollout) pollCanaryZero(since time.Time, timeout time.Duration) (time.Time, bool) {
+	for time.Since(since) < timeout {
+		vs := &networkingv1.VirtualService{}
+		if err := env.Client.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: r.svc}, vs); err == nil {
+			if standin.DefaultRouteWeights(vs, r.ns, r.svc)["v2"] == 0 {
+				return time.Now(), true
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Time{}, false
+}
