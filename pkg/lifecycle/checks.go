@@ -73,12 +73,17 @@ func canaryUndefinedCheck(w World) (Transition, bool) {
 		Events: []Event{{Warning: true, Reason: reason.RolledBack, Action: "Rollback", Note: fmt.Sprintf("canary %q rolled back (%s): %s", w.Canary, reason.CanarySubsetRemoved, msg)}}}, true
 }
 
-// invalidCheck: bad input is terminal and changes nothing.
+// invalidCheck: bad input is terminal and changes nothing. Mid-rollout, the message says
+// that the canary keeps its weight without a guard until the input is fixed.
 func invalidCheck(w World) (Transition, bool) {
 	if w.Problem == nil {
 		return Transition{}, false
 	}
-	return invalid(w.Problem), true
+	t := invalid(w.Problem)
+	if st := w.Status; (Active(st.Phase) || st.Phase == v1alpha1.PhaseInvalid) && st.Canary != "" && st.Weight > 0 && st.RolloutStartedAt != nil {
+		t.Message += fmt.Sprintf("; the rollout of %q is suspended at step %d (canary weight %d as last written), unguarded, until this is fixed", st.Canary, st.Step, st.Weight)
+	}
+	return t, true
 }
 
 // followUpCheck: after a rollback or promotion the controller follows the last write at

@@ -129,7 +129,16 @@ func TestDecide(t *testing.T) {
 				rollout(w, v1alpha1.PhaseProgressing)
 				w.Problem = &Problem{reason.SubsetNotFound, "no subset v2"}
 			}),
-			want: Transition{Kind: MarkInvalid, Reason: reason.SubsetNotFound}, check: "invalid",
+			want: Transition{Kind: MarkInvalid, Reason: reason.SubsetNotFound,
+				Message: `no subset v2; the rollout of "v2" is suspended at step 2 (canary weight 25 as last written), unguarded, until this is fixed`}, check: "invalid",
+		},
+		"bad input while already Invalid mid-rollout: the same message": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseInvalid)
+				w.Problem = &Problem{reason.NoVirtualService, "no VirtualService"}
+			}),
+			want: Transition{Kind: MarkInvalid, Reason: reason.NoVirtualService,
+				Message: `no VirtualService; the rollout of "v2" is suspended at step 2 (canary weight 25 as last written), unguarded, until this is fixed`}, check: "invalid",
 		},
 		"the canary's subset removed mid-rollout: its traffic goes back to stable": {
 			world: world(func(w *World) {
