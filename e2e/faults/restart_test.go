@@ -1,10 +1,12 @@
 package faults
 
 import (
+	"context"
 	"testing"
 	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/e2e/standin"
@@ -24,20 +26,9 @@ func TestEtcdThenAPIServerRestartedMidRollout(t *testing.T) {
 		"sluice.dev/steps": "5:1s,25:4s,50:4s,100:1s", "sluice.dev/min-requests": "20"})
 	before := r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
 
-	must(t, env.StopEtcd())
-	time.Sleep(outage)
-	must(t, env.StartEtcd())
-	t.Logf("etcd was down %s at canary weight 25", outage)
-	if w := r.weights(); w["v2"] > 25 {
-		// The step's dwell may have ended during the outage; more than one step may not.
-		t.Fatalf("after the etcd outage the canary weight is %d", w["v2"])
-	}
-
+	down(t, "etcd", env.StopEtcd, env.StartEtcd, nil)
 	r.waitTS(30*time.Second, "step 3 (50 %)", weightIs(50))
-	must(t, env.StopAPIServer())
-	time.Sleep(outage)
-	must(t, env.StartAPIServer())
-	t.Logf("the API server was down %s at canary weight 50", outage)
+	down(t, "the API server", env.StopAPIServer, env.StartAPIServer, nil)
 
 	ts := r.waitTS(60*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
 	r.canarySeq(0, 5, 25, 50, 100)
@@ -59,11 +50,10 @@ func TestRollbackWhileAPIServerDown(t *testing.T) {
 		"sluice.dev/steps": "5:1s,25:5m,50,100", "sluice.dev/min-requests": "20"})
 	r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
 
-	must(t, env.StopAPIServer())
-	r.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 0.5})
-	time.Sleep(outage)
-	must(t, env.StartAPIServer())
-	back := time.Now()
+	down(t, "the API server", env.StopAPIServer, env.StartAPIServer, func() {
+		r.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 0.5})
+	})
+	back := time.Now() // healthy and answering reads
 	zero, ok := r.pollCanaryZero(back, 30*time.Second)
 	if !ok {
 		t.Fatalf("canary weight not 0 within 30s of the API server's return; weights %v", r.weights())
@@ -76,6 +66,26 @@ func TestRollbackWhileAPIServerDown(t *testing.T) {
 	r.waitEvent("TrafficShift", 10*time.Second, "RolledBack", "ErrorRate")
 	r.canarySeq(0, 5, 25, 0)
 	r.checkInvariants(4)
+}
+
+// down stops part of the control plane, runs whileDown (when set), waits outage, starts it
+// again and waits until the API server answers reads again.
+func down(t *testing.T, what string, stop, start func() error, whileDown func()) {
+	t.Helper()
+	must(t, stop())
+	if whileDown != nil {
+		whileDown()
+	}
+	time.Sleep(outage)
+	must(t, start())
+	deadline := time.Now().Add(30 * time.Second)
+	for env.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, &corev1.Namespace{}) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the API server does not answer 30s after %s came back", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("%s was down for about %s", what, outage)
 }
 
 // pollCanaryZero reads the VirtualService every 10 ms from since until the canary's
