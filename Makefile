@@ -8,7 +8,7 @@ RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics
 
 # End-to-end packages (real API server, real processes): `make e2e` runs them one package
 # at a time; `make unit` leaves them out (E2E_ONLY matches their import paths).
-E2E_PKGS := ./e2e/ ./e2e/install/ ./e2e/takeover/
+E2E_PKGS := ./e2e/ ./e2e/install/ ./e2e/takeover/ ./e2e/faults/
 E2E_ONLY := /e2e(/install|/takeover|/faults|/node)?$$
 
 .PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink bench-takeover image plugin dist lab

@@ -29,6 +29,9 @@ type Cluster struct {
 	Client client.Client
 	Scheme *runtime.Scheme
 	env    *envtest.Environment
+	// dir holds etcd's data and the API server's certificates, kept across restarts
+	// (restart.go) and removed by Stop.
+	dir string
 }
 
 // NewScheme returns a scheme with the core, sluice and Istio networking types.
@@ -104,21 +107,33 @@ func StartWith(ctx context.Context, o Options) (*Cluster, error) {
 		env.ControlPlane.GetAPIServer().Configure().
 			Set("audit-log-path", o.AuditLog).Set("audit-policy-file", o.AuditPolicy).Set("audit-log-mode", "blocking")
 	}
+	dir, err := keepAcrossRestarts(env)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		_ = env.Stop()
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("client for the test API server: %w", err)
 	}
-	return &Cluster{Config: cfg, Client: c, Scheme: scheme, env: env}, nil
+	return &Cluster{Config: cfg, Client: c, Scheme: scheme, env: env, dir: dir}, nil
 }
 
-// Stop shuts the control plane down.
-func (c *Cluster) Stop() error { return c.env.Stop() }
+// Stop shuts the control plane down and removes its data.
+func (c *Cluster) Stop() error {
+	err := c.env.Stop()
+	if rmErr := os.RemoveAll(c.dir); rmErr != nil && err == nil {
+		err = fmt.Errorf("removing the control plane's data: %w", rmErr)
+	}
+	return err
+}
 
 // Kubeconfig writes a kubeconfig for the cluster to path (for kubectl and the CLI),
 // authenticated as an administrator (group system:masters).

@@ -1,5 +1,6 @@
-// Package vswatch records, with the time the watch delivered it, every weight split a
-// VirtualService's default route takes: the ground truth for rollout timings in the
+// Package vswatch records every watch event of a VirtualService, with the time the watch
+// delivered it, and every distinct weight split its default route takes: the ground
+// truth for rollout timings and for the routing invariants (invariants.go) in the
 // end-to-end tests and the demo.
 package vswatch
 
@@ -12,7 +13,10 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/sluicedev/sluice/e2e/standin"
 )
@@ -23,39 +27,79 @@ type Entry struct {
 	Weights map[string]int32
 }
 
-// Log is the history of one VirtualService's default-route weights.
+// Event is one watch event as delivered: its type (ADDED, MODIFIED, DELETED) and the
+// VirtualService as JSON. The objects listed when the watch starts come as ADDED.
+type Event struct {
+	At     time.Time
+	Type   watch.EventType
+	Object []byte
+}
+
+// Log is the history of one VirtualService: every event, and its default-route weights.
 type Log struct {
 	mu      sync.Mutex
 	entries []Entry
+	events  []Event
 }
 
-// Watch starts recording VirtualService name in namespace ns for Service svc until ctx ends.
+// Watch starts recording VirtualService name in namespace ns for Service svc until ctx
+// ends. It lists the VirtualService, then watches from the list's resourceVersion and
+// reconnects across API server restarts without missing an event.
 func Watch(ctx context.Context, dyn dynamic.Interface, ns, name, svc string) (*Log, error) {
-	w, err := dyn.Resource(standin.VirtualServiceGVR).Namespace(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + name})
+	res := dyn.Resource(standin.VirtualServiceGVR).Namespace(ns)
+	sel := metav1.ListOptions{FieldSelector: "metadata.name=" + name}
+	list, err := res.List(ctx, sel)
+	if err != nil {
+		return nil, fmt.Errorf("listing VirtualService %s/%s: %w", ns, name, err)
+	}
+	l := &Log{}
+	for i := range list.Items {
+		if raw, err := json.Marshal(list.Items[i].Object); err == nil {
+			l.record(time.Now(), watch.Added, raw, ns, svc)
+		}
+	}
+	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.GetResourceVersion(), &cache.ListWatch{
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel.FieldSelector
+			return res.Watch(ctx, o)
+		},
+	})
 	if err != nil {
 		return nil, fmt.Errorf("watching VirtualService %s/%s: %w", ns, name, err)
 	}
-	l := &Log{}
 	go func() {
 		defer w.Stop()
 		for ev := range w.ResultChan() {
 			at := time.Now()
-			raw, err := json.Marshal(ev.Object)
-			if err != nil {
-				continue
+			if ev.Type != watch.Added && ev.Type != watch.Modified && ev.Type != watch.Deleted {
+				continue // bookmarks, errors
 			}
-			ws, err := standin.WeightsFromJSON(raw, ns, svc)
-			if err != nil {
-				continue
+			if raw, err := json.Marshal(ev.Object); err == nil {
+				l.record(at, ev.Type, raw, ns, svc)
 			}
-			l.mu.Lock()
-			if n := len(l.entries); n == 0 || !maps.Equal(l.entries[n-1].Weights, ws) {
-				l.entries = append(l.entries, Entry{At: at, Weights: ws})
-			}
-			l.mu.Unlock()
 		}
 	}()
 	return l, nil
+}
+
+func (l *Log) record(at time.Time, typ watch.EventType, raw []byte, ns, svc string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, Event{At: at, Type: typ, Object: raw})
+	ws, err := standin.WeightsFromJSON(raw, ns, svc)
+	if err != nil || typ == watch.Deleted {
+		return
+	}
+	if n := len(l.entries); n == 0 || !maps.Equal(l.entries[n-1].Weights, ws) {
+		l.entries = append(l.entries, Entry{At: at, Weights: ws})
+	}
+}
+
+// Events returns every event recorded so far, oldest first.
+func (l *Log) Events() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Event(nil), l.events...)
 }
 
 // CanarySeq is the sequence of distinct weights subset took (absent = 0).

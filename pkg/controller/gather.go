@@ -110,6 +110,7 @@ func (r *Reconciler) facts(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	}
 	if err := istio.CheckSubsets(w.drs, w.target, subsets...); err != nil {
 		lw.Problem = &lifecycle.Problem{Reason: reason.SubsetNotFound, Message: err.Error()}
+		lw.CanaryUndefined = lw.Canary != "" && istio.CheckSubsets(w.drs, w.target, lw.Stable) == nil
 		return lw, nil
 	}
 	rt := w.routing(lw.Stable, lw.Canary)
@@ -309,12 +310,13 @@ func holdsRollout(st *sluicev1alpha1.TrafficShiftStatus, joining []string) func(
 }
 
 // inferStable finds the subset serving now. A VirtualService without any subset route to
-// the host (a gateway route) has no say.
+// the host (a gateway route) has no say; a route split between one subset and the canary
+// the annotation names serves that subset (a rollout whose TrafficShift was deleted).
 func (w *world) inferStable() (string, *lifecycle.Problem) {
 	var found string
 	var firstErr error
 	for _, vs := range w.vss {
-		s, err := istio.ServingSubset(vs, w.target)
+		s, err := istio.ServingSubsetBeside(vs, w.target, w.spec.Canary)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err

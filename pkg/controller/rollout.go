@@ -55,9 +55,13 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	r.noteRoutes(w, ts, w.routing(t.Stable, t.Canary), nil)
 	rm.lastTick, rm.world = now, w
 	r.expectWrite(w, ts, rm, t.Weight, r.Clock.Now(), true)
-	st.LastDecision = &sluicev1alpha1.Decision{Action: t.Action(), Reason: reason.RolloutStarted, Message: t.Message, Time: timePtr(now)}
+	why := reason.RolloutStarted
+	if t.Adopt { // the routes held t.Weight already: nothing moved
+		why, weightBefore = t.Reason, t.Weight
+	}
+	st.LastDecision = &sluicev1alpha1.Decision{Action: t.Action(), Reason: why, Message: t.Message, Time: timePtr(now)}
 	setCondition(ts, sluicev1alpha1.ConditionReady, true, reason.Valid, "annotations, policy and routes are valid")
-	setCondition(ts, sluicev1alpha1.ConditionProgressing, true, reason.RolloutStarted, t.Message)
+	setCondition(ts, sluicev1alpha1.ConditionProgressing, true, why, t.Message)
 	r.setWeightMetric(ts, t.Weight)
 	r.note(w, ts, tk, t, weightBefore, now)
 	if err := r.writeStatus(ctx, ts); err != nil {
@@ -122,6 +126,9 @@ func (r *Reconciler) optOut(ctx context.Context, w *world, ts *sluicev1alpha1.Tr
 			return r.writeStatus(ctx, ts)
 		}
 		r.events(ts, w.svc, t.Events)
+		if err := r.recordOptOut(ctx, ts, t, now); err != nil {
+			return err
+		}
 	}
 	if !t.Release {
 		return nil
@@ -132,6 +139,18 @@ func (r *Reconciler) optOut(ctx context.Context, w *world, ts *sluicev1alpha1.Tr
 	}
 	log.FromContext(ctx).Info("stopped managing Service (opt-in removed)")
 	return nil
+}
+
+// recordOptOut ends the rollout in the TrafficShift's status once its traffic is back on
+// stable (rolled back, reason OptedOut), before the TrafficShift is deleted: whoever
+// watches it (kubectl sluice wait) sees how the rollout ended, not only that it vanished.
+func (r *Reconciler) recordOptOut(ctx context.Context, ts *sluicev1alpha1.TrafficShift, t lifecycle.Transition, now time.Time) error {
+	r.finish(ts, -1, sluicev1alpha1.PhaseRolledBack, t.Reason, t.Message, now)
+	ts.Status.LastDecision = decision(t, now)
+	ts.Status.Weight = 0
+	setCondition(ts, sluicev1alpha1.ConditionProgressing, false, t.Reason, t.Message)
+	r.setWeightMetric(ts, 0)
+	return r.writeStatus(ctx, ts)
 }
 
 // startRetry is how soon a rollout whose first write failed on some VirtualService is

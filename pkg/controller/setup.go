@@ -2,10 +2,12 @@ package controller
 
 import (
 	"context"
+	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -32,9 +34,20 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int, skipNameChe
 		Watches(&networkingv1.VirtualService{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&networkingv1.DestinationRule{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&sluicev1alpha1.ShiftPolicy{}, handler.EnqueueRequestsFromMapFunc(r.servicesUsingPolicy)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skipNameCheck}).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skipNameCheck,
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](minFailureBackoff, maxFailureBackoff)}).
 		Complete(r)
 }
+
+// A reconcile that fails (the API server or etcd away, a write refused) is tried again
+// after minFailureBackoff, doubling per consecutive failure up to maxFailureBackoff, and
+// never given up. controller-runtime's default cap is 1000 s: after an outage of a
+// minute a Service would wait minutes more for its next reconcile, and a rollback for its
+// write. One second keeps a failing Service's retries at half the rate of its ticks.
+const (
+	minFailureBackoff = 5 * time.Millisecond
+	maxFailureBackoff = time.Second
+)
 
 func (r *Reconciler) servicesInNamespace(ctx context.Context, obj client.Object) []reconcile.Request {
 	return r.optedIn(ctx, obj.GetNamespace(), func(*corev1.Service) bool { return true })

@@ -1,7 +1,6 @@
 package envoy
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // ScrapeOptions bound what one scrape may cost.
@@ -19,6 +20,11 @@ type ScrapeOptions struct {
 	Timeout time.Duration
 	// MaxBytes caps the (decompressed) response body (default 16 MiB).
 	MaxBytes int64
+	// MaxBytesInFlight caps the memory of all bodies being read at once (default 4 ×
+	// MaxBytes, at least 2 × MaxBytes): a body grows only by memory reserved from it, so
+	// many endpoints streaming without end cost MaxBytesInFlight, not MaxConcurrent ×
+	// MaxBytes. A read waiting for memory counts against its Timeout.
+	MaxBytesInFlight int64
 	// MaxConcurrent bounds scrapes in flight across all targets (default 64).
 	MaxConcurrent int
 	// Backoff is the base delay before a failed target is tried again; it doubles per
@@ -40,6 +46,8 @@ type Scraper struct {
 	o      ScrapeOptions
 	client *http.Client
 	sem    chan struct{}
+	// bodies holds the memory of the bodies being read (MaxBytesInFlight).
+	bodies *semaphore.Weighted
 	now    func() time.Time
 
 	mu      sync.Mutex
@@ -59,6 +67,10 @@ func NewScraper(o ScrapeOptions) *Scraper {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 16 << 20
 	}
+	if o.MaxBytesInFlight <= 0 {
+		o.MaxBytesInFlight = 4 * o.MaxBytes
+	}
+	o.MaxBytesInFlight = max(o.MaxBytesInFlight, 2*(o.MaxBytes+1))
 	if o.MaxConcurrent <= 0 {
 		o.MaxConcurrent = 64
 	}
@@ -78,6 +90,7 @@ func NewScraper(o ScrapeOptions) *Scraper {
 		o:       o,
 		client:  &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		sem:     make(chan struct{}, o.MaxConcurrent),
+		bodies:  semaphore.NewWeighted(o.MaxBytesInFlight),
 		now:     time.Now,
 		backoff: map[string]*targetState{},
 	}
@@ -136,23 +149,53 @@ func (s *Scraper) fetch(ctx context.Context, url string) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("unsupported Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 	}
-	return readCapped(r, s.o.MaxBytes, resp.ContentLength)
+	return s.readCapped(ctx, r, resp.ContentLength)
 }
 
-// readCapped reads all of r, failing once more than limit bytes arrive.
-func readCapped(r io.Reader, limit, hint int64) ([]byte, error) {
-	var buf bytes.Buffer
+// ErrNoMemory is returned when a body could not get memory from MaxBytesInFlight within
+// the scrape's timeout.
+var ErrNoMemory = errors.New("no memory left for response bodies")
+
+// firstRead is the first size of a body's buffer without a Content-Length.
+const firstRead = 64 << 10
+
+// readCapped reads all of r, failing once more than MaxBytes bytes arrive. The buffer
+// starts at the Content-Length (hint) when one is given and doubles as needed; each
+// buffer's memory is reserved from the in-flight budget before it is allocated and given
+// back when the read ends (the caller owns the bytes returned from then on).
+func (s *Scraper) readCapped(ctx context.Context, r io.Reader, hint int64) ([]byte, error) {
+	limit := s.o.MaxBytes
+	var held int64
+	defer func() { s.bodies.Release(held) }()
+	size := int64(firstRead)
 	if hint > 0 && hint <= limit {
-		buf.Grow(int(hint))
+		size = hint + 1 // room to see the end without growing
 	}
-	n, err := buf.ReadFrom(io.LimitReader(r, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading body: %w", err)
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			next := min(max(size, 2*int64(cap(buf))), limit+1)
+			if err := s.bodies.Acquire(ctx, next); err != nil {
+				return nil, fmt.Errorf("%w (%d bytes in flight at most): %w", ErrNoMemory, s.o.MaxBytesInFlight, err)
+			}
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			s.bodies.Release(int64(cap(buf)))
+			held += next - int64(cap(buf))
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading body: %w", err)
+		}
 	}
-	if n > limit {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
-	}
-	return buf.Bytes(), nil
 }
 
 func (s *Scraper) backoffLeft(url string) time.Duration {

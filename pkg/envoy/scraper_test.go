@@ -227,3 +227,61 @@ func TestScraperBoundsConcurrency(t *testing.T) {
 		t.Errorf("peak concurrent scrapes = %d, want 1..2", p)
 	}
 }
+
+// Bodies being read share MaxBytesInFlight: a read that cannot get memory within the
+// timeout fails with ErrNoMemory, and every read gives its memory back, however it ends.
+func TestScraperBodyMemory(t *testing.T) {
+	small := serve(t, func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(page)) })
+	endless := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		line := []byte(strings.Repeat("x", 1023) + "\n")
+		for r.Context().Err() == nil {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	s := NewScraper(ScrapeOptions{Timeout: 300 * time.Millisecond, MaxBytes: 1 << 20, MaxBytesInFlight: 3 << 20, Backoff: time.Nanosecond})
+	if s.o.MaxBytesInFlight != 3<<20 {
+		t.Fatalf("MaxBytesInFlight %d, want %d", s.o.MaxBytesInFlight, 3<<20)
+	}
+	if got := NewScraper(ScrapeOptions{MaxBytes: 1 << 20, MaxBytesInFlight: 1}).o.MaxBytesInFlight; got != 2*(1<<20+1) {
+		t.Fatalf("MaxBytesInFlight below twice MaxBytes: %d, want %d", got, 2*(1<<20+1))
+	}
+
+	// All the memory taken: the small page waits for it, then fails.
+	ctx := context.Background()
+	if err := s.bodies.Acquire(ctx, 3<<20); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Fetch(ctx, small); !errors.Is(err, ErrNoMemory) {
+		t.Fatalf("Fetch with no memory left: %v, want ErrNoMemory", err)
+	}
+	s.bodies.Release(3 << 20)
+	time.Sleep(time.Millisecond) // the backoff after that failure
+	if body, err := s.Fetch(ctx, small); err != nil || string(body) != page {
+		t.Fatalf("Fetch with memory back = %q, %v", body, err)
+	}
+
+	// Sixteen endless bodies at once, beyond what the budget holds: each fails, none
+	// keeps memory.
+	var wg sync.WaitGroup
+	var tooLarge, noMemory atomic.Int32
+	for range 16 {
+		wg.Go(func() {
+			_, err := s.Fetch(ctx, endless)
+			switch {
+			case errors.Is(err, ErrTooLarge):
+				tooLarge.Add(1)
+			case errors.Is(err, ErrNoMemory):
+				noMemory.Add(1)
+			case err == nil:
+				t.Error("an endless body was read whole")
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("16 endless bodies: %d too large, %d out of memory, the rest timed out", tooLarge.Load(), noMemory.Load())
+	if !s.bodies.TryAcquire(3 << 20) {
+		t.Fatal("the reads kept memory from the in-flight budget")
+	}
+}

@@ -57,12 +57,33 @@ func joinCheck(w World) (Transition, bool) {
 		VirtualServices: w.Joining, Events: []Event{{Reason: reason.VirtualServiceJoined, Action: "Join", Note: msg}}}, true
 }
 
-// invalidCheck: bad input is terminal and changes nothing.
+// canaryUndefinedCheck: the canary's subset left the DestinationRules while the canary
+// carries traffic. Routes to an undefined subset fail every request, so the canary's
+// traffic goes back to stable at once (a rollback); then the Service is Invalid like
+// any release naming an undefined subset. Without the stable's subset too, moving
+// weights cannot help: invalidCheck marks it Invalid and writes nothing.
+func canaryUndefinedCheck(w World) (Transition, bool) {
+	st := w.Status
+	if !w.CanaryUndefined || w.Problem == nil || !Active(st.Phase) || st.Canary != w.Canary {
+		return Transition{}, false
+	}
+	msg := fmt.Sprintf("the DestinationRules no longer define canary subset %q (%s): its traffic went back to %q", w.Canary, w.Problem.Message, w.Stable)
+	return Transition{Kind: Rollback, Reason: reason.CanarySubsetRemoved, Message: msg, Stable: w.Stable, Canary: w.Canary,
+		Weight: 0, Step: st.Step, Phase: v1alpha1.PhaseRolledBack,
+		Events: []Event{{Warning: true, Reason: reason.RolledBack, Action: "Rollback", Note: fmt.Sprintf("canary %q rolled back (%s): %s", w.Canary, reason.CanarySubsetRemoved, msg)}}}, true
+}
+
+// invalidCheck: bad input is terminal and changes nothing. Mid-rollout, the message says
+// that the canary keeps its weight without a guard until the input is fixed.
 func invalidCheck(w World) (Transition, bool) {
 	if w.Problem == nil {
 		return Transition{}, false
 	}
-	return invalid(w.Problem), true
+	t := invalid(w.Problem)
+	if st := w.Status; (Active(st.Phase) || st.Phase == v1alpha1.PhaseInvalid) && st.Canary != "" && st.Weight > 0 && st.RolloutStartedAt != nil {
+		t.Message += fmt.Sprintf("; the rollout of %q is suspended at step %d (canary weight %d as last written), unguarded, until this is fixed", st.Canary, st.Step, st.Weight)
+	}
+	return t, true
 }
 
 // followUpCheck: after a rollback or promotion the controller follows the last write at
@@ -238,6 +259,9 @@ func start(w World) Transition {
 	if t, waiting := waitForCanary(w); waiting {
 		return t
 	}
+	if t, ok := adopt(w); ok {
+		return t
+	}
 	first, _ := w.Spec.Steps.At(1)
 	t := Transition{Kind: Start, Reason: reason.RolloutStarted, Stable: w.Stable, Canary: w.Canary,
 		Weight: first.Weight, Step: 1, Phase: v1alpha1.PhaseProgressing}
@@ -250,6 +274,30 @@ func start(w World) Transition {
 	t.Message = fmt.Sprintf("rolling out %q over %q: step 1/%d, canary weight %d", w.Canary, w.Stable, len(w.Spec.Steps), first.Weight)
 	t.Events = []Event{{Reason: reason.RolloutStarted, Action: "Start", Note: t.Message}}
 	return t
+}
+
+// adopt continues a rollout the routes show but no status records: a TrafficShift that
+// was never written (deleted by hand mid-rollout, then created again) while the routes
+// send a weight of the schedule to the canary the annotation names. The rollout goes on
+// at that step, moving no weight, rather than starting over at the first step.
+func adopt(w World) (Transition, bool) {
+	ws := w.Routes.CanaryWeights
+	if w.Status.Phase != "" || len(ws) != 1 || ws[0] <= 0 {
+		return Transition{}, false
+	}
+	step := w.Spec.Steps.StepFor(ws[0])
+	if at, ok := w.Spec.Steps.At(step); !ok || at.Weight != ws[0] {
+		return Transition{}, false // not a weight of the schedule: start over
+	}
+	t := Transition{Kind: Start, Adopt: true, Reason: reason.RolloutAdopted, Stable: w.Stable, Canary: w.Canary,
+		Weight: ws[0], Step: step, Phase: v1alpha1.PhaseProgressing}
+	if w.Spec.Paused {
+		t.Phase, t.PausedReason = v1alpha1.PhasePaused, reason.OperatorPause
+	}
+	t.Message = fmt.Sprintf("the routes send %d%% of %s to %q over %q with no rollout on record (was the TrafficShift deleted?): the rollout continues at step %d/%d",
+		ws[0], w.Host, w.Canary, w.Stable, step, len(w.Spec.Steps))
+	t.Events = []Event{{Warning: true, Reason: reason.RolloutAdopted, Action: "Start", Note: t.Message}}
+	return t, true
 }
 
 // settle records an idle or finished state. A first reconcile (no phase) or a recovery

@@ -15,13 +15,15 @@ type check struct {
 
 // chain is the decision order. A write that has not reached every VirtualService is
 // retried before anything else (a rollback is never blocked by something unrelated to
-// it), then leaving (opt-out), then bad input, then a
+// it), then leaving (opt-out), then a canary whose subset is gone (its traffic goes back
+// to stable before anything else), then bad input, then a
 // finished rollout still being followed, then what ends or continues an active rollout
 // (supersede, recover, routes already promoted, broken routes, resume, the guard), and
 // last what an idle Service does (settle, retry, start).
 var chain = []check{
 	{"converge", convergeCheck},
 	{"optOut", optOutCheck},
+	{"canaryUndefined", canaryUndefinedCheck},
 	{"invalid", invalidCheck},
 	{"followUp", followUpCheck},
 	{"supersede", supersedeCheck},

@@ -129,6 +129,31 @@ func TestDecide(t *testing.T) {
 				rollout(w, v1alpha1.PhaseProgressing)
 				w.Problem = &Problem{reason.SubsetNotFound, "no subset v2"}
 			}),
+			want: Transition{Kind: MarkInvalid, Reason: reason.SubsetNotFound,
+				Message: `no subset v2; the rollout of "v2" is suspended at step 2 (canary weight 25 as last written), unguarded, until this is fixed`}, check: "invalid",
+		},
+		"bad input while already Invalid mid-rollout: the same message": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseInvalid)
+				w.Problem = &Problem{reason.NoVirtualService, "no VirtualService"}
+			}),
+			want: Transition{Kind: MarkInvalid, Reason: reason.NoVirtualService,
+				Message: `no VirtualService; the rollout of "v2" is suspended at step 2 (canary weight 25 as last written), unguarded, until this is fixed`}, check: "invalid",
+		},
+		"the canary's subset removed mid-rollout: its traffic goes back to stable": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhasePaused)
+				w.Problem, w.CanaryUndefined = &Problem{reason.SubsetNotFound, `subset "v2" not defined`}, true
+			}),
+			want: Transition{Kind: Rollback, Reason: reason.CanarySubsetRemoved, Stable: "v1", Canary: "v2", Weight: 0, Phase: v1alpha1.PhaseRolledBack,
+				Message: `the DestinationRules no longer define canary subset "v2" (subset "v2" not defined): its traffic went back to "v1"`}, check: "canaryUndefined",
+			events: []string{reason.RolledBack},
+		},
+		"the canary's subset removed after the rollout ended: invalid, nothing written": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhaseRolledBack)
+				w.Problem, w.CanaryUndefined = &Problem{reason.SubsetNotFound, `subset "v2" not defined`}, true
+			}),
 			want: Transition{Kind: MarkInvalid, Reason: reason.SubsetNotFound}, check: "invalid",
 		},
 		"a finished rollout is followed before new commands": {
@@ -430,6 +455,22 @@ func TestDecide(t *testing.T) {
 		"a new canary starts at the first step": {
 			world: world(nil),
 			want:  Transition{Kind: Start, Reason: reason.RolloutStarted, Stable: "v1", Canary: "v2", Weight: 5, Step: 1, Phase: v1alpha1.PhaseProgressing}, check: "start",
+			events: []string{reason.RolloutStarted},
+		},
+		"routes at a step's weight with no rollout on record: adopted at that step": {
+			world: world(func(w *World) { w.Routes.CanaryWeights = []int32{25} }),
+			want: Transition{Kind: Start, Adopt: true, Reason: reason.RolloutAdopted, Stable: "v1", Canary: "v2", Weight: 25, Step: 2, Phase: v1alpha1.PhaseProgressing,
+				Message: `the routes send 25% of reviews.default.svc.cluster.local to "v2" over "v1" with no rollout on record (was the TrafficShift deleted?): the rollout continues at step 2/4`},
+			check: "start", events: []string{reason.RolloutAdopted},
+		},
+		"routes at a weight off the schedule with no rollout on record: started over": {
+			world: world(func(w *World) { w.Routes.CanaryWeights = []int32{30} }),
+			want:  Transition{Kind: Start, Reason: reason.RolloutStarted, Weight: 5, Step: 1}, check: "start",
+			events: []string{reason.RolloutStarted},
+		},
+		"an idle Service whose routes were split by hand starts over": {
+			world: world(func(w *World) { w.Status.Phase, w.Routes.CanaryWeights = v1alpha1.PhaseIdle, []int32{25} }),
+			want:  Transition{Kind: Start, Reason: reason.RolloutStarted, Weight: 5, Step: 1}, check: "start",
 			events: []string{reason.RolloutStarted},
 		},
 		"a canary with pods not Ready waits before its first step": {

@@ -102,6 +102,9 @@ type World struct {
 	// Problem is the first bad input found while gathering: spec and policy, routing
 	// objects, which subset is stable (Subsets), the DestinationRule subsets. nil: valid.
 	Problem *Problem
+	// CanaryUndefined: the Problem is that the DestinationRules no longer define the
+	// canary's subset, while they still define the stable's.
+	CanaryUndefined bool
 	// Spec is the validated spec (zero with a Problem).
 	Spec spec.Spec
 	// Host is the Service's host name, for messages.

@@ -76,6 +76,10 @@ const (
 	CanaryAlreadyServing = "CanaryAlreadyServing"
 	// RolledBack: the canary's weight went to 0 (the decision's own reason says why).
 	RolledBack = "RolledBack"
+	// CanarySubsetRemoved: the canary's subset left the DestinationRule mid-rollout; routes to it lead nowhere, so its traffic went back to stable.
+	CanarySubsetRemoved = "CanarySubsetRemoved"
+	// RolloutAdopted: the routes already sent a schedule's weight to the named canary with no rollout on record (the TrafficShift was deleted, or the split made by hand); the rollout continues at that step.
+	RolloutAdopted = "RolloutAdopted"
 	// Resumed: a paused rollout continues (pause annotation removed, or a retry named the canary).
 	Resumed = "Resumed"
 	// Approved: sluice.dev/approve passed the step's approval gate; the rollout goes on.

@@ -17,6 +17,18 @@ import (
 // ignored. Without a match-less route, all such routes must agree. Routes sending to the
 // target without a subset are ignored. Anything else is ambiguous and an error.
 func ServingSubset(vs *networkingv1.VirtualService, t Target) (string, error) {
+	return servingSubset(vs, t, "")
+}
+
+// ServingSubsetBeside is ServingSubset for a VirtualService in the middle of a rollout
+// of canary: a route that splits the target's traffic between one subset and canary
+// serves that subset. It is how a rollout with no record (its TrafficShift deleted)
+// finds its stable again.
+func ServingSubsetBeside(vs *networkingv1.VirtualService, t Target, canary string) (string, error) {
+	return servingSubset(vs, t, canary)
+}
+
+func servingSubset(vs *networkingv1.VirtualService, t Target, canary string) (string, error) {
 	if vs == nil {
 		return "", fmt.Errorf("inferring serving subset of %s: nil VirtualService", t)
 	}
@@ -35,6 +47,9 @@ func ServingSubset(vs *networkingv1.VirtualService, t Target) (string, error) {
 			return "", fmt.Errorf("inferring serving subset of %s from VirtualService %s: http route %d%s: %w", t, id, i, nameSuffix(r), err)
 		}
 		subsets := activeSubsets(r, t, vs.Namespace)
+		if canary != "" && len(subsets) == 2 && slices.Contains(subsets, canary) {
+			subsets = slices.DeleteFunc(subsets, func(s string) bool { return s == canary })
+		}
 		switch len(subsets) {
 		case 0:
 			continue // only subset-less (Bypass) or weight-0 destinations

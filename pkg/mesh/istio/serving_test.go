@@ -1,6 +1,7 @@
 package istio
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -51,6 +52,48 @@ spec:
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("ServingSubset = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestServingSubsetBeside(t *testing.T) {
+	split := func(a, b string, wa, wb int) string {
+		return fmt.Sprintf(`
+kind: VirtualService
+metadata: {name: x}
+spec:
+  http:
+  - route:
+    - {destination: {host: reviews, subset: %s}, weight: %d}
+    - {destination: {host: reviews, subset: %s}, weight: %d}
+`, a, wa, b, wb)
+	}
+	tests := map[string]struct {
+		file, inline, name, canary string
+		want, errHas               string
+	}{
+		"split with the canary: the other subset":  {inline: split("v1", "v2", 75, 25), canary: "v2", want: "v1"},
+		"canary first in the route":                {inline: split("v2", "v1", 50, 50), canary: "v2", want: "v1"},
+		"90-10 sample split":                       {file: "virtual-service-reviews-90-10.yaml", canary: "v2", want: "v1"},
+		"split between two others":                 {inline: split("v1", "v3", 75, 25), canary: "v2", errHas: "splits traffic across subsets v1, v3"},
+		"no canary: as ServingSubset":              {inline: split("v1", "v2", 75, 25), errHas: "splits traffic across subsets v1, v2"},
+		"idle route: the serving subset":           {file: "virtual-service-all-v1.yaml", name: "reviews", canary: "v2", want: "v1"},
+		"canary alone is not a split: it serves":   {inline: split("v2", "v1", 100, 0), canary: "v2", want: "v2"},
+		"three subsets, one the canary: ambiguous": {inline: split("v1", "v2", 75, 25) + "    - {destination: {host: reviews, subset: v3}, weight: 0}\n", canary: "v3", errHas: "splits traffic"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			o := loadVS(t, tc.file, tc.inline, tc.name)
+			got, err := ServingSubsetBeside(o.vs, reviews, tc.canary)
+			if tc.errHas != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+					t.Fatalf("want error containing %q, got %q, %v", tc.errHas, got, err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("ServingSubsetBeside = %q, %v; want %q", got, err, tc.want)
 			}
 		})
 	}
