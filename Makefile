@@ -4,7 +4,7 @@ GO ?= go
 TOOLS := $(GO) run -modfile=tools/go.mod
 FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
-RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/...
+RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/... ./pkg/sampler/...
 
 .PHONY: all build bins istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink image plugin dist lab
 

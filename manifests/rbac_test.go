@@ -50,6 +50,7 @@ func TestClusterRole(t *testing.T) {
 	add("sluice.dev", []string{"trafficshifts"}, append(read, "create", "update", "delete"))
 	add("sluice.dev", []string{"trafficshifts/status"}, []string{"update"})
 	add("", []string{"events"}, []string{"create", "patch"})
+	add("metrics.k8s.io", []string{"pods"}, []string{"get", "list"})
 	add("events.k8s.io", []string{"events"}, []string{"create", "patch"})
 	forbidden := []grant{
 		{"", "services", "update"}, {"", "services", "patch"}, {"", "pods", "delete"}, {"", "secrets", "get"},

@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -28,7 +29,19 @@ type Cluster struct {
 	Config *rest.Config
 	Client client.Client
 	Scheme *runtime.Scheme
-	env    *envtest.Environment
+	// FrontProxyCA verifies the client certificate the aggregation layer presents to
+	// extension API servers; nil unless started with Options.Aggregation.
+	FrontProxyCA *x509.CertPool
+	env          *envtest.Environment
+	dir          string
+}
+
+// Options change how the control plane starts.
+type Options struct {
+	// Aggregation sets up the API server's aggregation layer (front-proxy client CA and
+	// certificate, requestheader flags), so that an APIService can route a group to an
+	// extension API server, e.g. a stand-in metrics.k8s.io on loopback.
+	Aggregation bool
 }
 
 // NewScheme returns a scheme with the core, sluice and Istio networking types.
@@ -67,7 +80,10 @@ func IstioCRDs(ctx context.Context) (string, error) {
 }
 
 // Start launches etcd and kube-apiserver from $KUBEBUILDER_ASSETS and installs the CRDs.
-func Start(ctx context.Context) (*Cluster, error) {
+func Start(ctx context.Context) (*Cluster, error) { return StartWith(ctx, Options{}) }
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, o Options) (*Cluster, error) {
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		return nil, errors.New("KUBEBUILDER_ASSETS is not set: run through `make test`/`make demo`, or export KUBEBUILDER_ASSETS=$(e2e/k8sbins/build.sh)")
@@ -90,8 +106,20 @@ func Start(ctx context.Context) (*Cluster, error) {
 	}
 	// On loopback the default endpoint reconciler cannot publish the apiserver's address.
 	env.ControlPlane.GetAPIServer().Configure().Set("endpoint-reconciler-type", "none")
+	var pool *x509.CertPool
+	var dir string
+	if o.Aggregation {
+		if dir, err = os.MkdirTemp("", "sluice-front-proxy-"); err != nil {
+			return nil, err
+		}
+		if pool, err = frontProxy(env, dir); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
 	}
 	cfg.QPS, cfg.Burst = 500, 1000
@@ -100,11 +128,18 @@ func Start(ctx context.Context) (*Cluster, error) {
 		_ = env.Stop()
 		return nil, fmt.Errorf("client for the test API server: %w", err)
 	}
-	return &Cluster{Config: cfg, Client: c, Scheme: scheme, env: env}, nil
+	return &Cluster{Config: cfg, Client: c, Scheme: scheme, FrontProxyCA: pool, env: env, dir: dir}, nil
 }
 
 // Stop shuts the control plane down.
-func (c *Cluster) Stop() error { return c.env.Stop() }
+func (c *Cluster) Stop() error {
+	defer func() {
+		if c.dir != "" {
+			_ = os.RemoveAll(c.dir)
+		}
+	}()
+	return c.env.Stop()
+}
 
 // Kubeconfig writes a kubeconfig for the cluster to path (for kubectl and the CLI),
 // authenticated as an administrator (group system:masters).

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -36,6 +37,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notify"
+	"github.com/sluicedev/sluice/pkg/sampler"
 	"github.com/sluicedev/sluice/pkg/source"
 )
 
@@ -199,12 +201,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		r.DataPlane = &dataplane.Istiod{Reader: mgr.GetClient(), Scraper: scraper, URLs: o.IstiodDebugURLs}
 		r.DataPlaneTimeout = o.DataPlaneTimeout
 	}
-	if o.PrometheusURL != "" {
-		pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})
-		if err != nil {
-			return fmt.Errorf("--prometheus-url %q: %w", o.PrometheusURL, err)
-		}
-		r.Stats.Prometheus = &source.Prometheus{API: promv1.NewAPI(pc), Timeout: o.ScrapeTimeout}
+	if err := addSignals(mgr, r, cfg, o, clk); err != nil {
+		return err
 	}
 	if err := addAlertReceiver(mgr, o.Alerts, m); err != nil {
 		return err
@@ -220,6 +218,34 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := mgr.Start(ctx); err != nil {
 		return fmt.Errorf("running the manager: %w", err)
+	}
+	return nil
+}
+
+// addSignals gives r the Prometheus stats source (with --prometheus-url) and the sampler
+// of the signals read beside the tick: the resource metrics API, and Prometheus for
+// resources and custom checks.
+func addSignals(mgr ctrl.Manager, r *controller.Reconciler, cfg *rest.Config, o Options, clk clock.PassiveClock) error {
+	mc, err := metricsclient.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("resource metrics API client: %w", err)
+	}
+	tc, ok := clk.(clock.WithTicker)
+	if !ok {
+		tc = clock.RealClock{}
+	}
+	r.Signals = controller.Signals{Runner: &sampler.Runner{Clock: tc}, MetricsAPI: &source.MetricsAPI{Client: mc.MetricsV1beta1()}}
+	if o.PrometheusURL != "" {
+		pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})
+		if err != nil {
+			return fmt.Errorf("--prometheus-url %q: %w", o.PrometheusURL, err)
+		}
+		p := &source.Prometheus{API: promv1.NewAPI(pc), Timeout: o.ScrapeTimeout}
+		r.Stats.Prometheus = p
+		r.Signals.PrometheusUsage, r.Signals.Query = &source.PrometheusUsage{Prometheus: p}, p
+	}
+	if err := mgr.Add(r.Signals.Runner); err != nil {
+		return fmt.Errorf("adding the signal sampler: %w", err)
 	}
 	return nil
 }
