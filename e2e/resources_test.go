@@ -129,6 +129,35 @@ func TestHangingMetricsAPIDoesNotDelayGuard(t *testing.T) {
 	}
 }
 
+// Issue 15, the Prometheus variant: the same memory spike read from cAdvisor's series
+// through the real Prometheus (guard.resources.source Prometheus).
+func TestPrometheusMemorySpikeRollsBack(t *testing.T) {
+	needPrometheus(t)
+	p := memoryPolicy("e2e-memory-prometheus")
+	p.Spec.Guard.Resources.Source = sluicev1alpha1.ResourceSourcePrometheus
+	createPolicy(t, p)
+	s := newScenario(t, "prommem", 200, "")
+	kubelet := startKPI(t, "127.0.253.4")
+	kubelet.setCadvisorMemory(s, "v1", 100)
+	kubelet.setCadvisorMemory(s, "v2", 110)
+	must(t, prom.SetTargets(s.ns, []string{kubelet.addr}))
+	t.Cleanup(func() { _ = prom.SetTargets(s.ns, nil) })
+	wl := s.watchWeights("reviews")
+	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": p.Name})
+	s.waitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
+	time.Sleep(4 * time.Second)
+	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 {
+		t.Fatalf("a canary within 1.5 × stable's memory was not left alone: %s", statusJSON(ts))
+	}
+	fault := time.Now()
+	kubelet.setCadvisorMemory(s, "v2", 400)
+	ts := s.waitTS(20*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	assertZeroWithin(t, wl, fault, "v2", 10*time.Second)
+	if d := ts.Status.LastDecision; d == nil || d.Reason != "CanaryMemorySpike" || !strings.Contains(d.Message, "canary memory per pod 400.0Mi") {
+		t.Fatalf("status: %s", statusJSON(ts))
+	}
+}
+
 // kpiServer is a stand-in exposition on loopback for Prometheus to scrape: queue_depth
 // and kpi_ready gauges by namespace and version, as a team's own metrics would be.
 type kpiServer struct {
@@ -149,9 +178,21 @@ func startKPI(t *testing.T, ip string) *kpiServer {
 }
 
 func (k *kpiServer) set(name, ns, version string, v float64) {
+	k.setSeries(fmt.Sprintf("%s{namespace=%q,version=%q}", name, ns, version), v)
+}
+
+func (k *kpiServer) setSeries(series string, v float64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	k.values[fmt.Sprintf("%s{namespace=%q,version=%q}", name, ns, version)] = v
+	k.values[series] = v
+}
+
+// setCadvisorMemory serves, as a kubelet's cAdvisor does, the working set of the app
+// container of every pod of subset.
+func (k *kpiServer) setCadvisorMemory(s *scenario, subset string, memory int64) {
+	for _, p := range s.pods[subset] {
+		k.setSeries(fmt.Sprintf("container_memory_working_set_bytes{namespace=%q,pod=%q,container=\"app\"}", s.ns, p.Name), float64(memory*mib))
+	}
 }
 
 func (k *kpiServer) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
@@ -201,10 +242,11 @@ func TestCustomCheckFails(t *testing.T) {
 	t.Cleanup(func() { _ = prom.SetTargets(s.ns, nil) })
 	wl := s.watchWeights("reviews")
 	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-check"})
-	s.waitTS(20*time.Second, "step 1 (20 %) with the check passing", func(ts *sluicev1alpha1.TrafficShift) bool {
-		d := ts.Status.LastDecision
-		return ts.Status.Weight == 20 && d != nil && d.Reason == "Dwell"
-	})
+	s.waitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
+	time.Sleep(3 * time.Second) // scraped, and the check ran with data
+	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 {
+		t.Fatalf("a passing check tripped: %s", statusJSON(ts))
+	}
 	fault := time.Now()
 	kpi.set("queue_depth", s.ns, "v2", 500)
 	ts := s.waitTS(20*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))

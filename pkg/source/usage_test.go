@@ -63,19 +63,17 @@ func TestUsageAndChecksRealPrometheus(t *testing.T) {
 	var got Usage
 	for {
 		update()
-		if got, err = u.ReadUsage(ctx, req); err == nil && len(got["v1"]) == 2 && len(got["v2"]) == 1 && got["v2"][0].CPUCores > 0 {
+		// rate() over 5s reads low until the range holds 5s of samples.
+		if got, err = u.ReadUsage(ctx, req); err == nil && len(got["v1"]) == 2 && len(got["v2"]) == 1 && math.Abs(got["v2"][0].CPUCores-0.25) < 0.05 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no usage with CPU from Prometheus: %+v, %v", got, err)
+			t.Fatalf("no usage with the CPU served (0.25 cores) from Prometheus: %+v, %v", got, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
 	if got["v1"][0].Name != "reviews-v1-a" || got["v1"][0].MemoryBytes != 100e6 || got["v1"][1].MemoryBytes != 120e6 || got["v2"][0].MemoryBytes != 300e6 {
 		t.Fatalf("memory %+v: want the app containers' working sets only", got)
-	}
-	if c := got["v2"][0].CPUCores; math.Abs(c-0.25) > 0.1 {
-		t.Fatalf("CPU %g cores, want about 0.25", c)
 	}
 
 	tests := map[string]struct {
