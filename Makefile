@@ -4,7 +4,7 @@ GO ?= go
 TOOLS := $(GO) run -modfile=tools/go.mod
 FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
-RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/...
+RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/... ./pkg/sampler/...
 
 # End-to-end packages (real API server, real processes): `make e2e` runs them one package
 # at a time; `make unit` leaves them out (E2E_ONLY matches their import paths).

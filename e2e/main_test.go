@@ -87,7 +87,7 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var err error
-	if env, err = cluster.Start(ctx); err != nil {
+	if env, err = cluster.StartWith(ctx, cluster.Options{Aggregation: true}); err != nil {
 		fmt.Println("e2e:", err)
 		return 1
 	}

@@ -69,6 +69,7 @@ func TestClusterRole(t *testing.T) {
 	needed = append(needed, grants("sluice.dev", []string{"trafficshifts"}, append(read, "create", "update", "delete"))...)
 	needed = append(needed, grants("sluice.dev", []string{"trafficshifts/status"}, []string{"update"})...)
 	needed = append(needed, grants("", []string{"events"}, []string{"create", "patch"})...)
+	needed = append(needed, grants("metrics.k8s.io", []string{"pods"}, []string{"get", "list"})...)
 	needed = append(needed, grants("events.k8s.io", []string{"events"}, []string{"create", "patch"})...)
 	forbidden := []grant{
 		{"", "services", "update"}, {"", "services", "patch"}, {"", "pods", "delete"}, {"", "secrets", "get"},

@@ -4,6 +4,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -28,9 +29,12 @@ type Cluster struct {
 	Config *rest.Config
 	Client client.Client
 	Scheme *runtime.Scheme
-	env    *envtest.Environment
+	// FrontProxyCA verifies the client certificate the aggregation layer presents to
+	// extension API servers; nil unless started with Options.Aggregation.
+	FrontProxyCA *x509.CertPool
+	env          *envtest.Environment
 	// dir holds etcd's data and the API server's certificates, kept across restarts
-	// (restart.go) and removed by Stop.
+	// (restart.go), and the front-proxy certificates; removed by Stop.
 	dir string
 }
 
@@ -74,6 +78,10 @@ type Options struct {
 	// AuditLog, when set, is where kube-apiserver writes its audit log (JSON lines,
 	// written as requests complete) under the policy in the file AuditPolicy.
 	AuditLog, AuditPolicy string
+	// Aggregation sets up the API server's aggregation layer (front-proxy client CA and
+	// certificate, requestheader flags), so that an APIService can route a group to an
+	// extension API server, e.g. a stand-in metrics.k8s.io on loopback.
+	Aggregation bool
 }
 
 // Start launches etcd and kube-apiserver from $KUBEBUILDER_ASSETS and installs the CRDs.
@@ -111,6 +119,13 @@ func StartWith(ctx context.Context, o Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	var pool *x509.CertPool
+	if o.Aggregation {
+		if pool, err = frontProxy(env, dir); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, err
+		}
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -123,7 +138,7 @@ func StartWith(ctx context.Context, o Options) (*Cluster, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("client for the test API server: %w", err)
 	}
-	return &Cluster{Config: cfg, Client: c, Scheme: scheme, env: env, dir: dir}, nil
+	return &Cluster{Config: cfg, Client: c, Scheme: scheme, FrontProxyCA: pool, env: env, dir: dir}, nil
 }
 
 // Stop shuts the control plane down and removes its data.

@@ -64,7 +64,12 @@ type Input struct {
 	// canary pods the pod-health check holds.
 	RolloutStartedAt       time.Time
 	CanaryPods, StablePods []PodState
-	Thresholds             Thresholds
+	// Resources are the latest samples of both subsets' memory and CPU (the sampler's,
+	// read beside the tick); Checks the custom checks' latest results, one per check the
+	// spec runs. Both optional: without them the checks that read them hold.
+	Resources  ResourceState
+	Checks     []CheckState
+	Thresholds Thresholds
 }
 
 // Decision is what to do, why (Reason, a constant), the numbers behind it (Message), and
@@ -93,8 +98,12 @@ var chain = []check{
 	{"errorRate", errorRateCheck},
 	{"latency", latencyCheck},
 	{"podHealth", podHealthCheck},
+	{"memory", memoryCheck},
+	{"cpu", cpuCheck},
+	{"checks", customCheck},
 	{"silence", silenceCheck},
 	{"unobservable", unobservableCheck},
+	{"signalsUnobservable", signalsUnobservableCheck},
 	{"externalWeightChange", externalWeightCheck},
 	{"promoteCommand", promoteCheck},
 	{"paused", pausedCheck},

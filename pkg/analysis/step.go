@@ -42,6 +42,9 @@ func stepCheck(in Input) (Decision, bool) {
 	if stale := noFreshData(in); stale != "" {
 		return Decision{Action: Hold, Reason: reason.NoData, Message: where + ": " + stale + "; not advancing without data"}, true
 	}
+	if none := signalsNoData(in); none != "" {
+		return Decision{Action: Hold, Reason: reason.NoData, Message: where + ": " + none + "; not advancing without data"}, true
+	}
 	if !st.DwellMet(elapsed, in.StepCanaryRequests) {
 		return Decision{Action: Hold, Reason: reason.WaitingForRequests,
 			Message: fmt.Sprintf("%s: dwell done, %d/%d canary requests", where, in.StepCanaryRequests, st.MinRequests)}, true

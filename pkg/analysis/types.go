@@ -67,6 +67,8 @@ type Thresholds struct {
 	OnUnobservable OnFailure
 	// PodHealth are the limits of the pod-health check.
 	PodHealth PodHealthLimits
+	// Resources are the limits of the canary's memory and CPU against stable's.
+	Resources ResourceLimits
 }
 
 // PodHealthLimits say when the canary's pods are unhealthy.
@@ -116,5 +118,11 @@ func DefaultThresholds() Thresholds {
 		UnobservableTimeout:  30 * time.Second,
 		OnUnobservable:       FailPause,
 		PodHealth:            PodHealthLimits{MaxNotReadyFraction: 0.5, NotReadyFor: 30 * time.Second},
+		// Off until a policy enables them; these are the values they then start from.
+		Resources: ResourceLimits{
+			Interval: 5 * time.Second,
+			Memory:   MemoryLimits{Factor: 1.5, FloorBytes: 64 << 20, Samples: 3},
+			CPU:      CPULimits{Factor: 1.5, Samples: 3},
+		},
 	}
 }

@@ -125,7 +125,7 @@ func (r *Reconciler) confirmEnded(ctx context.Context, w *world, ts *sluicev1alp
 	case !pending && !drained:
 		return ctrl.Result{RequeueAfter: drainPoll}, nil
 	}
-	r.mem.forget(client.ObjectKeyFromObject(ts))
+	r.forget(client.ObjectKeyFromObject(ts))
 	// Annotations may have changed while the callers were watched: look again at once.
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }

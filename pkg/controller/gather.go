@@ -122,6 +122,9 @@ func (r *Reconciler) facts(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 		lw.Following = rm.confirm != nil || rm.drain != nil
 	}
 	lw.StatsProblem = r.Stats.problem(w)
+	if lw.StatsProblem == nil {
+		lw.StatsProblem = r.Signals.problem(w)
+	}
 	if lw.Canary != "" && !lifecycle.Active(ts.Status.Phase) {
 		pods, err := r.allSubsetPods(ctx, w, lw.Canary)
 		if err != nil {

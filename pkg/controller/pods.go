@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/pkg/analysis"
@@ -20,13 +19,7 @@ func (r *Reconciler) allSubsetPods(ctx context.Context, w *world, subset string)
 	if pods, ok := w.pods[subset]; ok {
 		return pods, nil
 	}
-	sel := labels.Set{}
-	for k, v := range w.svc.Spec.Selector {
-		sel[k] = v
-	}
-	for k, v := range subsetLabels(w.drs, w.target, subset) {
-		sel[k] = v
-	}
+	sel := subsetSelector(w, subset)
 	list := &corev1.PodList{}
 	if err := r.Client.List(ctx, list, client.InNamespace(w.svc.Namespace), client.MatchingLabelsSelector{Selector: sel.AsSelector()}); err != nil {
 		return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)

@@ -44,6 +44,8 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	Clock    clock.PassiveClock
 	Stats    Sources
+	// Signals are the guard signals sampled beside the tick (resources, custom checks).
+	Signals Signals
 	// DataPlane, when set, confirms each weight write at the callers (Services with
 	// sluice.dev/stats-from); a step's dwell starts at confirmation.
 	DataPlane DataPlaneChecker
@@ -84,7 +86,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	svc := &corev1.Service{}
 	if err := r.Client.Get(ctx, req.NamespacedName, svc); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.mem.forget(req.NamespacedName)
+			r.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, fmt.Errorf("reading Service %s: %w", req.NamespacedName, err)

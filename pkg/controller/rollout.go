@@ -87,7 +87,7 @@ func (r *Reconciler) supersede(ctx context.Context, w *world, ts *sluicev1alpha1
 	if err := r.writeStatus(ctx, ts); err != nil {
 		return ctrl.Result{}, err
 	}
-	r.mem.forget(client.ObjectKeyFromObject(ts))
+	r.forget(client.ObjectKeyFromObject(ts))
 	return ctrl.Result{RequeueAfter: time.Millisecond}, nil
 }
 
@@ -103,7 +103,7 @@ func (r *Reconciler) recordPromoted(ctx context.Context, w *world, ts *sluicev1a
 	r.events(ts, w.svc, t.Events)
 	r.setWeightMetric(ts, t.Weight)
 	r.note(w, ts, tk, t, weightBefore, now)
-	r.mem.forget(client.ObjectKeyFromObject(ts))
+	r.forget(client.ObjectKeyFromObject(ts))
 	return r.writeStatus(ctx, ts)
 }
 
@@ -133,7 +133,7 @@ func (r *Reconciler) optOut(ctx context.Context, w *world, ts *sluicev1alpha1.Tr
 	if !t.Release {
 		return nil
 	}
-	r.mem.forget(key)
+	r.forget(key)
 	if err := r.Client.Delete(ctx, ts); client.IgnoreNotFound(err) != nil {
 		return fmt.Errorf("deleting TrafficShift %s: %w", key, err)
 	}

@@ -53,6 +53,9 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	if in.CanaryPods, in.StablePods, err = r.podStates(ctx, w, t.Canary, t.Stable); err != nil {
 		return err
 	}
+	if in.Resources, in.Checks, err = r.sample(ctx, w, client.ObjectKeyFromObject(ts), rolloutID(t.Canary, rm.startedAt), t.Stable, t.Canary); err != nil {
+		return err
+	}
 	d := analysis.Decide(in)
 	r.noteFirstTick(ctx, in, d, now)
 	rm.noteFailure(in, now)
@@ -115,7 +118,7 @@ func (r *Reconciler) nextTick(w *world, ts *sluicev1alpha1.TrafficShift, rm *rol
 		if rm.confirm != nil || rm.drain != nil {
 			return ctrl.Result{RequeueAfter: confirmPoll}
 		}
-		r.mem.forget(client.ObjectKeyFromObject(ts))
+		r.forget(client.ObjectKeyFromObject(ts))
 		return ctrl.Result{}
 	}
 	every := rm.tickEvery(now, w.spec.Interval)

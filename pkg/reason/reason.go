@@ -16,10 +16,16 @@ const (
 	Latency = "Latency"
 	// Silent: the canary got no requests for longer than the silence timeout while its weight says it should.
 	Silent = "Silent"
-	// Unobservable: no canary stats could be read for longer than the unobservable timeout.
+	// Unobservable: no canary stats could be read (or a resource or custom check had no data) for longer than the unobservable timeout.
 	Unobservable = "Unobservable"
 	// CanaryPodUnhealthy: a canary pod cannot run (crash loop, image pull, config), restarted since the rollout started, or too many are NotReady, and stable's pods do not show the same.
 	CanaryPodUnhealthy = "CanaryPodUnhealthy"
+	// CanaryMemorySpike: the canary's memory per pod stayed above stable's per-pod median × factor and above the floor for the policy's consecutive samples; the message has both sides' numbers.
+	CanaryMemorySpike = "CanaryMemorySpike"
+	// CanaryCPUSpike: the canary's CPU per request stayed above stable's × factor for the policy's consecutive samples; the message has both sides' numbers.
+	CanaryCPUSpike = "CanaryCPUSpike"
+	// CheckFailed: a custom PromQL check failed its threshold in failureLimit consecutive results; the message has the result and the query.
+	CheckFailed = "CheckFailed"
 	// AlertFiring: an Alertmanager alert naming the Service fired while its canary carried traffic.
 	AlertFiring = "AlertFiring"
 	// AlertIgnored: an alert fired during the rollout, and the policy or sluice.dev/on-alert says to ignore alerts.
@@ -50,7 +56,7 @@ const (
 	Dwell = "Dwell"
 	// WaitingForRequests: the dwell passed, but the canary has not had the step's minimum requests.
 	WaitingForRequests = "WaitingForRequests"
-	// NoData: the canary's stats are stale or partly unreadable; the step does not pass without data.
+	// NoData: the canary's stats are stale or partly unreadable, or a resource sample or custom check has no data (empty, NaN, a query error); the step does not pass without data.
 	NoData = "NoData"
 	// AwaitingDataPlane: the callers' proxies have not confirmed the step's weight; its dwell starts then.
 	AwaitingDataPlane = "AwaitingDataPlane"

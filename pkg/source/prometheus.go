@@ -146,11 +146,7 @@ func (p *Prometheus) query(ctx context.Context, what, tmpl string, args QueryArg
 	if err != nil {
 		return nil, nil, fmt.Errorf("rendering the %s query: %w", what, err)
 	}
-	var opts []v1.Option
-	if p.Timeout > 0 {
-		opts = append(opts, v1.WithTimeout(p.Timeout))
-	}
-	val, warnings, _, err := p.API.Query(ctx, promql, time.Time{}, opts...)
+	val, warnings, _, err := p.API.Query(ctx, promql, timeZero, p.options()...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("querying %s (%s): %w", what, promql, err)
 	}
@@ -163,6 +159,17 @@ func (p *Prometheus) query(ctx context.Context, what, tmpl string, args QueryArg
 		notes = append(notes, fmt.Sprintf("Prometheus warns about the %s query: %s", what, w))
 	}
 	return vec, notes, nil
+}
+
+// timeZero asks Prometheus to evaluate at its current time.
+var timeZero time.Time
+
+// options are the query options: the evaluation timeout when set.
+func (p *Prometheus) options() []v1.Option {
+	if p.Timeout > 0 {
+		return []v1.Option{v1.WithTimeout(p.Timeout)}
+	}
+	return nil
 }
 
 func (q Queries) withDefaults() Queries {

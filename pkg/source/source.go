@@ -1,4 +1,4 @@
-// Package source reads per-subset cumulative request counts from where they live: the subsets' own sidecars, the callers' proxies, or Prometheus.
+// Package source reads per-subset stats from where they live: cumulative request counts from the subsets' own sidecars, the callers' proxies or Prometheus, and the pods' memory and CPU from the resource metrics API or Prometheus.
 package source
 
 import (

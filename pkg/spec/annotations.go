@@ -19,6 +19,7 @@ const (
 	AnnMaxLatency     = "sluice.dev/max-latency"
 	AnnMinRequests    = "sluice.dev/min-requests"
 	AnnStatsFrom      = "sluice.dev/stats-from"
+	AnnChecks         = "sluice.dev/checks"
 	AnnPaused         = "sluice.dev/paused"
 	AnnPromote        = "sluice.dev/promote"
 	AnnAbort          = "sluice.dev/abort"
@@ -42,7 +43,7 @@ const annPrefix = "sluice.dev/"
 // keys lists every annotation sluice reads, in the order Parse reports problems.
 var keys = []string{
 	AnnEnabled, AnnCanary, AnnStable, AnnVirtualService, AnnPolicy, AnnSteps,
-	AnnStepDuration, AnnMaxErrorRate, AnnMaxLatencyP99, AnnMaxLatency, AnnMinRequests, AnnStatsFrom,
+	AnnStepDuration, AnnMaxErrorRate, AnnMaxLatencyP99, AnnMaxLatency, AnnMinRequests, AnnChecks, AnnStatsFrom,
 	AnnPaused, AnnPromote, AnnAbort, AnnRetry, AnnApprove, AnnOnAlert,
 	AnnReleaseCanary, AnnReleaseCommit, AnnReleasePipeline, AnnReleaseURL, AnnReleaseBy,
 }

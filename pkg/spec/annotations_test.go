@@ -77,8 +77,8 @@ func TestClosestKey(t *testing.T) {
 
 func TestKeys(t *testing.T) {
 	got := Keys()
-	if len(got) != 23 {
-		t.Fatalf("Keys() has %d keys, want the 23 sluice.dev annotations: %v", len(got), got)
+	if len(got) != 24 {
+		t.Fatalf("Keys() has %d keys, want the 24 sluice.dev annotations: %v", len(got), got)
 	}
 	seen := map[string]bool{}
 	for _, k := range got {

@@ -56,6 +56,7 @@ var annotationNouns = map[string]string{
 	AnnMaxLatency:      "a latency limit at a quantile",
 	AnnMinRequests:     "a request count",
 	AnnStatsFrom:       "a caller selector",
+	AnnChecks:          "a list of checks",
 	AnnOnAlert:         "an alert action",
 	AnnApprove:         "an approval",
 	AnnReleaseCanary:   "a subset name",
@@ -88,6 +89,16 @@ var policyNouns = map[string]string{
 	"silenceTimeout":       "a timeout",
 	"unobservableTimeout":  "a timeout",
 	"historyLimit":         "a history limit",
+	"factor":               "a factor",
+	"floor":                "a memory floor",
+	"samples":              "a sample count",
+	"source":               "a resource source",
+	"name":                 "a check name",
+	"query":                "a check query",
+	"op":                   "a check op",
+	"threshold":            "a threshold",
+	"compare":              "a comparison",
+	"failureLimit":         "a failure limit",
 }
 
 // noun returns what the value of field should be, e.g. "a rate".

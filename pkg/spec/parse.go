@@ -55,6 +55,11 @@ type Spec struct {
 	Readiness Readiness
 	// Notify are the policy's notification sinks.
 	Notify []v1alpha1.NotifySink
+	// ResourceSource is where guard.resources reads the pods' usage.
+	ResourceSource v1alpha1.ResourceSource
+	// Checks are the custom checks the Service runs: the policy's, or those
+	// sluice.dev/checks names.
+	Checks []CheckSpec
 }
 
 // Approval passes the approval gates of Canary's steps up to weight UpTo.
@@ -96,14 +101,16 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 	}
 	pol := resolvePolicy(p, &policyProblems)
 	s := Spec{
-		PolicyName:   DefaultPolicyName,
-		Interval:     pol.Interval,
-		Guard:        pol.Guard,
-		HistoryLimit: pol.HistoryLimit,
-		StatsSource:  pol.StatsSource,
-		OnAlert:      pol.OnAlert,
-		Readiness:    pol.Readiness,
-		Notify:       pol.Notify,
+		PolicyName:     DefaultPolicyName,
+		Interval:       pol.Interval,
+		Guard:          pol.Guard,
+		HistoryLimit:   pol.HistoryLimit,
+		StatsSource:    pol.StatsSource,
+		OnAlert:        pol.OnAlert,
+		Readiness:      pol.Readiness,
+		Notify:         pol.Notify,
+		ResourceSource: pol.ResourceSource,
+		Checks:         pol.Checks,
 	}
 	r := reader{ann: ann, ps: &annProblems}
 	r.bool(AnnEnabled, &s.Enabled)
@@ -157,6 +164,10 @@ func Parse(ann map[string]string, policy *v1alpha1.ShiftPolicySpec) (Spec, error
 		if exp == "" {
 			s.Guard.MinRequests = n
 		}
+		return exp
+	})
+	r.with(AnnChecks, func(v string) (exp string) {
+		s.Checks, exp = parseCheckNames(v, pol.Checks)
 		return exp
 	})
 	r.with(AnnStatsFrom, func(v string) (exp string) {

@@ -16,14 +16,15 @@ import (
 // baseSpec is what Parse yields for an opted-out Service without any policy.
 func baseSpec() Spec {
 	return Spec{
-		PolicyName:   DefaultPolicyName,
-		Steps:        schedule.Default(30*time.Second, 20),
-		Interval:     500 * time.Millisecond,
-		Guard:        analysis.DefaultThresholds(),
-		HistoryLimit: 10,
-		StatsSource:  v1alpha1.StatsSourceEnvoy,
-		OnAlert:      v1alpha1.AlertRollback,
-		Readiness:    Readiness{MinReadyPods: 1, Timeout: 5 * time.Minute, OnTimeout: analysis.FailPause},
+		PolicyName:     DefaultPolicyName,
+		Steps:          schedule.Default(30*time.Second, 20),
+		Interval:       500 * time.Millisecond,
+		Guard:          analysis.DefaultThresholds(),
+		HistoryLimit:   10,
+		StatsSource:    v1alpha1.StatsSourceEnvoy,
+		OnAlert:        v1alpha1.AlertRollback,
+		Readiness:      Readiness{MinReadyPods: 1, Timeout: 5 * time.Minute, OnTimeout: analysis.FailPause},
+		ResourceSource: v1alpha1.ResourceSourceMetricsAPI,
 	}
 }
 
@@ -305,7 +306,7 @@ func TestParseInvalidAnnotation(t *testing.T) {
 		"approve a bad weight":         {AnnApprove, "v2@half", expectApprove},
 		"approve no subset":            {AnnApprove, "@50", expectApprove},
 		"approve misspelt":             {AnnSteps, "5,50:aprove,100", expectSteps + ` (step 2: dwell "aprove" is not a Go duration >= 0 like 1m)`},
-		"unknown key far off":          {"sluice.dev/something-else-entirely", "1", "one of sluice.dev/enabled, sluice.dev/canary, sluice.dev/stable, sluice.dev/virtualservice, sluice.dev/policy, sluice.dev/steps, sluice.dev/step-duration, sluice.dev/max-error-rate, sluice.dev/max-latency-p99, sluice.dev/max-latency, sluice.dev/min-requests, sluice.dev/stats-from, sluice.dev/paused, sluice.dev/promote, sluice.dev/abort, sluice.dev/retry, sluice.dev/approve, sluice.dev/on-alert, sluice.dev/release-canary, sluice.dev/release-commit, sluice.dev/release-pipeline, sluice.dev/release-url, sluice.dev/release-by"},
+		"unknown key far off":          {"sluice.dev/something-else-entirely", "1", "one of sluice.dev/enabled, sluice.dev/canary, sluice.dev/stable, sluice.dev/virtualservice, sluice.dev/policy, sluice.dev/steps, sluice.dev/step-duration, sluice.dev/max-error-rate, sluice.dev/max-latency-p99, sluice.dev/max-latency, sluice.dev/min-requests, sluice.dev/checks, sluice.dev/stats-from, sluice.dev/paused, sluice.dev/promote, sluice.dev/abort, sluice.dev/retry, sluice.dev/approve, sluice.dev/on-alert, sluice.dev/release-canary, sluice.dev/release-commit, sluice.dev/release-pipeline, sluice.dev/release-url, sluice.dev/release-by"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

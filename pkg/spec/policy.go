@@ -73,19 +73,23 @@ type resolvedPolicy struct {
 	OnAlert      v1alpha1.AlertAction
 	Readiness    Readiness
 	Notify       []v1alpha1.NotifySink
+	// ResourceSource is where guard.resources reads usage; Checks the policy's checks.
+	ResourceSource v1alpha1.ResourceSource
+	Checks         []CheckSpec
 }
 
 // resolvePolicy validates p field by field and fills what it leaves unset.
 func resolvePolicy(p v1alpha1.ShiftPolicySpec, ps *problems) resolvedPolicy {
 	r := resolvedPolicy{
-		Steps:        DefaultPolicy().Steps,
-		DefaultDwell: defaultDwell,
-		Interval:     defaultInterval,
-		Guard:        analysis.DefaultThresholds(),
-		HistoryLimit: defaultHistoryLimit,
-		StatsSource:  v1alpha1.StatsSourceEnvoy,
-		OnAlert:      v1alpha1.AlertRollback,
-		Readiness:    Readiness{MinReadyPods: 1, Timeout: defaultReadyTimeout, OnTimeout: analysis.FailPause},
+		Steps:          DefaultPolicy().Steps,
+		DefaultDwell:   defaultDwell,
+		Interval:       defaultInterval,
+		Guard:          analysis.DefaultThresholds(),
+		HistoryLimit:   defaultHistoryLimit,
+		ResourceSource: v1alpha1.ResourceSourceMetricsAPI,
+		StatsSource:    v1alpha1.StatsSourceEnvoy,
+		OnAlert:        v1alpha1.AlertRollback,
+		Readiness:      Readiness{MinReadyPods: 1, Timeout: defaultReadyTimeout, OnTimeout: analysis.FailPause},
 	}
 	resolveReadiness(p, &r.Readiness, ps)
 	r.Notify = p.Notify
@@ -122,7 +126,11 @@ func resolvePolicy(p v1alpha1.ShiftPolicySpec, ps *problems) resolvedPolicy {
 	}
 	if g := p.Guard; g != nil {
 		resolveGuard(*g, &r.Guard, ps)
+		if res := g.Resources; res != nil {
+			resolveResources(*res, &r.Guard.Resources, &r.ResourceSource, ps)
+		}
 	}
+	r.Checks = resolveChecks(p.Checks, ps)
 	return r
 }
 

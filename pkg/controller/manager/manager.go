@@ -24,6 +24,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	metricsclient "k8s.io/metrics/pkg/client/clientset/versioned"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -38,6 +39,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/notify"
 	"github.com/sluicedev/sluice/pkg/ownwrites"
+	"github.com/sluicedev/sluice/pkg/sampler"
 	"github.com/sluicedev/sluice/pkg/source"
 )
 
@@ -149,7 +151,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := addRunnables(mgr, o, r, m, reg, logger); err != nil {
+	if err := addRunnables(mgr, cfg, o, r, m, reg, logger); err != nil {
 		return err
 	}
 	if err := mgr.Start(ctx); err != nil {
@@ -230,13 +232,6 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 	if err := dataPlane(r, mgr, o, scraper); err != nil {
 		return nil, err
 	}
-	if o.PrometheusURL != "" {
-		pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})
-		if err != nil {
-			return nil, fmt.Errorf("--prometheus-url %q: %w", o.PrometheusURL, err)
-		}
-		r.Stats.Prometheus = &source.Prometheus{API: promv1.NewAPI(pc), Timeout: o.ScrapeTimeout}
-	}
 	return r, nil
 }
 
@@ -257,8 +252,11 @@ func dataPlane(r *controller.Reconciler, mgr ctrl.Manager, o Options, scraper *e
 
 // addRunnables adds the notifier, the alert receiver, the reconciler, the standby (with
 // leader election) and the health checks to mgr.
-func addRunnables(mgr ctrl.Manager, o Options, r *controller.Reconciler, m *metrics.Metrics, reg prometheus.Registerer, logger logr.Logger) error {
+func addRunnables(mgr ctrl.Manager, cfg *rest.Config, o Options, r *controller.Reconciler, m *metrics.Metrics, reg prometheus.Registerer, logger logr.Logger) error {
 	if err := addNotifier(mgr, r, reg, logger); err != nil {
+		return err
+	}
+	if err := addSignals(mgr, r, cfg, o, r.Clock); err != nil {
 		return err
 	}
 	if err := addAlertReceiver(mgr, o.Alerts, m); err != nil {
@@ -278,6 +276,34 @@ func addRunnables(mgr ctrl.Manager, o Options, r *controller.Reconciler, m *metr
 	}
 	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
 		return fmt.Errorf("adding ready check: %w", err)
+	}
+	return nil
+}
+
+// addSignals gives r the Prometheus stats source (with --prometheus-url) and the sampler
+// of the signals read beside the tick: the resource metrics API, and Prometheus for
+// resources and custom checks.
+func addSignals(mgr ctrl.Manager, r *controller.Reconciler, cfg *rest.Config, o Options, clk clock.PassiveClock) error {
+	mc, err := metricsclient.NewForConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("resource metrics API client: %w", err)
+	}
+	tc, ok := clk.(clock.WithTicker)
+	if !ok {
+		tc = clock.RealClock{}
+	}
+	r.Signals = controller.Signals{Runner: &sampler.Runner{Clock: tc}, MetricsAPI: &source.MetricsAPI{Client: mc.MetricsV1beta1()}}
+	if o.PrometheusURL != "" {
+		pc, err := promapi.NewClient(promapi.Config{Address: o.PrometheusURL})
+		if err != nil {
+			return fmt.Errorf("--prometheus-url %q: %w", o.PrometheusURL, err)
+		}
+		p := &source.Prometheus{API: promv1.NewAPI(pc), Timeout: o.ScrapeTimeout}
+		r.Stats.Prometheus = p
+		r.Signals.PrometheusUsage, r.Signals.Query = &source.PrometheusUsage{Prometheus: p}, p
+	}
+	if err := mgr.Add(r.Signals.Runner); err != nil {
+		return fmt.Errorf("adding the signal sampler: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package v1alpha1
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -143,6 +144,129 @@ type Guard struct {
 	// loops, image pulls, readiness), compared with stable's.
 	// +optional
 	PodHealth *PodHealth `json:"podHealth,omitempty"`
+	// Resources compares the canary's memory and CPU with stable's (off until memory or
+	// cpu is set).
+	// +optional
+	Resources *Resources `json:"resources,omitempty"`
+}
+
+// ResourceSource is where sluice reads the pods' memory and CPU.
+// +kubebuilder:validation:Enum=MetricsAPI;Prometheus
+type ResourceSource string
+
+const (
+	// ResourceSourceMetricsAPI reads metrics.k8s.io/v1beta1 PodMetrics (metrics-server).
+	ResourceSourceMetricsAPI ResourceSource = "MetricsAPI"
+	// ResourceSourcePrometheus reads cAdvisor's container_memory_working_set_bytes and
+	// container_cpu_usage_seconds_total from Prometheus (needs --prometheus-url).
+	ResourceSourcePrometheus ResourceSource = "Prometheus"
+)
+
+// Resources are the limits of the canary's memory and CPU, compared with stable's pods.
+// Each check is off until its field is set.
+type Resources struct {
+	// Source is where the usage comes from: MetricsAPI (default) or Prometheus.
+	// +optional
+	Source ResourceSource `json:"source,omitempty"`
+	// Interval is how often the usage is sampled (default 5s, at least 1s). Sampling runs
+	// beside the tick, never on its path.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="resources.interval must be at least 1s"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// Memory trips on canary memory per pod above stable's.
+	// +optional
+	Memory *MemoryLimit `json:"memory,omitempty"`
+	// CPU trips on canary CPU per request above stable's.
+	// +optional
+	CPU *CPULimit `json:"cpu,omitempty"`
+}
+
+// MemoryLimit: the canary's per-pod memory (median over its pods) above stable's per-pod
+// median × Factor and above Floor, in Samples consecutive samples, trips the guard.
+type MemoryLimit struct {
+	// Factor over stable's per-pod median (default 1.5, at least 1).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Factor *float64 `json:"factor,omitempty"`
+	// Floor is the memory per pod below which the canary never trips (default 64Mi).
+	// +optional
+	Floor *resource.Quantity `json:"floor,omitempty"`
+	// Samples is how many consecutive samples must be over (default 3).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Samples *int32 `json:"samples,omitempty"`
+}
+
+// CPULimit: the canary's CPU per request (its pods' CPU over its request rate) above
+// stable's × Factor, in Samples consecutive samples, trips the guard.
+type CPULimit struct {
+	// Factor over stable's CPU per request (default 1.5, at least 1).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	Factor *float64 `json:"factor,omitempty"`
+	// Samples is how many consecutive samples must be over (default 3).
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Samples *int32 `json:"samples,omitempty"`
+}
+
+// CheckOp says which side of the threshold fails.
+// +kubebuilder:validation:Enum=max;min
+type CheckOp string
+
+const (
+	// CheckMax fails when the value is above the threshold.
+	CheckMax CheckOp = "max"
+	// CheckMin fails when the value is below the threshold.
+	CheckMin CheckOp = "min"
+)
+
+// CheckCompare says what value the threshold applies to.
+// +kubebuilder:validation:Enum=none;ratio;difference
+type CheckCompare string
+
+const (
+	// CompareNone: the canary's query result itself.
+	CompareNone CheckCompare = "none"
+	// CompareRatio: canary's result ÷ stable's ({{subset}} run for both).
+	CompareRatio CheckCompare = "ratio"
+	// CompareDifference: canary's result − stable's.
+	CompareDifference CheckCompare = "difference"
+)
+
+// Check is a custom PromQL check of the canary, evaluated every Interval during the rollout.
+// +kubebuilder:validation:XValidation:rule="!has(self.compare) || self.compare == 'none' || self.query.contains('{{subset}}')",message="a check that compares with stable needs {{subset}} in its query"
+type Check struct {
+	// Name identifies the check (in sluice.dev/checks, messages and status).
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// Query is PromQL returning one number (a scalar or a one-element vector). The
+	// placeholders {{namespace}}, {{service}} and {{subset}} are replaced by the values,
+	// escaped for a double-quoted PromQL string: write them inside "…".
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=4096
+	Query string `json:"query"`
+	// Op is max (fails above Threshold) or min (fails below).
+	Op CheckOp `json:"op"`
+	// Threshold is the limit of the value.
+	Threshold float64 `json:"threshold"`
+	// Compare is none (the canary's result; default), ratio (canary ÷ stable) or
+	// difference (canary − stable); ratio and difference need {{subset}} in the query.
+	// +optional
+	Compare CheckCompare `json:"compare,omitempty"`
+	// Interval is how often the check runs (default 10s, at least 1s).
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="checks[].interval must be at least 1s"
+	Interval *metav1.Duration `json:"interval,omitempty"`
+	// FailureLimit is how many consecutive failing results trip the guard (default 1).
+	// Results without data (empty, NaN, a query error) neither fail nor pass.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	FailureLimit *int32 `json:"failureLimit,omitempty"`
 }
 
 // PodHealth are the limits of the canary pod-health check.
@@ -238,6 +362,14 @@ type ShiftPolicySpec struct {
 	// the controller's --prometheus-url; slower, bounded by the scrape interval).
 	// +optional
 	StatsSource StatsSource `json:"statsSource,omitempty"`
+	// Checks are custom PromQL checks of the canary (need --prometheus-url). Every
+	// Service using the policy runs all of them, unless its sluice.dev/checks annotation
+	// names the ones to run.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=20
+	Checks []Check `json:"checks,omitempty"`
 	// HistoryLimit is how many past rollouts a TrafficShift keeps.
 	// +optional
 	// +kubebuilder:validation:Minimum=0
