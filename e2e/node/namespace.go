@@ -44,9 +44,11 @@ var kernelDefaults = map[string]string{
 	"kernel/keys/root_maxbytes": "25000000",
 }
 
-// privateDirs get an empty tmpfs inside the mount namespace: paths containerd, its shims
-// and CNI use whatever their configuration says, so nothing is left on the machine.
-var privateDirs = []string{"/run/containerd", "/run/netns", "/var/lib/cni"}
+// privateDirs get an empty tmpfs inside the mount namespace: paths containerd, its
+// shims, CNI and the kubelet use whatever their configuration says (the kubelet's
+// /var/log/containers links, containerd's shim sockets, CNI's result cache), so nothing
+// is left on the machine but the empty mount points.
+var privateDirs = []string{"/run/containerd", "/run/netns", "/var/lib/cni", "/var/lib/kubelet", "/var/log/containers", "/var/log/pods"}
 
 // Inner reports whether this process is the copy running inside the namespaces, and
 // its work directory.

@@ -143,13 +143,13 @@ func (s *Stack) startComponents(bins string) error {
 	// The service-account key lets it run the token controller; the root CA is what it
 	// publishes as kube-root-ca.crt, which every pod's service-account volume mounts.
 	if s.kcm, err = startProcess(dir, "kube-controller-manager", filepath.Join(bins, "kube-controller-manager"),
-		"--kubeconfig="+kcm, "--leader-elect=false", "--bind-address=127.0.0.1",
+		"--kubeconfig="+kcm, "--leader-elect=false", "--bind-address=127.0.0.1", "--cert-dir="+filepath.Join(dir, "kcm-certs"),
 		"--service-account-private-key-file="+filepath.Join(certDir, "sa-signer.key"),
 		"--root-ca-file="+caFile, "--use-service-account-credentials=false"); err != nil {
 		return err
 	}
 	if s.sched, err = startProcess(dir, "kube-scheduler", filepath.Join(bins, "kube-scheduler"),
-		"--kubeconfig="+sched, "--leader-elect=false", "--bind-address=127.0.0.1"); err != nil {
+		"--kubeconfig="+sched, "--leader-elect=false", "--bind-address=127.0.0.1", "--cert-dir="+filepath.Join(dir, "scheduler-certs")); err != nil {
 		return err
 	}
 	s.kubelet, err = startProcess(dir, "kubelet", filepath.Join(bins, "kubelet"),
