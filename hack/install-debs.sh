@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests run for real (default: prometheus and
-# prometheus-alertmanager) unless they are all installed already. Idempotent and quiet:
+# prometheus-alertmanager; containerd, runc, the CNI plugins and iproute2 for the real
+# node of e2e/node) unless they are all installed already. Idempotent and quiet:
 # runs `apt-get update` only when it has to install.
 set -euo pipefail
 
 pkgs=("$@")
-[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(prometheus prometheus-alertmanager)
+[[ ${#pkgs[@]} -gt 0 ]] || pkgs=(prometheus prometheus-alertmanager containerd runc containernetworking-plugins iproute2)
 
 missing=()
 for p in "${pkgs[@]}"; do

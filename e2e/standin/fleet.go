@@ -47,6 +47,10 @@ type Config struct {
 	IPPrefix string
 	// Seed makes the generated traffic reproducible.
 	Seed uint64
+	// SchedulerName, when set, is the pods' spec.schedulerName: on a cluster with a real
+	// kube-scheduler and kubelet (e2e/node), a name no scheduler serves keeps the pods
+	// unscheduled, so no kubelet tries to run them or overwrites their status.
+	SchedulerName string
 }
 
 // Fleet is a running set of stand-in pods and their traffic generator.

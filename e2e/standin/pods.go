@@ -48,7 +48,9 @@ func (f *Fleet) addPod(ctx context.Context, subset string, labels map[string]str
 	if err != nil {
 		return nil, err
 	}
-	pod, err := f.createReadyPod(ctx, podObject(f.cfg.Namespace, fmt.Sprintf("%s-%s-standin-%d", f.cfg.Service, subset, n), labels), ip.String())
+	obj := podObject(f.cfg.Namespace, fmt.Sprintf("%s-%s-standin-%d", f.cfg.Service, subset, n), labels)
+	obj.Spec.SchedulerName = f.cfg.SchedulerName
+	pod, err := f.createReadyPod(ctx, obj, ip.String())
 	if err != nil {
 		srv.close()
 		return nil, err

@@ -1,0 +1,124 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/sluicedev/sluice/e2e/standin"
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+)
+
+// takeoverBound is only a sanity bound: with controller-runtime's default lease (15 s
+// duration, 2 s retry) a takeover after a crash takes 13–24 s.
+const takeoverBound = 60 * time.Second
+
+// TestTakeover: the leader pod's container is SIGKILLed (not deleted: the kubelet
+// restarts it) during a rollout; the time from the kill to the new leader's first tick
+// is measured and printed. The new leader is usually the other replica; the restarted
+// one can win the lease too (both wait out the lease), which the test reports.
+func TestTakeover(t *testing.T) {
+	requireNode(t, true)
+	ctx := context.Background()
+	s := newShop(t, "takeover", "ratings", "198.51.100.4")
+	for _, v := range []string{"v1", "v2"} {
+		s.fleet.SetBehaviour(v, standin.SubsetBehaviour{ErrorRate: 0.002, LatencyP50: 20 * time.Millisecond, LatencyP99: 80 * time.Millisecond})
+	}
+	// Steps long enough that the rollout is still Progressing when the new leader ticks.
+	s.release("v2", "10m")
+	s.waitPhase(60*time.Second, sluicev1alpha1.PhaseProgressing, "v2")
+
+	pods := waitSluicePods(t, ctx, 2, 30*time.Second)
+	holder := waitLeader(t, ctx, "", 30*time.Second)
+	var leader corev1.Pod
+	for _, p := range pods {
+		if p.Name == podOfHolder(holder) {
+			leader = p
+		}
+	}
+	if leader.Name == "" {
+		t.Fatalf("Lease holder %q is none of the pods", holder)
+	}
+	pid := containerPID(t, leader)
+
+	killed := time.Now()
+	must(t, syscall.Kill(pid, syscall.SIGKILL))
+	newHolder := waitLeader(t, ctx, holder, takeoverBound)
+	leased := time.Since(killed)
+	ip := podIP(pods, podOfHolder(newHolder))
+	ticked := firstTick(t, ip, killed)
+	who := "the other replica"
+	if podOfHolder(newHolder) == leader.Name {
+		who = "the killed replica, restarted by the kubelet"
+	}
+	fmt.Printf("node: takeover after SIGKILL of the leader's container (controller-runtime's default lease): "+
+		"Lease to %s after %s, its first tick after %s (tick seen by polling its /metrics every 20 ms)\n",
+		who, leased.Round(time.Millisecond), ticked.Round(time.Millisecond))
+	if ticked > takeoverBound {
+		t.Fatalf("takeover took %s, more than %s", ticked, takeoverBound)
+	}
+	logs, err := kube.CoreV1().Pods(sluiceNS).GetLogs(podOfHolder(newHolder), &corev1.PodLogOptions{}).DoRaw(ctx)
+	must(t, err)
+	if !strings.Contains(string(logs), "successfully acquired lease "+sluiceNS+"/"+leaseName) {
+		t.Fatalf("the new leader's log (through the API server and kubelet) does not say it acquired the lease:\n%s", tail(string(logs), 2000))
+	}
+	waitSluicePods(t, ctx, 2, 60*time.Second) // the killed container is back, Ready
+}
+
+// firstTick polls the pod's metrics every 20 ms until it has ticked, and returns the
+// time from since to the first poll that saw it.
+func firstTick(t *testing.T, ip string, since time.Time) time.Duration {
+	t.Helper()
+	for {
+		n, err := ticks(ip)
+		took := time.Since(since)
+		if err == nil && n > 0 {
+			return took
+		}
+		if took > takeoverBound {
+			t.Fatalf("the new leader (%s) did not tick within %s of the kill (last error: %v)", ip, takeoverBound, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// containerPID finds the host PID of the pod's sluice container through containerd.
+func containerPID(t *testing.T, p corev1.Pod) int {
+	t.Helper()
+	id := strings.TrimPrefix(p.Status.ContainerStatuses[0].ContainerID, "containerd://")
+	out, err := exec.Command("ctr", "--address", stack.ContainerdSock, "-n", "k8s.io", "tasks", "ls").CombinedOutput()
+	must(t, err)
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == id {
+			pid, err := strconv.Atoi(f[1])
+			must(t, err)
+			return pid
+		}
+	}
+	t.Fatalf("no containerd task %s in:\n%s", id, out)
+	return 0
+}
+
+func podIP(pods []corev1.Pod, name string) string {
+	for _, p := range pods {
+		if p.Name == name {
+			return p.Status.PodIP
+		}
+	}
+	return ""
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
