@@ -239,11 +239,21 @@ func (r *rollout) canaryWeight(vs *networkingv1.VirtualService) int32 {
 	return standin.DefaultRouteWeights(vs, r.ns, r.svc)["v2"]
 }
 
-// canarySeq fails unless the canary's distinct weights were exactly want.
+// canarySeq fails unless the canary's distinct weights were exactly want. It waits for
+// the recording to catch up: after an API server restart the watch resumes only after the
+// informer's backoff (up to about a minute).
 func (r *rollout) canarySeq(want ...int32) {
 	r.t.Helper()
-	if got := r.vs.CanarySeq("v2"); !slices.Equal(got, want) {
-		r.t.Fatalf("canary weight sequence %v, want %v", got, want)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		got := r.vs.CanarySeq("v2")
+		if slices.Equal(got, want) {
+			return
+		}
+		if time.Now().After(deadline) || len(got) > len(want) {
+			r.t.Fatalf("canary weight sequence %v, want %v", got, want)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

@@ -13,10 +13,13 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/klog/v2"
 
 	"github.com/sluicedev/sluice/e2e/standin"
 )
@@ -28,7 +31,8 @@ type Entry struct {
 }
 
 // Event is one watch event as delivered: its type (ADDED, MODIFIED, DELETED) and the
-// VirtualService as JSON. The objects listed when the watch starts come as ADDED.
+// VirtualService as JSON. The objects listed when the watch starts come as ADDED; after a
+// relist, objects that changed meanwhile come as MODIFIED (or DELETED).
 type Event struct {
 	At     time.Time
 	Type   watch.EventType
@@ -43,32 +47,37 @@ type Log struct {
 }
 
 // Watch starts recording VirtualService name in namespace ns for Service svc until ctx
-// ends. It lists the VirtualService, then watches from the list's resourceVersion and
-// reconnects across API server restarts without missing an event.
+// ends. An informer lists and watches it, so the recording goes on across API server
+// restarts: when the API server cannot resume the watch (410 Gone after a restart), it
+// lists again and the state it finds is recorded like any other event.
 func Watch(ctx context.Context, dyn dynamic.Interface, ns, name, svc string) (*Log, error) {
 	res := dyn.Resource(standin.VirtualServiceGVR).Namespace(ns)
-	sel := metav1.ListOptions{FieldSelector: "metadata.name=" + name}
-	list, err := res.List(ctx, sel)
-	if err != nil {
-		return nil, fmt.Errorf("listing VirtualService %s/%s: %w", ns, name, err)
-	}
-	l := &Log{}
-	for i := range list.Items {
-		if raw, err := json.Marshal(list.Items[i].Object); err == nil {
-			l.record(time.Now(), watch.Added, raw, ns, svc)
-		}
-	}
-	w, err := watchtools.NewRetryWatcherWithContext(ctx, list.GetResourceVersion(), &cache.ListWatch{
+	byName := "metadata.name=" + name
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = byName
+			return res.List(ctx, o)
+		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.FieldSelector = sel.FieldSelector
+			o.FieldSelector = byName
 			return res.Watch(ctx, o)
 		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("watching VirtualService %s/%s: %w", ns, name, err)
 	}
+	if _, err := res.List(ctx, metav1.ListOptions{FieldSelector: byName, Limit: 1}); err != nil {
+		return nil, fmt.Errorf("listing VirtualService %s/%s: %w", ns, name, err)
+	}
+	_, ctrl, w, done := watchtools.NewIndexerInformerWatcherWithLogger(klog.FromContext(ctx), lw, &unstructured.Unstructured{})
+	if !cache.WaitForCacheSync(ctx.Done(), ctrl.HasSynced) {
+		w.Stop()
+		return nil, fmt.Errorf("watching VirtualService %s/%s: %w", ns, name, ctx.Err())
+	}
+	l := &Log{}
 	go func() {
-		defer w.Stop()
+		<-ctx.Done()
+		w.Stop()
+	}()
+	go func() {
+		defer func() { <-done }()
 		for ev := range w.ResultChan() {
 			at := time.Now()
 			if ev.Type != watch.Added && ev.Type != watch.Modified && ev.Type != watch.Deleted {

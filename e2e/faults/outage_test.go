@@ -2,11 +2,13 @@ package faults
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/e2e/standin"
@@ -86,6 +88,29 @@ func down(t *testing.T, what string, stop, start func() error, whileDown func())
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("%s was down for about %s", what, outage)
+	t.Cleanup(func() { waitControllerSees(t, what) })
+}
+
+// waitControllerSees measures, after an outage, how long until the controller notices a
+// newly opted-in Service (its informers resume watching only after their backoff), and
+// waits for it so that the next test starts with a controller that sees what it creates.
+func waitControllerSees(t *testing.T, what string) {
+	ctx := context.Background()
+	ns := fmt.Sprintf("faults-probe-%d", nsCounter.Add(1))
+	start := time.Now()
+	must(t, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	defer func() { _ = env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) }()
+	must(t, env.Client.Create(ctx, &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns, Annotations: map[string]string{"sluice.dev/enabled": "true"}},
+		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+	}))
+	for env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "probe"}, &sluicev1alpha1.TrafficShift{}) != nil {
+		if time.Since(start) > 3*time.Minute {
+			t.Fatalf("the controller did not see a new Service within 3 min after %s came back", what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("after %s came back: a new opted-in Service seen by the controller (its TrafficShift created) %s after its creation", what, time.Since(start).Round(100*time.Millisecond))
 }
 
 // pollCanaryZero reads the VirtualService every 10 ms from since until the canary's

@@ -8,6 +8,7 @@ import (
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -163,7 +164,7 @@ func TestTrafficShiftDeletedMidRollout(t *testing.T) {
 	ts := r.waitTS(10*time.Second, "a new TrafficShift adopting the rollout", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.UID != old.UID && ts.Status.Phase != ""
 	})
-	if d := ts.Status.LastDecision; d == nil || d.Reason != "RolloutAdopted" || ts.Status.Step != 2 || ts.Status.Weight != 25 ||
+	if c := meta.FindStatusCondition(ts.Status.Conditions, sluicev1alpha1.ConditionProgressing); c == nil || c.Reason != "RolloutAdopted" || ts.Status.Step != 2 || ts.Status.Weight != 25 ||
 		ts.Status.Stable != "v1" || ts.Status.Canary != "v2" || ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
 		t.Fatalf("the new TrafficShift: %s", statusJSON(ts))
 	}
