@@ -161,6 +161,13 @@ func (r *Reconciler) fresh() client.Reader {
 	return r.APIReader
 }
 
+// stale tells Fresh that a write found obj changed under it: the next read is fresh.
+func (r *Reconciler) stale(obj client.Object) {
+	if r.Fresh != nil {
+		r.Fresh.Stale(obj)
+	}
+}
+
 // wrote tells Fresh about a write sluice made, with the object the API server returned.
 func (r *Reconciler) wrote(obj client.Object) {
 	if r.Fresh != nil {

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -36,6 +37,9 @@ func startedAt(st *sluicev1alpha1.TrafficShiftStatus) *metav1.Time {
 func (r *Reconciler) writeStatus(ctx context.Context, ts *sluicev1alpha1.TrafficShift) error {
 	ts.Status.ObservedGeneration = ts.Generation
 	if err := r.Client.Status().Update(ctx, ts); err != nil {
+		if apierrors.IsConflict(err) {
+			r.stale(ts)
+		}
 		return fmt.Errorf("updating TrafficShift %s/%s status: %w", ts.Namespace, ts.Name, err)
 	}
 	r.wrote(ts)

@@ -54,6 +54,9 @@ func (r *Reconciler) writeAll(ctx context.Context, w *world, vss []*vsObj, key t
 	}
 	o := istio.WriteAll(ctx, vss, transform, func(ctx context.Context, vs *vsObj, patch []byte) error {
 		if err := istio.ApplyPatch(ctx, r.Client, vs, patch); err != nil {
+			if istio.IsPatchConflict(err) {
+				r.stale(vs)
+			}
 			return err
 		}
 		r.wrote(vs)

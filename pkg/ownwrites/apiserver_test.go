@@ -88,4 +88,52 @@ func TestSeesItsOwnWritesThroughTheRealCache(t *testing.T) {
 	if _, ok := r.pending(obj); ok {
 		t.Error("the record of the last own write survives a newer state in the cache")
 	}
+	staleCacheReadsLive(t, c, key)
+}
+
+// staleCacheReadsLive freezes a second real cache (its informers stopped, as a broken
+// watch leaves them), changes the object behind it, and shows that a Reader over it
+// answers with the frozen copy until the object is marked Stale, then once from the API
+// server.
+func staleCacheReadsLive(t *testing.T, c *cluster.Cluster, key client.ObjectKey) {
+	ctx := t.Context()
+	frozen, err := cache.New(c.Config, cache.Options{Scheme: c.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cacheCtx, stop := context.WithCancel(ctx)
+	go func() { _ = frozen.Start(cacheCtx) }()
+	if _, err := frozen.GetInformer(ctx, &corev1.ConfigMap{}); err != nil {
+		t.Fatal(err)
+	}
+	frozen.WaitForCacheSync(ctx)
+	stop()
+	time.Sleep(100 * time.Millisecond)
+	live := &corev1.ConfigMap{}
+	if err := c.Client.Get(ctx, key, live); err != nil {
+		t.Fatal(err)
+	}
+	before := live.Data["n"]
+	live.Data["n"] = "after the freeze"
+	if err := c.Client.Update(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	r := New(frozen, c.Client)
+	read := func() string {
+		got := &corev1.ConfigMap{}
+		if err := r.Get(ctx, key, got); err != nil {
+			t.Fatal(err)
+		}
+		return got.Data["n"]
+	}
+	if got := read(); got != before {
+		t.Fatalf("frozen cache answered n=%q, want the frozen %q (the test cannot show Stale otherwise)", got, before)
+	}
+	r.Stale(live)
+	if got := read(); got != "after the freeze" {
+		t.Errorf("read after Stale: n=%q, want the API server's %q", got, "after the freeze")
+	}
+	if got := read(); got != before {
+		t.Errorf("the Stale mark outlived one read: n=%q", got)
+	}
 }

@@ -36,6 +36,9 @@ type Reader struct {
 
 	mu      sync.Mutex
 	written map[key]write
+	// stale are objects whose cached copy a write found out of date: their next read
+	// goes to the API server.
+	stale map[key]bool
 }
 
 type key struct {
@@ -75,6 +78,32 @@ func (r *Reader) Wrote(obj client.Object) {
 	r.written[k] = write{obj: obj.DeepCopyObject().(client.Object), at: r.Clock.Now()}
 }
 
+// Stale marks obj's cached copy as out of date (a write's precondition failed on it):
+// the next read of obj goes to the API server, whatever the cache holds. Without this a
+// cache whose watch is broken would answer with the same stale copy, and every write
+// built on it would fail the same way, until the watch recovered.
+func (r *Reader) Stale(obj client.Object) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stale == nil {
+		r.stale = map[key]bool{}
+	}
+	r.stale[keyOf(obj)] = true
+}
+
+// takeStale reports whether obj was marked stale, and clears the mark.
+func (r *Reader) takeStale(obj client.Object) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	k := keyOf(obj)
+	if !r.stale[k] {
+		return false
+	}
+	delete(r.stale, k)
+	delete(r.written, k)
+	return true
+}
+
 // newer reports whether a's resource version is known to be above b's.
 func newer(a, b client.Object) bool {
 	c, err := resourceversion.CompareResourceVersion(a.GetResourceVersion(), b.GetResourceVersion())
@@ -82,8 +111,14 @@ func newer(a, b client.Object) bool {
 }
 
 // Get reads key into obj: from the cache, from the recorded write when that is newer than
-// the cache's copy, or from the API server when the cache lags by more than MaxLag.
+// the cache's copy, or from the API server when the cache lags by more than MaxLag or obj
+// was marked Stale.
 func (r *Reader) Get(ctx context.Context, k client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	obj.SetNamespace(k.Namespace)
+	obj.SetName(k.Name)
+	if r.takeStale(obj) {
+		return r.Live.Get(ctx, k, obj, opts...)
+	}
 	cacheErr := r.Cache.Get(ctx, k, obj, opts...)
 	obj.SetNamespace(k.Namespace)
 	obj.SetName(k.Name)
