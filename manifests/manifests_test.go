@@ -55,6 +55,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 		"deployment.yaml":                 {[]string{"Namespace", "Deployment", "Service"}},
 		"default-policy.yaml":             {[]string{"ShiftPolicy"}},
 		"examples/strict-policy.yaml":     {[]string{"ShiftPolicy"}},
+		"examples/resources-policy.yaml":  {[]string{"ShiftPolicy"}},
 		"examples/annotated-service.yaml": {[]string{"Service", "DestinationRule", "VirtualService"}},
 	}
 	for path, tc := range tests {
