@@ -119,7 +119,11 @@ func TestHangingMetricsAPIDoesNotDelayGuard(t *testing.T) {
 	s.waitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
 	m.SetHang(true)
 	t.Cleanup(func() { m.SetHang(false) })
+	hangFrom := m.Requests()
 	time.Sleep(2 * time.Second) // the sampler's reads now hang to their deadline
+	if m.Requests() <= hangFrom {
+		t.Fatal("no PodMetrics read reached the hanging metrics server")
+	}
 	fault := time.Now()
 	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
 	ts := s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))

@@ -57,6 +57,7 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 		"deployment.yaml":                 {[]string{"Deployment", "Service", "Service", "PodDisruptionBudget"}},
 		"policies/default-policy.yaml":    {[]string{"ShiftPolicy"}},
 		"examples/strict-policy.yaml":     {[]string{"ShiftPolicy"}},
+		"examples/resources-policy.yaml":  {[]string{"ShiftPolicy"}},
 		"examples/annotated-service.yaml": {[]string{"Service", "DestinationRule", "VirtualService"}},
 	}
 	for path, tc := range tests {

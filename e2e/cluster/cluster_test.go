@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -32,6 +33,11 @@ func TestPolicyAdmission(t *testing.T) {
 			t.Fatal(err)
 		}
 		return &metav1.Duration{Duration: v}
+	}
+	check := func(edit func(*sluicev1alpha1.Check)) sluicev1alpha1.Check {
+		c := sluicev1alpha1.Check{Name: "queue", Query: `max(queue_depth{namespace="{{namespace}}",version="{{subset}}"})`, Op: sluicev1alpha1.CheckMax, Threshold: 100}
+		edit(&c)
+		return c
 	}
 	tests := map[string]struct {
 		spec    sluicev1alpha1.ShiftPolicySpec
@@ -60,7 +66,22 @@ func TestPolicyAdmission(t *testing.T) {
 		"quantile p99.99":           {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.9999, Limit: *d("1s")}}}, wantErr: "spec.guard.maxLatency.quantile in body should be less than or equal to 0.999"},
 		"quantile below the median": {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.4, Limit: *d("1s")}}}, wantErr: "spec.guard.maxLatency.quantile in body should be greater than or equal to 0.5"},
 		"quantile as a percentage":  {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 95, Limit: *d("1s")}}}, wantErr: "spec.guard.maxLatency.quantile"},
-		"zero latency limit":        {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.95}}}, wantErr: "maxLatency.limit must be positive"},
+		"resources and checks": {spec: sluicev1alpha1.ShiftPolicySpec{
+			Guard: &sluicev1alpha1.Guard{Resources: &sluicev1alpha1.Resources{Source: sluicev1alpha1.ResourceSourcePrometheus, Interval: d("2s"),
+				Memory: &sluicev1alpha1.MemoryLimit{Factor: ptr.To(1.5), Floor: ptr.To(resource.MustParse("64Mi")), Samples: ptr.To[int32](3)},
+				CPU:    &sluicev1alpha1.CPULimit{Factor: ptr.To(2.0)}}},
+			Checks: []sluicev1alpha1.Check{check(func(*sluicev1alpha1.Check) {}), check(func(c *sluicev1alpha1.Check) {
+				c.Name, c.Compare, c.Op, c.Interval, c.FailureLimit = "ratio", sluicev1alpha1.CompareRatio, sluicev1alpha1.CheckMin, d("1s"), ptr.To[int32](3)
+			})},
+		}},
+		"resource interval under 1s": {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{Resources: &sluicev1alpha1.Resources{Interval: d("500ms")}}}, wantErr: "resources.interval must be at least 1s"},
+		"memory factor under 1":      {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{Resources: &sluicev1alpha1.Resources{Memory: &sluicev1alpha1.MemoryLimit{Factor: ptr.To(0.5)}}}}, wantErr: "spec.guard.resources.memory.factor"},
+		"unknown resource source":    {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{Resources: &sluicev1alpha1.Resources{Source: "Datadog"}}}, wantErr: "spec.guard.resources.source"},
+		"check op":                   {spec: sluicev1alpha1.ShiftPolicySpec{Checks: []sluicev1alpha1.Check{check(func(c *sluicev1alpha1.Check) { c.Op = "above" })}}, wantErr: "spec.checks[0].op"},
+		"check interval under 1s":    {spec: sluicev1alpha1.ShiftPolicySpec{Checks: []sluicev1alpha1.Check{check(func(c *sluicev1alpha1.Check) { c.Interval = d("100ms") })}}, wantErr: "checks[].interval must be at least 1s"},
+		"ratio without subset":       {spec: sluicev1alpha1.ShiftPolicySpec{Checks: []sluicev1alpha1.Check{check(func(c *sluicev1alpha1.Check) { c.Query, c.Compare = "sum(up)", sluicev1alpha1.CompareRatio })}}, wantErr: "needs {{subset}} in its query"},
+		"two checks of one name":     {spec: sluicev1alpha1.ShiftPolicySpec{Checks: []sluicev1alpha1.Check{check(func(*sluicev1alpha1.Check) {}), check(func(*sluicev1alpha1.Check) {})}}, wantErr: "Duplicate value"},
+		"zero latency limit":         {spec: sluicev1alpha1.ShiftPolicySpec{Guard: &sluicev1alpha1.Guard{MaxLatency: &sluicev1alpha1.LatencyLimit{Quantile: 0.95}}}, wantErr: "maxLatency.limit must be positive"},
 	}
 	i := 0
 	for name, tc := range tests {
