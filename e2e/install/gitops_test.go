@@ -90,7 +90,6 @@ func TestGitOpsServerSideApply(t *testing.T) {
 	s.annotate(map[string]any{"sluice.dev/promote": "v2"})
 	s.waitTS(10*time.Second, "the promotion of v2", phaseIs(sluicev1alpha1.PhasePromoted))
 	s.wantWeights("promoted", map[string]int32{"v2": 100})
-	noRightMissing(t)
 }
 
 // manifest parses a YAML object into s's namespace.
