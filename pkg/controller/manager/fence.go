@@ -13,24 +13,31 @@ import (
 
 // Fence keeps a leader from writing once another replica may hold the lease.
 //
-// Another replica takes the lease over no sooner than LeaseDuration after it saw this
-// replica's last renewal, and it cannot have seen that renewal before the renewal was
-// sent. So with S the start of this replica's last successful renewal, a write that is
-// sent before S + RenewDeadline and done by S + LeaseDuration lands while the lease is
-// still this replica's. The fence lets a write go out only before S + RenewDeadline and
-// gives it S + LeaseDuration as its context's deadline. A write whose bytes are still on
-// the wire past that point (a partition that later heals) is left to the writes' own
-// preconditions: the VirtualService patches' test ops and the status's resourceVersion.
+// A follower takes the lease over no sooner than one lease duration after the time it
+// read the last renewal it saw (fencedLock.Get makes every renewal visible), by its own
+// clock; it reads the time before it sends the read, so its read of this replica's last
+// renewal may be counted from up to one request timeout before the renewal. With S the
+// start of this replica's last successful renewal, no other replica holds the lease
+// before S + LeaseDuration − the Lease client's timeout: the safe horizon. The fence lets
+// a write go out only before S + RenewDeadline and before the horizon less a margin for
+// its transit, and gives it the horizon as its context's deadline. A write whose bytes
+// are still on the wire past that point (a partition that later heals) is left to the
+// writes' own preconditions: the VirtualService patches' test ops and the status's
+// resourceVersion.
 type Fence struct {
-	renewDeadline, leaseDuration time.Duration
+	renewDeadline, horizon time.Duration
 
 	mu      sync.Mutex
 	renewed time.Time // start of the last successful renewal; zero: not the leader
 }
 
-// NewFence returns a closed fence for these lease timings.
-func NewFence(renewDeadline, leaseDuration time.Duration) *Fence {
-	return &Fence{renewDeadline: renewDeadline, leaseDuration: leaseDuration}
+// sendMargin is how long before the safe horizon the fence stops letting writes out.
+const sendMargin = 100 * time.Millisecond
+
+// NewFence returns a closed fence for the renew deadline and the safe horizon (the lease
+// duration less the Lease client's request timeout).
+func NewFence(renewDeadline, horizon time.Duration) *Fence {
+	return &Fence{renewDeadline: renewDeadline, horizon: horizon}
 }
 
 // Renewed records a successful acquisition or renewal that started at start.
@@ -58,7 +65,7 @@ func (f *Fence) Check(now time.Time) (deadline time.Time, err error) {
 	f.mu.Lock()
 	renewed := f.renewed
 	f.mu.Unlock()
-	deadline, ok := writeWindow(renewed, now, f.renewDeadline, f.leaseDuration)
+	deadline, ok := writeWindow(renewed, now, f.renewDeadline, f.horizon)
 	if !ok {
 		return time.Time{}, fmt.Errorf("%w (last renewal %s)", ErrNotLeader, describeRenewal(renewed, now))
 	}
@@ -69,15 +76,16 @@ func (f *Fence) Check(now time.Time) (deadline time.Time, err error) {
 var ErrNotLeader = errors.New("not writing: this replica may no longer hold the leader lease")
 
 // writeWindow is the fence's rule: a write may go out at now only before renewed +
-// renewDeadline, and must be done by renewed + leaseDuration.
-func writeWindow(renewed, now time.Time, renewDeadline, leaseDuration time.Duration) (deadline time.Time, ok bool) {
+// renewDeadline and before renewed + horizon − sendMargin, and must be done by renewed +
+// horizon.
+func writeWindow(renewed, now time.Time, renewDeadline, horizon time.Duration) (deadline time.Time, ok bool) {
 	if renewed.IsZero() || now.Before(renewed) {
 		return time.Time{}, false
 	}
-	if !now.Before(renewed.Add(renewDeadline)) {
+	if !now.Before(renewed.Add(min(renewDeadline, horizon-sendMargin))) {
 		return time.Time{}, false
 	}
-	return renewed.Add(leaseDuration), true
+	return renewed.Add(horizon), true
 }
 
 func describeRenewal(renewed, now time.Time) string {

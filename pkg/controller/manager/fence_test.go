@@ -1,12 +1,15 @@
 package manager
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -14,21 +17,24 @@ import (
 
 func TestWriteWindow(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	const renew, lease = 800 * time.Millisecond, time.Second
+	ms := time.Millisecond
 	for name, tc := range map[string]struct {
-		renewed, now time.Time
-		ok           bool
-		deadline     time.Time
+		renewed, now   time.Time
+		renew, horizon time.Duration
+		ok             bool
+		deadline       time.Time
 	}{
-		"never renewed":                  {now: t0},
-		"right after a renewal":          {renewed: t0, now: t0, ok: true, deadline: t0.Add(lease)},
-		"within the renew deadline":      {renewed: t0, now: t0.Add(799 * time.Millisecond), ok: true, deadline: t0.Add(lease)},
-		"at the renew deadline":          {renewed: t0, now: t0.Add(renew)},
-		"past the lease":                 {renewed: t0, now: t0.Add(2 * time.Second)},
-		"renewal after now (clock step)": {renewed: t0.Add(time.Second), now: t0},
+		"never renewed":                         {now: t0, renew: 800 * ms, horizon: 750 * ms},
+		"right after a renewal":                 {renewed: t0, now: t0, renew: 800 * ms, horizon: 750 * ms, ok: true, deadline: t0.Add(750 * ms)},
+		"before the horizon less the margin":    {renewed: t0, now: t0.Add(649 * ms), renew: 800 * ms, horizon: 750 * ms, ok: true, deadline: t0.Add(750 * ms)},
+		"at the horizon less the margin":        {renewed: t0, now: t0.Add(650 * ms), renew: 800 * ms, horizon: 750 * ms},
+		"a renew deadline shorter than that":    {renewed: t0, now: t0.Add(350 * ms), renew: 300 * ms, horizon: 750 * ms},
+		"within a long lease":                   {renewed: t0, now: t0.Add(9 * time.Second), renew: 10 * time.Second, horizon: 11250 * ms, ok: true, deadline: t0.Add(11250 * ms)},
+		"past the renew deadline of a long one": {renewed: t0, now: t0.Add(10 * time.Second), renew: 10 * time.Second, horizon: 11250 * ms},
+		"renewal after now (clock step)":        {renewed: t0.Add(time.Second), now: t0, renew: 800 * ms, horizon: 750 * ms},
 	} {
 		t.Run(name, func(t *testing.T) {
-			deadline, ok := writeWindow(tc.renewed, tc.now, renew, lease)
+			deadline, ok := writeWindow(tc.renewed, tc.now, tc.renew, tc.horizon)
 			if ok != tc.ok || !deadline.Equal(tc.deadline) {
 				t.Errorf("writeWindow = %v, %v; want %v, %v", deadline, ok, tc.deadline, tc.ok)
 			}
@@ -36,10 +42,36 @@ func TestWriteWindow(t *testing.T) {
 	}
 }
 
+// Two renewals within one second must look different to a follower: client-go restarts
+// its countdown only when the raw record changes.
+func TestEveryRenewalIsVisible(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 100_000_000, time.UTC)
+	rec := func(at time.Time) *resourcelock.LeaderElectionRecord {
+		return &resourcelock.LeaderElectionRecord{HolderIdentity: "me", LeaseDurationSeconds: 1, RenewTime: metav1.NewTime(at)}
+	}
+	raw := func(r *resourcelock.LeaderElectionRecord) []byte {
+		b, err := json.Marshal(*r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	a, b := rec(t0), rec(t0.Add(200*time.Millisecond))
+	if !bytes.Equal(raw(a), raw(b)) {
+		t.Fatal("client-go's raw records differ within a second: the premise of fencedLock.Get no longer holds")
+	}
+	if bytes.Equal(preciseRaw(raw(a), a), preciseRaw(raw(b), b)) {
+		t.Error("renewals 200 ms apart have the same raw record")
+	}
+	if !bytes.Equal(preciseRaw(raw(a), a), preciseRaw(raw(a), rec(t0))) {
+		t.Error("the same renewal read twice looks like a change")
+	}
+}
+
 func TestFenceFollowsTheLock(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	now := t0
-	f := NewFence(800*time.Millisecond, time.Second)
+	f := NewFence(800*time.Millisecond, 750*time.Millisecond)
 	inner := &recordingLock{id: "me"}
 	l := &fencedLock{Interface: inner, fence: f, now: func() time.Time { return now }}
 	ctx := context.Background()
@@ -61,7 +93,7 @@ func TestFenceFollowsTheLock(t *testing.T) {
 		{"a renewal that succeeded does", func() error {
 			now = t0.Add(time.Second)
 			return l.Update(ctx, resourcelock.LeaderElectionRecord{HolderIdentity: "me"})
-		}, t0.Add(1700 * time.Millisecond), true},
+		}, t0.Add(1600 * time.Millisecond), true},
 		{"a release closes it at once", func() error {
 			now = t0.Add(1100 * time.Millisecond)
 			return l.Update(ctx, resourcelock.LeaderElectionRecord{})
@@ -105,7 +137,7 @@ func (l *recordingLock) Update(context.Context, resourcelock.LeaderElectionRecor
 
 func TestFencedClientChecksEveryWrite(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	f := NewFence(800*time.Millisecond, time.Second)
+	f := NewFence(800*time.Millisecond, 750*time.Millisecond)
 	f.Renewed(t0)
 	inner := &stubClient{}
 	now := t0.Add(100 * time.Millisecond)
@@ -123,7 +155,7 @@ func TestFencedClientChecksEveryWrite(t *testing.T) {
 	for name, write := range writes {
 		t.Run(name, func(t *testing.T) {
 			inner.calls, now = 0, t0.Add(100*time.Millisecond)
-			if err := write(); err != nil || inner.calls != 1 || !inner.deadline.Equal(t0.Add(time.Second)) {
+			if err := write(); err != nil || inner.calls != 1 || !inner.deadline.Equal(t0.Add(750*time.Millisecond)) {
 				t.Fatalf("within the lease: err %v, calls %d, deadline %v", err, inner.calls, inner.deadline)
 			}
 			now = t0.Add(900 * time.Millisecond)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,6 +82,9 @@ func (o LeaderOptions) validate() error {
 		return fmt.Errorf("--leader-elect-renew-deadline %s must be more than 1.2 × --leader-elect-retry-period %s", o.RenewDeadline, o.RetryPeriod)
 	case o.RetryPeriod <= 0:
 		return fmt.Errorf("--leader-elect-retry-period %s must be positive", o.RetryPeriod)
+	case 2*o.RetryPeriod > o.LeaseDuration-leaseClientTimeout(o)-sendMargin:
+		return fmt.Errorf("--leader-elect-retry-period %s is too long for --leader-elect-lease-duration %s: the leader's writes would stop between renewals (at most %s)",
+			o.RetryPeriod, o.LeaseDuration, (o.LeaseDuration-leaseClientTimeout(o)-sendMargin)/2)
 	}
 	return nil
 }
@@ -130,7 +134,7 @@ func leaderElection(cfg *rest.Config, o LeaderOptions, mgrOpts *ctrl.Options) (*
 	if err != nil {
 		return nil, err
 	}
-	fence := NewFence(o.RenewDeadline, o.LeaseDuration)
+	fence := NewFence(o.RenewDeadline, o.LeaseDuration-leaseClientTimeout(o))
 	mgrOpts.LeaderElection = true
 	mgrOpts.LeaderElectionID = LeaseName
 	mgrOpts.LeaderElectionNamespace = ns
@@ -146,10 +150,16 @@ func leaseConfig(cfg *rest.Config, o LeaderOptions) *rest.Config {
 	c := rest.CopyConfig(cfg)
 	c.QPS, c.Burst = 50, 100
 	c.RateLimiter = nil
-	c.Timeout = o.RenewDeadline / 2
-	c.Dial = (&net.Dialer{Timeout: o.RenewDeadline / 2, KeepAlive: 30 * time.Second}).DialContext
+	c.Timeout = leaseClientTimeout(o)
+	c.Dial = (&net.Dialer{Timeout: c.Timeout, KeepAlive: 30 * time.Second}).DialContext
 	return rest.AddUserAgent(c, "leader-election")
 }
+
+// leaseClientTimeout bounds one Lease request: a quarter of the lease duration (250 ms
+// by default), so a hung request leaves time for retries within the renew deadline, and a
+// follower's read of the Lease (whose start is when client-go counts from) is never older
+// than that when it arrives.
+func leaseClientTimeout(o LeaderOptions) time.Duration { return o.LeaseDuration / 4 }
 
 func newLeaseLock(cfg *rest.Config, ns, id string) (resourcelock.Interface, error) {
 	core, err := corev1client.NewForConfig(cfg)
@@ -164,11 +174,31 @@ func newLeaseLock(cfg *rest.Config, ns, id string) (resourcelock.Interface, erro
 }
 
 // fencedLock is the Lease lock that tells the fence about every renewal this replica
-// made and every release.
+// made and every release, and lets a follower see every renewal.
 type fencedLock struct {
 	resourcelock.Interface
 	fence *Fence
 	now   func() time.Time
+}
+
+// Get returns the record with a raw form that changes with every renewal. client-go's
+// follower restarts its lease-duration countdown only when the raw record changes, and
+// the lock's own raw form (JSON of the record) carries renewTime in whole seconds: a
+// leader renewing every 200 ms changes it once a second, so a follower could count a
+// 1 s lease from up to a second before the leader's last renewal and take over while the
+// leader still renews. Adding the renewal time in microseconds restores "one lease
+// duration after the last renewal seen".
+func (l *fencedLock) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
+	rec, raw, err := l.Interface.Get(ctx)
+	if err != nil || rec == nil {
+		return rec, raw, err
+	}
+	return rec, preciseRaw(raw, rec), nil
+}
+
+// preciseRaw is raw with rec's renewal time in microseconds appended.
+func preciseRaw(raw []byte, rec *resourcelock.LeaderElectionRecord) []byte {
+	return append(append(raw[:len(raw):len(raw)], '@'), strconv.FormatInt(rec.RenewTime.UnixMicro(), 10)...)
 }
 
 // Create is the first acquisition of a Lease that did not exist.

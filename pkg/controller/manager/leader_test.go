@@ -58,6 +58,7 @@ func TestLeaderOptionsValidate(t *testing.T) {
 		"fractional seconds":           {o: LeaderOptions{LeaseDuration: 1500 * ms, RenewDeadline: 800 * ms, RetryPeriod: 200 * ms}, wantErr: "whole seconds"},
 		"renew deadline not shorter":   {o: LeaderOptions{LeaseDuration: time.Second, RenewDeadline: time.Second, RetryPeriod: 200 * ms}, wantErr: "shorter than"},
 		"retry too long for deadline":  {o: LeaderOptions{LeaseDuration: time.Second, RenewDeadline: 800 * ms, RetryPeriod: 700 * ms}, wantErr: "1.2 ×"},
+		"retry too long for the fence": {o: LeaderOptions{LeaseDuration: time.Second, RenewDeadline: 900 * ms, RetryPeriod: 400 * ms}, wantErr: "writes would stop between renewals"},
 		"zero retry after defaults ok": {o: LeaderOptions{LeaseDuration: time.Second, RenewDeadline: 800 * ms}.withDefaults()},
 	} {
 		t.Run(name, func(t *testing.T) {
