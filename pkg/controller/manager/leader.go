@@ -53,7 +53,7 @@ func (o *LeaderOptions) bindFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Elect, "leader-elect", false, "elect a leader so that only one replica acts; the others keep the active rollouts' stats windows warm to take over")
 	fs.StringVar(&o.Namespace, "leader-elect-namespace", "", "namespace of the leader election Lease (default: $POD_NAMESPACE, else the pod's service-account namespace)")
 	fs.DurationVar(&o.LeaseDuration, "leader-elect-lease-duration", DefaultLeaseDuration, "how long the other replicas wait after the leader's last renewal before taking over (whole seconds: the Lease stores seconds)")
-	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", DefaultRenewDeadline, "how long the leader keeps retrying a renewal before it gives up leadership and exits; it writes nothing once this has passed since its last renewal")
+	fs.DurationVar(&o.RenewDeadline, "leader-elect-renew-deadline", DefaultRenewDeadline, "how long the leader keeps retrying a renewal before it gives up leadership and exits (its writes stop before that: at the lease duration less a quarter, less 100ms, after its last renewal)")
 	fs.DurationVar(&o.RetryPeriod, "leader-elect-retry-period", DefaultRetryPeriod, "time between the leader's renewals and between the other replicas' attempts to take over")
 }
 
