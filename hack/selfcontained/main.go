@@ -6,11 +6,11 @@
 //   - in Go files, a string literal holding a relative path with a ".." segment, and a
 //     filepath.Join or path.Join whose leading arguments are string literals, that
 //     resolves outside the repository from the file's directory (where `go test` runs a
-//     package's tests), e.g. "../../../shared/fixtures" or filepath.Join("..", "..", "shared");
+//     package's tests), e.g. "../../../elsewhere/fixtures" or filepath.Join("..", "..", "elsewhere");
 //   - in other text files (scripts, Makefile, YAML, Markdown), a word starting with ".."
 //     that resolves outside the repository from the file's directory;
 //   - anywhere, an absolute path into the directory that holds the checkout (a sibling of
-//     the repository, such as /work/shared when the checkout is /work/main), unless that
+//     the repository, such as /work/elsewhere when the checkout is /work/main), unless that
 //     directory is the file-system root.
 //
 // Usage: go run ./hack/selfcontained [repository root, default: the current directory]

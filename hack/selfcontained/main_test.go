@@ -16,15 +16,15 @@ func TestCheckFile(t *testing.T) {
 		want     []string // substrings of the findings, in order; nil: none
 	}{
 		"a fixture beside the checkout, as the tests once read it": {
-			rel: "pkg/envoy/fixtures_test.go", src: goSrc(`const dir = "../../../shared/fixtures/envoy"`),
-			want: []string{`pkg/envoy/fixtures_test.go:7: "../../../shared/fixtures/envoy" leads outside the repository (to /src/shared/fixtures/envoy)`},
+			rel: "pkg/envoy/fixtures_test.go", src: goSrc(`const dir = "../../../elsewhere/fixtures/envoy"`),
+			want: []string{`pkg/envoy/fixtures_test.go:7: "../../../elsewhere/fixtures/envoy" leads outside the repository (to /src/elsewhere/fixtures/envoy)`},
 		},
 		"the same fixture in the repository's testdata": {
 			rel: "pkg/envoy/fixtures_test.go", src: goSrc(`const dir = "../../testdata/envoy"`),
 		},
 		"a Join of literals that climbs out": {
-			rel: "e2e/shapes_test.go", src: goSrc(`var p = filepath.Join("..", "..", "shared", "fixtures", "istio", name)`),
-			want: []string{`e2e/shapes_test.go:7: "../../shared/fixtures/istio" leads outside the repository (to /src/shared/fixtures/istio)`},
+			rel: "e2e/shapes_test.go", src: goSrc(`var p = filepath.Join("..", "..", "elsewhere", "fixtures", "istio", name)`),
+			want: []string{`e2e/shapes_test.go:7: "../../elsewhere/fixtures/istio" leads outside the repository (to /src/elsewhere/fixtures/istio)`},
 		},
 		"a Join of literals that stays in": {
 			rel: "e2e/shapes_test.go", src: goSrc(`var p = filepath.Join("..", "testdata", "istio", name)`),
@@ -33,15 +33,15 @@ func TestCheckFile(t *testing.T) {
 			rel: "x.go", src: goSrc(`var p = filepath.Join(dir, "..", "..", "..")`),
 		},
 		"a glob out of the repository": {
-			rel: "pkg/spec/fuzz_test.go", src: goSrc("var g = `../../../shared/fixtures/istio/*.yaml`"),
-			want: []string{`"../../../shared/fixtures/istio/*.yaml" leads outside`},
+			rel: "pkg/spec/fuzz_test.go", src: goSrc("var g = `../../../elsewhere/fixtures/istio/*.yaml`"),
+			want: []string{`"../../../elsewhere/fixtures/istio/*.yaml" leads outside`},
 		},
 		"a path exactly at the root is inside": {
 			rel: "pkg/x/x.go", src: goSrc(`var p = "../.."`),
 		},
 		"an absolute path to a sibling of the checkout": {
-			rel: "pkg/x/x.go", src: goSrc(`var p = "/src/shared/fixtures"`),
-			want: []string{`"/src/shared/fixtures" leads outside the repository (to /src/shared/fixtures)`},
+			rel: "pkg/x/x.go", src: goSrc(`var p = "/src/elsewhere/fixtures"`),
+			want: []string{`"/src/elsewhere/fixtures" leads outside the repository (to /src/elsewhere/fixtures)`},
 		},
 		"an absolute path into the checkout itself": {
 			rel: "pkg/x/x.go", src: goSrc(`var p = "/src/repo/testdata"`),
@@ -56,8 +56,8 @@ func TestCheckFile(t *testing.T) {
 			rel: "hack/x.sh", src: "#!/usr/bin/env bash\ncd \"$(dirname \"$0\")/..\"\nls ../e2e\n",
 		},
 		"a script reading beside the checkout": {
-			rel: "hack/x.sh", src: "#!/usr/bin/env bash\n\ncat ../../shared/fixtures/envoy/x.txt\n",
-			want: []string{`hack/x.sh:3: "../../shared/fixtures/envoy/x.txt" leads outside`},
+			rel: "hack/x.sh", src: "#!/usr/bin/env bash\n\ncat ../../elsewhere/fixtures/envoy/x.txt\n",
+			want: []string{`hack/x.sh:3: "../../elsewhere/fixtures/envoy/x.txt" leads outside`},
 		},
 		"a Markdown link out of the repository": {
 			rel: "bench/detect/README.md", src: "see [the plan](../../../PLAN.md) and [parse](../parse/README.md)\n",
@@ -68,11 +68,11 @@ func TestCheckFile(t *testing.T) {
 			want: []string{`manifests/kustomization.yaml:3: "../../other/crds" leads outside`},
 		},
 		"a Makefile variable from a sibling directory": {
-			rel: "Makefile", src: "FIX := ../shared/fixtures\n",
-			want: []string{`Makefile:1: "../shared/fixtures" leads outside`},
+			rel: "Makefile", src: "FIX := ../elsewhere/fixtures\n",
+			want: []string{`Makefile:1: "../elsewhere/fixtures" leads outside`},
 		},
 		"binary content is skipped": {
-			rel: "bin/x", src: "\x00../../../shared",
+			rel: "bin/x", src: "\x00../../../elsewhere",
 		},
 	}
 	for name, tc := range tests {
