@@ -120,8 +120,6 @@ func (r *Reader) Get(ctx context.Context, k client.ObjectKey, obj client.Object,
 		return r.Live.Get(ctx, k, obj, opts...)
 	}
 	cacheErr := r.Cache.Get(ctx, k, obj, opts...)
-	obj.SetNamespace(k.Namespace)
-	obj.SetName(k.Name)
 	w, ok := r.pending(obj)
 	if !ok {
 		return cacheErr
