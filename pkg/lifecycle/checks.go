@@ -151,6 +151,13 @@ func freshRetry(w World) bool {
 	return w.Spec.Retry == w.Canary && w.Spec.RetryToken != "" && w.Spec.RetryToken != w.Status.LastRetry
 }
 
+// belowFirstStep reports whether the routes send the canary a single weight below the
+// schedule's first step.
+func belowFirstStep(w World) bool {
+	ws := w.Routes.CanaryWeights
+	return len(ws) == 1 && w.Spec.Steps.StepFor(ws[0]) == 0
+}
+
 // resumeCheck: a pause by annotation ends when the annotation does; any pause ends with a
 // fresh retry naming this canary, which adopts the weights as found and continues from
 // the step at or below them.
@@ -163,9 +170,11 @@ func resumeCheck(w World) (Transition, bool) {
 	if !retry && (st.PausedReason != reason.OperatorPause || w.Spec.Paused) {
 		return Transition{}, false
 	}
-	if retry && st.Step == 0 {
-		// Paused before its first step (the canary's pods were not Ready in time): start
-		// over, through the health gate.
+	if retry && (st.Step == 0 || belowFirstStep(w)) {
+		// Paused before its first step (the canary's pods were not Ready in time), or the
+		// routes were set below it while paused (e.g. the canary put back to 0): adopting
+		// them would dwell on a canary with no traffic, so start over, through the health
+		// gate.
 		t := start(w)
 		t.Retry = w.Spec.RetryToken
 		return t, true

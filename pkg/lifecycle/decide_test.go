@@ -319,6 +319,16 @@ func TestDecide(t *testing.T) {
 			want: Transition{Kind: Resume, Reason: reason.Resumed, Retry: "v2@2", Adopt: true, Weight: 40, Step: 2, Phase: v1alpha1.PhaseProgressing}, check: "resume",
 			events: []string{reason.Resumed},
 		},
+		"a fresh retry after the canary was put back to 0 starts over at the first step": {
+			world: world(func(w *World) {
+				rollout(w, v1alpha1.PhasePaused)
+				w.Status.PausedReason = reason.ExternalWeightChange
+				w.Spec.Retry, w.Spec.RetryToken = "v2", "v2@1"
+				w.Routes.CanaryWeights = []int32{0}
+			}),
+			want: Transition{Kind: Start, Reason: reason.RolloutStarted, Retry: "v2@1", Weight: 5, Step: 1, Phase: v1alpha1.PhaseProgressing}, check: "resume",
+			events: []string{reason.RolloutStarted},
+		},
 		"a retry token already used does not resume": {
 			world: world(func(w *World) {
 				rollout(w, v1alpha1.PhasePaused)
