@@ -19,9 +19,11 @@ type labelSpan struct {
 
 // sample is one Prometheus sample line. Its slices alias the page and are reused per line.
 type sample struct {
-	name   []byte
+	name []byte
+	// labels are the labels keep picked (all when keep is nil), in the order of the line.
 	labels []labelSpan
 	value  float64
+	keep   func(name []byte) bool
 }
 
 // label returns the unescaped value of label name. It allocates only when the value has escapes.
@@ -57,11 +59,30 @@ func unescapeLabel(v []byte) []byte {
 	return out
 }
 
+// scanSpec says which lines and labels a scan reads.
+type scanSpec struct {
+	// prefixes are the metric-name prefixes of the lines read (nil: all lines); a line
+	// that starts with none of them is skipped before anything else is looked at.
+	prefixes []string
+	// family, when set, is asked the metric name of a line that passed prefixes before its
+	// labels are parsed: a name it rejects is skipped unparsed.
+	family func(name []byte) bool
+	// label, when set, picks the labels a sample records (the rest are parsed, not kept);
+	// nil records all.
+	label func(name []byte) bool
+}
+
 // scanPrometheus calls fn for every sample line whose metric name starts with one of
-// prefixes (all lines when prefixes is nil). Other lines are skipped after a prefix check,
-// without allocating; a line that cannot be a sample or comment is an error.
+// prefixes (all lines when prefixes is nil), with all its labels.
 func scanPrometheus(data []byte, prefixes []string, fn func(*sample) error) error {
-	s := sample{labels: make([]labelSpan, 0, 32)}
+	return scanPrometheusWith(data, scanSpec{prefixes: prefixes}, fn)
+}
+
+// scanPrometheusWith calls fn for every sample line spec reads. Other lines are skipped
+// after a prefix (and family) check, without allocating; a line that cannot be a sample or
+// comment is an error.
+func scanPrometheusWith(data []byte, spec scanSpec, fn func(*sample) error) error {
+	s := sample{labels: make([]labelSpan, 0, 32), keep: spec.label}
 	lineNo := 0
 	for len(data) > 0 {
 		var line []byte
@@ -83,10 +104,14 @@ func scanPrometheus(data []byte, prefixes []string, fn func(*sample) error) erro
 				return fmt.Errorf("parsing prometheus stats: line %d: not a sample or comment", lineNo)
 			}
 		}
-		if prefixes != nil && !hasAnyPrefix(line, prefixes) {
+		if spec.prefixes != nil && !hasAnyPrefix(line, spec.prefixes) {
 			continue
 		}
-		if err := parseSample(line, &s); err != nil {
+		n := promNameLen(line)
+		if spec.family != nil && !spec.family(line[:n]) {
+			continue
+		}
+		if err := parseSample(line, n, &s); err != nil {
 			return fmt.Errorf("parsing prometheus stats: line %d: %w", lineNo, err)
 		}
 		if err := fn(&s); err != nil {
@@ -112,9 +137,8 @@ var (
 	errTooMany      = errors.New("too many labels")
 )
 
-// parseSample parses `name{l="v",…} value [timestamp]` into s.
-func parseSample(line []byte, s *sample) error {
-	n := promNameLen(line)
+// parseSample parses `name{l="v",…} value [timestamp]` into s; n is the name's length.
+func parseSample(line []byte, n int, s *sample) error {
 	s.name = line[:n]
 	s.labels = s.labels[:0]
 	i := skipBlank(line, n)
@@ -144,7 +168,7 @@ func parseSample(line []byte, s *sample) error {
 
 // parseLabels parses the label pairs after '{' at i and returns the index after '}'.
 func parseLabels(line []byte, i int, s *sample) (int, error) {
-	for {
+	for count := 0; ; count++ {
 		i = skipBlank(line, i)
 		if i >= len(line) {
 			return 0, errUnterminated
@@ -155,36 +179,19 @@ func parseLabels(line []byte, i int, s *sample) (int, error) {
 		if !isLabelStart(line[i]) {
 			return 0, errBadLabel
 		}
-		j := i + 1
-		for j < len(line) && isLabelChar(line[j]) {
-			j++
-		}
+		j := i + 1 + labelNameLen(line[i+1:])
 		name := line[i:j]
-		i = skipBlank(line, j)
-		if i >= len(line) || line[i] != '=' {
-			return 0, errBadLabel
+		start, end, esc, err := labelValue(line, j)
+		if err != nil {
+			return 0, err
 		}
-		i = skipBlank(line, i+1)
-		if i >= len(line) || line[i] != '"' {
-			return 0, errBadLabel
-		}
-		i++
-		start, esc := i, false
-		for i < len(line) && line[i] != '"' {
-			if line[i] == '\\' {
-				esc = true
-				i++
-			}
-			i++
-		}
-		if i >= len(line) {
-			return 0, errUnterminated
-		}
-		if len(s.labels) == maxLabels {
+		if count == maxLabels {
 			return 0, errTooMany
 		}
-		s.labels = append(s.labels, labelSpan{name: name, value: line[start:i], escaped: esc})
-		i = skipBlank(line, i+1)
+		if s.keep == nil || s.keep(name) {
+			s.labels = append(s.labels, labelSpan{name: name, value: line[start:end], escaped: esc})
+		}
+		i = skipBlank(line, end+1)
 		if i < len(line) && line[i] == ',' {
 			i++
 			continue
@@ -194,6 +201,36 @@ func parseLabels(line []byte, i int, s *sample) (int, error) {
 		}
 		return 0, errUnterminated
 	}
+}
+
+// labelValue parses `= "value"` after a label name ending at i and returns the value's
+// bounds in line (end is at the closing quote) and whether it has escapes.
+func labelValue(line []byte, i int) (start, end int, esc bool, err error) {
+	i = skipBlank(line, i)
+	if i >= len(line) || line[i] != '=' {
+		return 0, 0, false, errBadLabel
+	}
+	i = skipBlank(line, i+1)
+	if i >= len(line) || line[i] != '"' {
+		return 0, 0, false, errBadLabel
+	}
+	start = i + 1
+	q := bytes.IndexByte(line[start:], '"')
+	if q < 0 {
+		return 0, 0, false, errUnterminated
+	}
+	if bytes.IndexByte(line[start:start+q], '\\') < 0 {
+		return start, start + q, false, nil
+	}
+	for i = start; i < len(line) && line[i] != '"'; i++ {
+		if line[i] == '\\' {
+			i++
+		}
+	}
+	if i >= len(line) {
+		return 0, 0, false, errUnterminated
+	}
+	return start, i, true, nil
 }
 
 // parseNumber parses a sample value or le bound; plain integers take a fast path.
@@ -247,6 +284,24 @@ func isLabelStart(c byte) bool {
 }
 
 func isLabelChar(c byte) bool { return isLabelStart(c) || isDigit(c) }
+
+// labelNameLen returns the number of label-name bytes at the start of b.
+func labelNameLen(b []byte) int {
+	for k, c := range b {
+		if !labelChar[c] {
+			return k
+		}
+	}
+	return len(b)
+}
+
+// labelChar[c] is isLabelChar(c).
+var labelChar = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isLabelChar(byte(c))
+	}
+	return t
+}()
 
 // promNameLen returns the length of the metric name at the start of line.
 func promNameLen(line []byte) int {
