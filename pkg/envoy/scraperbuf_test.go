@@ -144,7 +144,7 @@ func TestScraperKeepsConnectionsAcrossTargets(t *testing.T) {
 	const targets = 300
 	var dialled atomic.Int64
 	srv := &http.Server{
-		Handler:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(page)) }),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(page)) }),
 		ConnState: func(_ net.Conn, st http.ConnState) {
 			if st == http.StateNew {
 				dialled.Add(1)
