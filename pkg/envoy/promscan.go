@@ -20,10 +20,10 @@ type labelSpan struct {
 // sample is one Prometheus sample line. Its slices alias the page and are reused per line.
 type sample struct {
 	name []byte
-	// labels are the labels keep picked (all when keep is nil), in the order of the line.
-	labels []labelSpan
-	value  float64
-	keep   func(name []byte) bool
+	// labels are the labels of the line in its order (only those readLabel names when onlyRead).
+	labels   []labelSpan
+	value    float64
+	onlyRead bool
 }
 
 // label returns the unescaped value of label name. It allocates only when the value has escapes.
@@ -67,9 +67,9 @@ type scanSpec struct {
 	// family, when set, is asked the metric name of a line that passed prefixes before its
 	// labels are parsed: a name it rejects is skipped unparsed.
 	family func(name []byte) bool
-	// label, when set, picks the labels a sample records (the rest are parsed, not kept);
-	// nil records all.
-	label func(name []byte) bool
+	// onlyRead records only the labels promAgg reads (readLabel) in a sample; the rest are
+	// parsed, not kept. Otherwise a sample has all its labels.
+	onlyRead bool
 }
 
 // scanPrometheus calls fn for every sample line whose metric name starts with one of
@@ -82,7 +82,7 @@ func scanPrometheus(data []byte, prefixes []string, fn func(*sample) error) erro
 // after a prefix (and family) check, without allocating; a line that cannot be a sample or
 // comment is an error.
 func scanPrometheusWith(data []byte, spec scanSpec, fn func(*sample) error) error {
-	s := sample{labels: make([]labelSpan, 0, 32), keep: spec.label}
+	s := sample{labels: make([]labelSpan, 0, 32), onlyRead: spec.onlyRead}
 	lineNo := 0
 	for len(data) > 0 {
 		var line []byte
@@ -168,6 +168,7 @@ func parseSample(line []byte, n int, s *sample) error {
 
 // parseLabels parses the label pairs after '{' at i and returns the index after '}'.
 func parseLabels(line []byte, i int, s *sample) (int, error) {
+	plain := bytes.IndexByte(line[i:], '\\') < 0 // no escapes anywhere: a value ends at the next quote
 	for count := 0; ; count++ {
 		i = skipBlank(line, i)
 		if i >= len(line) {
@@ -181,14 +182,20 @@ func parseLabels(line []byte, i int, s *sample) (int, error) {
 		}
 		j := i + 1 + labelNameLen(line[i+1:])
 		name := line[i:j]
-		start, end, esc, err := labelValue(line, j)
-		if err != nil {
+		var (
+			start, end int
+			esc        bool
+			err        error
+		)
+		if q := bytes.IndexByte(line[min(j+2, len(line)):], '"'); plain && q >= 0 && line[j] == '=' && line[j+1] == '"' {
+			start, end = j+2, j+2+q // the common layout, name="value" without escapes
+		} else if start, end, esc, err = labelValue(line, j, plain); err != nil {
 			return 0, err
 		}
 		if count == maxLabels {
 			return 0, errTooMany
 		}
-		if s.keep == nil || s.keep(name) {
+		if !s.onlyRead || readLabel(name) {
 			s.labels = append(s.labels, labelSpan{name: name, value: line[start:end], escaped: esc})
 		}
 		i = skipBlank(line, end+1)
@@ -204,8 +211,9 @@ func parseLabels(line []byte, i int, s *sample) (int, error) {
 }
 
 // labelValue parses `= "value"` after a label name ending at i and returns the value's
-// bounds in line (end is at the closing quote) and whether it has escapes.
-func labelValue(line []byte, i int) (start, end int, esc bool, err error) {
+// bounds in line (end is at the closing quote) and whether it has escapes; plain says the
+// rest of the line has no backslash.
+func labelValue(line []byte, i int, plain bool) (start, end int, esc bool, err error) {
 	i = skipBlank(line, i)
 	if i >= len(line) || line[i] != '=' {
 		return 0, 0, false, errBadLabel
@@ -219,7 +227,7 @@ func labelValue(line []byte, i int) (start, end int, esc bool, err error) {
 	if q < 0 {
 		return 0, 0, false, errUnterminated
 	}
-	if bytes.IndexByte(line[start:start+q], '\\') < 0 {
+	if plain || bytes.IndexByte(line[start:start+q], '\\') < 0 {
 		return start, start + q, false, nil
 	}
 	for i = start; i < len(line) && line[i] != '"'; i++ {

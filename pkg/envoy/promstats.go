@@ -29,8 +29,8 @@ type promAgg struct {
 
 // The scans of Parse: only the families and labels promAgg reads.
 var (
-	sourceSpec      = scanSpec{prefixes: promPrefixes, family: promFamily, label: readLabel}
-	destinationSpec = scanSpec{prefixes: istioPrefixes, family: istioFamily, label: readLabel}
+	sourceSpec      = scanSpec{prefixes: promPrefixes, family: promFamily, onlyRead: true}
+	destinationSpec = scanSpec{prefixes: istioPrefixes, family: istioFamily, onlyRead: true}
 )
 
 // istioFamily reports whether name is one of Istio's standard metrics promAgg reads.
@@ -82,7 +82,7 @@ func parsePrometheus(data []byte, q Query) (Report, error) {
 
 // scanPrometheusStats accumulates the cluster stats of a /stats/prometheus page.
 func scanPrometheusStats(data []byte, keep func([]byte) bool) (*clusterSet, *istioFilter, error) {
-	return scanPrometheusStatsWith(data, scanSpec{prefixes: clusterPrefixes, label: readLabel}, keep, nil)
+	return scanPrometheusStatsWith(data, scanSpec{prefixes: clusterPrefixes, onlyRead: true}, keep, nil)
 }
 
 func scanPrometheusStatsWith(data []byte, spec scanSpec, keep func([]byte) bool, istio *istioFilter) (*clusterSet, *istioFilter, error) {
