@@ -135,6 +135,29 @@ var diffSeeds = []string{
 		"envoy_cluster_upstream_rq_completed{cluster_name=\"outbound|9080|v2|reviews.default.svc.cluster.local\"} 5\n" +
 		"envoy_cluster_upstream_rq_time_bucket{cluster_name=\"outbound|9080|v2|reviews.default.svc.cluster.local\",le=\"0.5\"} 5\n",
 	"  # comment\n\t\nistio_requests_total 4\nistio_request_bytes_count{} 5\nnot a line\n",
+	// lines sharing label prefixes (labelMemo): escapes and duplicates in the prefix, a
+	// difference in the last-but-one label, a labelless line between, a bad tail after a
+	// matching prefix.
+	memoSeries(`reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v\\1",reporter="source"`, `le="1"`, `le="+Inf"`) +
+		memoSeries(`reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v2"`, `le="1"`, `le="5"`) +
+		"istio_request_duration_milliseconds_count 3\n" +
+		memoSeries(`reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v3",x="1"`, `le="1"`, `le="5"`),
+	memoSeries(`reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v1"`, `le="1"`, `le="5",`) +
+		"istio_request_duration_milliseconds_bucket{reporter=\"destination\",destination_service=\"reviews.default.svc.cluster.local\",destination_version=\"v1\",le=\"7\" 1\n",
+	memoSeries(`reporter="destination",destination_service="reviews.default.svc.cluster.local",destination_version="v1"`, `le="1"`, `le="5"`) +
+		"istio_request_duration_milliseconds_bucket{reporter=\"destination\",destination_service=\"reviews.default.svc.cluster.local\",destination_version=\"v2\",le=\"5\"} 1\n",
+}
+
+// memoSeries is a histogram series with labels common, one bucket per bound label in les,
+// a _sum and a _count line.
+func memoSeries(common string, les ...string) string {
+	var b strings.Builder
+	for i, le := range les {
+		fmt.Fprintf(&b, "istio_request_duration_milliseconds_bucket{%s,%s} %d\n", common, le, i+1)
+	}
+	fmt.Fprintf(&b, "istio_request_duration_milliseconds_sum{%s} 12.5\n", common)
+	fmt.Fprintf(&b, "istio_request_duration_milliseconds_count{%s} %d\n", common, len(les))
+	return b.String()
 }
 
 func addDifferentialSeeds(f *testing.F) {

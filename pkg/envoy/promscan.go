@@ -24,6 +24,7 @@ type sample struct {
 	labels   []labelSpan
 	value    float64
 	onlyRead bool
+	memo     labelMemo
 }
 
 // label returns the unescaped value of label name. It allocates only when the value has escapes.
@@ -82,7 +83,7 @@ func scanPrometheus(data []byte, prefixes []string, fn func(*sample) error) erro
 // after a prefix (and family) check, without allocating; a line that cannot be a sample or
 // comment is an error.
 func scanPrometheusWith(data []byte, spec scanSpec, fn func(*sample) error) error {
-	s := sample{labels: make([]labelSpan, 0, 32), onlyRead: spec.onlyRead}
+	s := sample{labels: make([]labelSpan, 0, 32), onlyRead: spec.onlyRead, memo: labelMemo{marks: make([]labelMark, 0, 32)}}
 	lineNo := 0
 	for len(data) > 0 {
 		var line []byte
@@ -148,7 +149,7 @@ func parseSample(line []byte, n int, s *sample) error {
 			return err
 		}
 		i = skipBlank(line, i)
-	} else if i == n {
+	} else if s.memo.forget(); i == n {
 		return errNoValue
 	}
 	j := i
@@ -166,48 +167,68 @@ func parseSample(line []byte, n int, s *sample) error {
 	return nil
 }
 
-// parseLabels parses the label pairs after '{' at i and returns the index after '}'.
+// parseLabels parses the label pairs after '{' at i and returns the index after '}'. A
+// line whose label bytes begin like the previous line's resumes after that common prefix
+// (see labelMemo): the same bytes parse the same way.
 func parseLabels(line []byte, i int, s *sample) (int, error) {
-	plain := bytes.IndexByte(line[i:], '\\') < 0 // no escapes anywhere: a value ends at the next quote
-	for count := 0; ; count++ {
+	base := i
+	i, count := s.memo.resume(line[base:], s)
+	i += base
+	plain := bytes.IndexByte(line[i:], '\\') < 0 // no escapes left: a value ends at the next quote
+	for ; ; count++ {
+		if count > 0 { // after a label's closing quote
+			i = skipBlank(line, i)
+			if i >= len(line) || line[i] != ',' && line[i] != '}' {
+				return 0, errUnterminated
+			}
+			if line[i] == '}' {
+				s.memo.remember(line[base:])
+				return i + 1, nil
+			}
+			i++
+		}
 		i = skipBlank(line, i)
 		if i >= len(line) {
 			return 0, errUnterminated
 		}
 		if line[i] == '}' {
+			s.memo.remember(line[base:])
 			return i + 1, nil
 		}
-		if !isLabelStart(line[i]) {
-			return 0, errBadLabel
-		}
-		j := i + 1 + labelNameLen(line[i+1:])
-		name := line[i:j]
-		var (
-			start, end int
-			esc        bool
-			err        error
-		)
-		if q := bytes.IndexByte(line[min(j+2, len(line)):], '"'); plain && q >= 0 && line[j] == '=' && line[j+1] == '"' {
-			start, end = j+2, j+2+q // the common layout, name="value" without escapes
-		} else if start, end, esc, err = labelValue(line, j, plain); err != nil {
+		end, err := parseLabel(line, i, plain, count, s)
+		if err != nil {
 			return 0, err
 		}
-		if count == maxLabels {
-			return 0, errTooMany
-		}
-		if !s.onlyRead || readLabel(name) {
-			s.labels = append(s.labels, labelSpan{name: name, value: line[start:end], escaped: esc})
-		}
-		i = skipBlank(line, end+1)
-		if i < len(line) && line[i] == ',' {
-			i++
-			continue
-		}
-		if i < len(line) && line[i] == '}' {
-			return i + 1, nil
-		}
-		return 0, errUnterminated
+		i = end + 1
+		s.memo.mark(i-base, len(s.labels))
 	}
+}
+
+// parseLabel parses the label `name="value"` at i as label number count of its sample,
+// records it in s when wanted, and returns the index of its closing quote.
+func parseLabel(line []byte, i int, plain bool, count int, s *sample) (int, error) {
+	if !isLabelStart(line[i]) {
+		return 0, errBadLabel
+	}
+	j := i + 1 + labelNameLen(line[i+1:])
+	name := line[i:j]
+	var (
+		start, end int
+		esc        bool
+		err        error
+	)
+	if q := bytes.IndexByte(line[min(j+2, len(line)):], '"'); plain && q >= 0 && line[j] == '=' && line[j+1] == '"' {
+		start, end = j+2, j+2+q // the common layout, name="value" without escapes
+	} else if start, end, esc, err = labelValue(line, j, plain); err != nil {
+		return 0, err
+	}
+	if count == maxLabels {
+		return 0, errTooMany
+	}
+	if !s.onlyRead || readLabel(name) {
+		s.labels = append(s.labels, labelSpan{name: name, value: line[start:end], escaped: esc})
+	}
+	return end, nil
 }
 
 // labelValue parses `= "value"` after a label name ending at i and returns the value's
