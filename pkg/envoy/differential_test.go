@@ -41,8 +41,8 @@ func readFamily(name string, side Side, clustersOnly bool) bool {
 
 var errLine = regexp.MustCompile(`^parsing prometheus stats: line (\d+): `)
 
-// skippedLine reports whether err (of the old parser) is about a sample line of a family
-// the new parser does not read, and returns that line's number.
+// skippedLine returns the line number err names (0 if none) and whether that line is a
+// sample line of a family the new parser does not read.
 func skippedLine(data []byte, err error, side Side, clustersOnly bool) (int, bool) {
 	m := errLine.FindStringSubmatch(err.Error())
 	if m == nil {
@@ -55,7 +55,7 @@ func skippedLine(data []byte, err error, side Side, clustersOnly bool) (int, boo
 	}
 	line := bytes.TrimLeft(lines[n-1], " \t\r")
 	if len(line) == 0 || !isNameStart(line[0]) {
-		return 0, false
+		return n, false
 	}
 	return n, !readFamily(string(line[:promNameLen(line)]), side, clustersOnly)
 }
@@ -134,6 +134,8 @@ var diffSeeds = []string{
 		"envoy_cluster_upstream_rq_5xx{cluster_name=\"outbound|9080|v2|reviews.default.svc.cluster.local\"} 1\n" +
 		"envoy_cluster_upstream_rq_completed{cluster_name=\"outbound|9080|v2|reviews.default.svc.cluster.local\"} 5\n" +
 		"envoy_cluster_upstream_rq_time_bucket{cluster_name=\"outbound|9080|v2|reviews.default.svc.cluster.local\",le=\"0.5\"} 5\n",
+	// found by the fuzzer: an error on a skipped line, then one on a non-sample line.
+	"00", "istio_request\n0",
 	"  # comment\n\t\nistio_requests_total 4\nistio_request_bytes_count{} 5\nnot a line\n",
 	// lines sharing label prefixes (labelMemo): escapes and duplicates in the prefix, a
 	// difference in the last-but-one label, a labelless line between, a bad tail after a

@@ -73,7 +73,7 @@ func oldScanPrometheus(data []byte, prefixes []string, fn func(*oldSample) error
 				continue
 			}
 			if !isNameStart(line[0]) {
-				return fmt.Errorf("parsing prometheus stats: line %d: not a oldSample or comment", lineNo)
+				return fmt.Errorf("parsing prometheus stats: line %d: not a sample or comment", lineNo)
 			}
 		}
 		if prefixes != nil && !oldHasAnyPrefix(line, prefixes) {
