@@ -294,6 +294,10 @@ func (s *Scraper) grow(ctx context.Context, b *body, size int64) error {
 	return nil
 }
 
+// CloseIdleConnections closes the keep-alive connections not in use. A Scraper that is no
+// longer needed keeps its idle connections (up to MaxIdleConns) open for 90 s otherwise.
+func (s *Scraper) CloseIdleConnections() { s.client.CloseIdleConnections() }
+
 func (s *Scraper) backoffLeft(url string) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()

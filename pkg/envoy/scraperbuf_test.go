@@ -139,7 +139,7 @@ func TestScraperFetchReport(t *testing.T) {
 }
 
 // Keep-alive holds at more targets than the old idle bound (4 × MaxConcurrent = 256): a
-// second read of 300 targets dials no new connection.
+// second read of 300 targets dials no new connection; after CloseIdleConnections, all.
 func TestScraperKeepsConnectionsAcrossTargets(t *testing.T) {
 	const targets = 300
 	var dialled atomic.Int64
@@ -178,5 +178,11 @@ func TestScraperKeepsConnectionsAcrossTargets(t *testing.T) {
 	readAll()
 	if again := dialled.Load() - first; again != 0 {
 		t.Errorf("second read of %d targets dialled %d new connections (first read %d), want 0", targets, again, first)
+	}
+	s.CloseIdleConnections()
+	before := dialled.Load()
+	readAll()
+	if again := dialled.Load() - before; again != targets {
+		t.Errorf("read after CloseIdleConnections dialled %d connections, want %d", again, targets)
 	}
 }
