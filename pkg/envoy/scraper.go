@@ -34,8 +34,9 @@ type ScrapeOptions struct {
 	// consecutive failure, capped at 30s (default 1s).
 	Backoff time.Duration
 	// MaxIdleConns bounds the keep-alive connections kept open between scrapes across all
-	// targets, at most 2 per target (default 4096). Each costs a file descriptor and
-	// about 25 KB; with fewer than the targets read per tick, connections are dialled again.
+	// targets, at most 2 per target (default 4096). Each holds a file descriptor, two
+	// goroutines and the transport's buffers; with fewer than the targets read per tick,
+	// connections are dialled again on every read.
 	MaxIdleConns int
 }
 
