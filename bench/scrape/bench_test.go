@@ -4,14 +4,11 @@ package scrape
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/source"
 )
 
@@ -109,82 +105,40 @@ func request() source.Request {
 // BenchmarkScrape4000 reads 4,000 endpoints once per op:
 //   - fetch/warm: envoy.Scraper.Fetch of every endpoint, bodies discarded, after a warm-up round;
 //   - read/cold: source.Destination.Read with a new Scraper (every connection dialled);
-//   - read/warm: source.Destination.Read with the Scraper of the previous reads.
+//   - read/warm: source.Destination.Read with the Scraper of the previous reads;
+//   - fetchfunc/warm: as fetch/warm with Scraper.FetchFunc (no copy of the body);
+//   - report/cold, report/warm: as read/* with Scraper.FetchReport per endpoint (fetch +
+//     Parse in the reused buffer + Report.Total), what pkg/source does once it calls it.
 //
-// Both use the controller's defaults (400 ms timeout, 64 scrapes in flight).
+// All use the controller's defaults (400 ms timeout, 64 scrapes in flight).
 func BenchmarkScrape4000(b *testing.B) {
-	si := startStandIns(b)
-	req := request()
-	opts := envoy.ScrapeOptions{Timeout: 400 * time.Millisecond, MaxConcurrent: 64}
-	var urls []string
-	for i := range endpoints {
-		urls = append(urls, envoy.StatsURL(fmt.Sprintf("http://%s:%d/stats/prometheus", endpointIP(i), si.port), envoy.Query{Host: host}))
-	}
-	fetchAll := func(s *envoy.Scraper) int {
-		var failed atomic.Int64
-		var wg sync.WaitGroup
-		for _, u := range urls {
-			wg.Go(func() {
-				if _, err := s.Fetch(context.Background(), u); err != nil {
-					failed.Add(1)
-				}
-			})
-		}
-		wg.Wait()
-		return int(failed.Load())
-	}
-	read := func(d *source.Destination) int {
-		snap, err := d.Read(context.Background(), req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		failed, ok := 0, 0
-		for _, s := range snap.Subsets {
-			failed += s.Failed
-			ok += len(s.OK)
-		}
-		if ok+failed != endpoints {
-			b.Fatalf("read %d ok + %d failed, want %d endpoints", ok, failed, endpoints)
-		}
-		if c := snap.Subsets["v2"].OK; len(c) > 0 {
-			for _, v := range c {
-				if v.Requests != 121465 || v.Rq5xx != 20 {
-					b.Fatalf("v2 pod counts %+v, want 121465 requests, 20 5xx", v)
-				}
-				break
-			}
-		}
-		return failed
-	}
-	measure := func(b *testing.B, op func() int) {
-		b.ReportAllocs()
-		failed := 0
-		c0, s0 := cpu(), childCPU(si.pid)
-		b.ResetTimer()
-		for range b.N {
-			failed += op()
-		}
-		b.StopTimer()
-		n := float64(b.N)
-		b.ReportMetric(float64(cpu()-c0)/1e6/n, "cpu-ms/op")
-		b.ReportMetric(float64(childCPU(si.pid)-s0)/1e6/n, "standin-cpu-ms/op")
-		b.ReportMetric(float64(failed)/n, "failed/op")
-		b.ReportMetric(float64(si.pageBytes), "page-bytes")
-	}
-
+	r := newRig(b)
 	b.Run("fetch/warm", func(b *testing.B) {
-		s := envoy.NewScraper(opts)
-		fetchAll(s)
-		measure(b, func() int { return fetchAll(s) })
+		s := r.scraper(b)
+		r.fetchAll(s)
+		r.measure(b, func() int { return r.fetchAll(s) })
 	})
 	b.Run("read/cold", func(b *testing.B) {
-		measure(b, func() int {
-			return read(&source.Destination{Scraper: envoy.NewScraper(opts), Port: si.port})
+		r.measure(b, func() int {
+			return r.read(b, &source.Destination{Scraper: r.scraper(b), Port: r.si.port})
 		})
 	})
 	b.Run("read/warm", func(b *testing.B) {
-		d := &source.Destination{Scraper: envoy.NewScraper(opts), Port: si.port}
-		read(d)
-		measure(b, func() int { return read(d) })
+		d := &source.Destination{Scraper: r.scraper(b), Port: r.si.port}
+		r.read(b, d)
+		r.measure(b, func() int { return r.read(b, d) })
+	})
+	b.Run("fetchfunc/warm", func(b *testing.B) {
+		s := r.scraper(b)
+		r.fetchAll(s)
+		r.measure(b, func() int { return r.fetchFuncAll(s) })
+	})
+	b.Run("report/cold", func(b *testing.B) {
+		r.measure(b, func() int { return r.report(b, r.scraper(b)) })
+	})
+	b.Run("report/warm", func(b *testing.B) {
+		s := r.scraper(b)
+		r.report(b, s)
+		r.measure(b, func() int { return r.report(b, s) })
 	})
 }

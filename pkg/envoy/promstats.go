@@ -27,13 +27,46 @@ type promAgg struct {
 	istio    *istioFilter
 }
 
+// The scans of Parse: only the families and labels promAgg reads.
+var (
+	sourceSpec      = scanSpec{prefixes: promPrefixes, family: promFamily, onlyRead: true}
+	destinationSpec = scanSpec{prefixes: istioPrefixes, family: istioFamily, onlyRead: true}
+)
+
+// istioFamily reports whether name is one of Istio's standard metrics promAgg reads.
+func istioFamily(name []byte) bool {
+	switch string(name) {
+	case "istio_requests_total",
+		"istio_request_duration_milliseconds_bucket", "istio_request_duration_milliseconds_sum", "istio_request_duration_milliseconds_count",
+		"istio_request_duration_seconds_bucket", "istio_request_duration_seconds_sum", "istio_request_duration_seconds_count":
+		return true
+	}
+	return false
+}
+
+// promFamily reports whether promAgg reads metric name on the caller side.
+func promFamily(name []byte) bool {
+	return bytes.HasPrefix(name, []byte(clusterPrefixes[0])) || istioFamily(name)
+}
+
+// readLabel reports whether promAgg looks at label name.
+func readLabel(name []byte) bool {
+	switch string(name) {
+	case "cluster_name", "envoy_cluster_name", "response_code_class", "envoy_response_code_class",
+		"response_code", "envoy_response_code", "le",
+		"destination_service", "reporter", "destination_version", "grpc_response_status":
+		return true
+	}
+	return false
+}
+
 func parsePrometheus(data []byte, q Query) (Report, error) {
 	istio := &istioFilter{host: q.Host, dest: map[string]*istioAcc{}, src: map[string]*istioAcc{}}
-	keep, prefixes := keepHost(q.Host), promPrefixes
+	keep, spec := keepHost(q.Host), sourceSpec
 	if q.Side != Source {
-		prefixes = istioPrefixes
+		spec = destinationSpec
 	}
-	clusters, _, err := scanPrometheusStatsWith(data, prefixes, keep, istio)
+	clusters, _, err := scanPrometheusStatsWith(data, spec, keep, istio)
 	if err != nil {
 		return Report{}, err
 	}
@@ -49,12 +82,12 @@ func parsePrometheus(data []byte, q Query) (Report, error) {
 
 // scanPrometheusStats accumulates the cluster stats of a /stats/prometheus page.
 func scanPrometheusStats(data []byte, keep func([]byte) bool) (*clusterSet, *istioFilter, error) {
-	return scanPrometheusStatsWith(data, clusterPrefixes, keep, nil)
+	return scanPrometheusStatsWith(data, scanSpec{prefixes: clusterPrefixes, onlyRead: true}, keep, nil)
 }
 
-func scanPrometheusStatsWith(data []byte, prefixes []string, keep func([]byte) bool, istio *istioFilter) (*clusterSet, *istioFilter, error) {
+func scanPrometheusStatsWith(data []byte, spec scanSpec, keep func([]byte) bool, istio *istioFilter) (*clusterSet, *istioFilter, error) {
 	agg := promAgg{clusters: newClusterSet(keep), istio: istio}
-	if err := scanPrometheus(data, prefixes, agg.add); err != nil {
+	if err := scanPrometheusWith(data, spec, agg.add); err != nil {
 		return nil, nil, err
 	}
 	return agg.clusters, istio, nil

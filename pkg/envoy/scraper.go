@@ -1,6 +1,7 @@
 package envoy
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+
+	"github.com/sluicedev/sluice/pkg/traffic"
 )
 
 // ScrapeOptions bound what one scrape may cost.
@@ -30,6 +33,11 @@ type ScrapeOptions struct {
 	// Backoff is the base delay before a failed target is tried again; it doubles per
 	// consecutive failure, capped at 30s (default 1s).
 	Backoff time.Duration
+	// MaxIdleConns bounds the keep-alive connections kept open between scrapes across all
+	// targets, at most 2 per target (default 4096). Each holds a file descriptor, two
+	// goroutines and the transport's buffers; with fewer than the targets read per tick,
+	// connections are dialled again on every read.
+	MaxIdleConns int
 }
 
 const maxBackoff = 30 * time.Second
@@ -48,7 +56,10 @@ type Scraper struct {
 	sem    chan struct{}
 	// bodies holds the memory of the bodies being read (MaxBytesInFlight).
 	bodies *semaphore.Weighted
-	now    func() time.Time
+	// buffers keeps body buffers (*body) between scrapes; one in the pool holds no memory
+	// from bodies.
+	buffers sync.Pool
+	now     func() time.Time
 
 	mu      sync.Mutex
 	backoff map[string]*targetState
@@ -77,9 +88,12 @@ func NewScraper(o ScrapeOptions) *Scraper {
 	if o.Backoff <= 0 {
 		o.Backoff = time.Second
 	}
+	if o.MaxIdleConns <= 0 {
+		o.MaxIdleConns = 4096
+	}
 	tr := &http.Transport{
 		DialContext:            (&net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:           4 * o.MaxConcurrent,
+		MaxIdleConns:           o.MaxIdleConns,
 		MaxIdleConnsPerHost:    2,
 		IdleConnTimeout:        90 * time.Second,
 		ResponseHeaderTimeout:  o.Timeout,
@@ -98,43 +112,112 @@ func NewScraper(o ScrapeOptions) *Scraper {
 
 // Fetch GETs url and returns its body. Slow, oversized, truncated or undecodable responses
 // are errors and put the target into backoff; a target in backoff fails fast with ErrBackoff.
+// The body is the caller's (a copy of the scrape's reused buffer); FetchFunc and
+// FetchReport avoid that copy.
 func (s *Scraper) Fetch(ctx context.Context, url string) ([]byte, error) {
+	var out []byte
+	err := s.FetchFunc(ctx, url, func(page []byte) error {
+		out = bytes.Clone(page)
+		return nil
+	})
+	return out, err
+}
+
+// FetchFunc GETs url like Fetch and calls fn with the body. page is only valid until fn
+// returns: its buffer is reused by later scrapes, so fn must not keep page or any slice of
+// it (copy what it needs). fn runs after the connection went back to the pool and the
+// scrape slot was freed, while the body's memory still counts against MaxBytesInFlight;
+// its error is returned as is and does not put the target into backoff.
+func (s *Scraper) FetchFunc(ctx context.Context, url string, fn func(page []byte) error) error {
 	if wait := s.backoffLeft(url); wait > 0 {
-		return nil, fmt.Errorf("scraping %s: %w (%s left)", url, ErrBackoff, wait.Round(time.Millisecond))
+		return fmt.Errorf("scraping %s: %w (%s left)", url, ErrBackoff, wait.Round(time.Millisecond))
 	}
 	select {
 	case s.sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("scraping %s: waiting for a scrape slot: %w", url, ctx.Err())
+		return fmt.Errorf("scraping %s: waiting for a scrape slot: %w", url, ctx.Err())
 	}
-	body, err := s.fetch(ctx, url)
+	b := s.getBody()
+	err := s.fetch(ctx, url, b)
 	<-s.sem
 	s.record(url, err)
 	if err != nil {
-		return nil, fmt.Errorf("scraping %s: %w", url, err)
+		s.putBody(b, false)
+		return fmt.Errorf("scraping %s: %w", url, err)
 	}
-	return body, nil
+	defer s.putBody(b, true)
+	return fn(b.buf)
 }
 
-func (s *Scraper) fetch(ctx context.Context, url string) ([]byte, error) {
+// FetchReport fetches url with FetchFunc and parses the page for q (Parse) in the scrape's
+// buffer. An empty page is an empty report: with `usedonly`, Envoy sends nothing at all
+// while no matching stat has been used yet. The report shares no memory with the page.
+func (s *Scraper) FetchReport(ctx context.Context, url string, q Query) (Report, error) {
+	var rep Report
+	err := s.FetchFunc(ctx, url, func(page []byte) error {
+		if len(bytes.TrimSpace(page)) == 0 {
+			rep = Report{Subsets: map[string]traffic.Counts{}}
+			return nil
+		}
+		var err error
+		if rep, err = Parse(page, q); err != nil {
+			return fmt.Errorf("parsing stats from %s: %w", url, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Report{}, err
+	}
+	return rep, nil
+}
+
+// body is one scrape's buffer and the memory it holds from MaxBytesInFlight: held is
+// cap(buf) while the buffer is in use, 0 in the pool.
+type body struct {
+	buf  []byte
+	held int64
+}
+
+// maxPooled is the largest buffer kept for reuse: bigger pages are rare and would hold
+// their memory in the pool.
+const maxPooled = 4 << 20
+
+func (s *Scraper) getBody() *body {
+	if b, ok := s.buffers.Get().(*body); ok {
+		return b
+	}
+	return &body{}
+}
+
+// putBody gives b's memory back to MaxBytesInFlight, and b to the pool when its read
+// succeeded (a failed one may have filled MaxBytes) and its buffer is at most maxPooled.
+func (s *Scraper) putBody(b *body, ok bool) {
+	s.bodies.Release(b.held)
+	b.held, b.buf = 0, b.buf[:0]
+	if ok && cap(b.buf) <= maxPooled {
+		s.buffers.Put(b)
+	}
+}
+
+func (s *Scraper) fetch(ctx context.Context, url string, b *body) error {
 	ctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Accept-Encoding", "gzip")
 	resp, err := s.client.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return nil, fmt.Errorf("HTTP status %s", resp.Status)
+		return fmt.Errorf("HTTP status %s", resp.Status)
 	}
 	if resp.ContentLength > s.o.MaxBytes && resp.Header.Get("Content-Encoding") == "" {
-		return nil, fmt.Errorf("%w: Content-Length %d > %d", ErrTooLarge, resp.ContentLength, s.o.MaxBytes)
+		return fmt.Errorf("%w: Content-Length %d > %d", ErrTooLarge, resp.ContentLength, s.o.MaxBytes)
 	}
 	var r io.Reader = io.LimitReader(resp.Body, s.o.MaxBytes+1)
 	switch resp.Header.Get("Content-Encoding") {
@@ -142,14 +225,14 @@ func (s *Scraper) fetch(ctx context.Context, url string) ([]byte, error) {
 	case "gzip":
 		zr, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, fmt.Errorf("reading gzip body: %w", err)
+			return fmt.Errorf("reading gzip body: %w", err)
 		}
 		defer zr.Close()
 		r = zr
 	default:
-		return nil, fmt.Errorf("unsupported Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+		return fmt.Errorf("unsupported Content-Encoding %q", resp.Header.Get("Content-Encoding"))
 	}
-	return s.readCapped(ctx, r, resp.ContentLength)
+	return s.readCapped(ctx, r, resp.ContentLength, b)
 }
 
 // ErrNoMemory is returned when a body could not get memory from MaxBytesInFlight within
@@ -159,44 +242,62 @@ var ErrNoMemory = errors.New("no memory left for response bodies")
 // firstRead is the first size of a body's buffer without a Content-Length.
 const firstRead = 64 << 10
 
-// readCapped reads all of r, failing once more than MaxBytes bytes arrive. The buffer
-// starts at the Content-Length (hint) when one is given and doubles as needed; each
-// buffer's memory is reserved from the in-flight budget before it is allocated and given
-// back when the read ends (the caller owns the bytes returned from then on).
-func (s *Scraper) readCapped(ctx context.Context, r io.Reader, hint int64) ([]byte, error) {
+// readCapped reads all of r into b, failing once more than MaxBytes bytes arrive. It
+// reads into b's buffer from the pool when that holds the Content-Length (hint), or
+// firstRead bytes without one; otherwise the buffer starts at that size. It doubles as
+// needed. Every buffer's memory is reserved from the in-flight budget before it is used
+// and held by b until putBody.
+func (s *Scraper) readCapped(ctx context.Context, r io.Reader, hint int64, b *body) error {
 	limit := s.o.MaxBytes
-	var held int64
-	defer func() { s.bodies.Release(held) }()
 	size := int64(firstRead)
 	if hint > 0 && hint <= limit {
 		size = hint + 1 // room to see the end without growing
 	}
-	var buf []byte
+	b.buf = b.buf[:0]
+	if n := int64(cap(b.buf)); n < size {
+		b.buf = nil // grown below at once
+	} else if err := s.bodies.Acquire(ctx, n); err != nil {
+		return fmt.Errorf("%w (%d bytes in flight at most): %w", ErrNoMemory, s.o.MaxBytesInFlight, err)
+	} else {
+		b.held = n
+	}
 	for {
-		if len(buf) == cap(buf) {
-			next := min(max(size, 2*int64(cap(buf))), limit+1)
-			if err := s.bodies.Acquire(ctx, next); err != nil {
-				return nil, fmt.Errorf("%w (%d bytes in flight at most): %w", ErrNoMemory, s.o.MaxBytesInFlight, err)
+		if len(b.buf) == cap(b.buf) {
+			if err := s.grow(ctx, b, size); err != nil {
+				return err
 			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			s.bodies.Release(int64(cap(buf)))
-			held += next - int64(cap(buf))
-			buf = grown
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if int64(len(buf)) > limit {
-			return nil, fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
+		n, err := r.Read(b.buf[len(b.buf):cap(b.buf)])
+		b.buf = b.buf[:len(b.buf)+n]
+		if int64(len(b.buf)) > limit {
+			return fmt.Errorf("%w: more than %d bytes", ErrTooLarge, limit)
 		}
 		if err == io.EOF {
-			return buf, nil
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading body: %w", err)
+			return fmt.Errorf("reading body: %w", err)
 		}
 	}
 }
+
+// grow replaces b's full buffer by one of at least size bytes and twice its capacity
+// (at most MaxBytes+1), reserving the new one before the old one is given back.
+func (s *Scraper) grow(ctx context.Context, b *body, size int64) error {
+	next := min(max(size, 2*int64(cap(b.buf))), s.o.MaxBytes+1)
+	if err := s.bodies.Acquire(ctx, next); err != nil {
+		return fmt.Errorf("%w (%d bytes in flight at most): %w", ErrNoMemory, s.o.MaxBytesInFlight, err)
+	}
+	grown := make([]byte, len(b.buf), next)
+	copy(grown, b.buf)
+	s.bodies.Release(b.held)
+	b.buf, b.held = grown, next
+	return nil
+}
+
+// CloseIdleConnections closes the keep-alive connections not in use. A Scraper that is no
+// longer needed keeps its idle connections (up to MaxIdleConns) open for 90 s otherwise.
+func (s *Scraper) CloseIdleConnections() { s.client.CloseIdleConnections() }
 
 func (s *Scraper) backoffLeft(url string) time.Duration {
 	s.mu.Lock()

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# `make test`: every stage CI runs, ordered so that a cold machine spends its two cores on
+# work rather than waiting.
+#
+# The foreground runs the stages in their order (lint, generated files, self-containment,
+# unit and race, end-to-end, mesh lab, real node). Alongside:
+#   - at once, at normal priority: the Debian packages and the kube-apiserver/etcd/kubectl
+#     build, which unit is the first stage to need;
+#   - once those are done, at the lowest CPU priority (nice 19): the istiod and kubelet
+#     builds, and beside them the fuzz targets. They are needed last, and they soak up the CPU the
+#     end-to-end stages leave idle while they wait for ticks, without taking it from them.
+# Each stage prints how long it took; a failure anywhere fails the run, and the background
+# work is stopped with it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+logs=$(mktemp -d "${TMPDIR:-/tmp}/sluice-test.XXXXXX")
+declare -A pids=()
+start=$SECONDS
+
+stamp() { printf '== %s (%ds)\n' "$1" "$((SECONDS - start))"; }
+
+# spawn NAME CMD...: runs CMD in its own process group, output to $logs/NAME.log.
+spawn() {
+  local name=$1; shift
+  setsid bash -c "$*" >"$logs/$name.log" 2>&1 &
+  pids[$name]=$!
+  stamp "started $name in the background"
+}
+
+# await NAME: waits for a background job, prints its output, fails the run if it failed.
+await() {
+  local name=$1 rc=0
+  wait "${pids[$name]}" || rc=$?
+  unset "pids[$name]"
+  sed "s/^/[$name] /" "$logs/$name.log"
+  if [ "$rc" -ne 0 ]; then
+    stamp "$name FAILED (exit $rc)"; exit "$rc"
+  fi
+  stamp "$name done"
+}
+
+cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do kill -- "-$pid" 2>/dev/null || true; done
+  rm -rf "$logs"
+}
+trap cleanup EXIT
+
+stage() {
+  local name=$1; shift
+  stamp "$name"
+  "$@"
+  stamp "$name done"
+}
+
+spawn prereqs 'hack/install-debs.sh && e2e/k8sbins/build.sh'
+
+stage lint make --no-print-directory lint
+stage check-generated make --no-print-directory check-generated
+stage check-selfcontained make --no-print-directory check-selfcontained
+
+await prereqs
+spawn late-builds 'nice -n 19 e2e/istiodbin/build.sh && nice -n 19 e2e/nodebins/build.sh'
+spawn fuzz 'nice -n 19 hack/fuzz.sh "${FUZZTIME:-4s}"'
+
+stage unit make --no-print-directory unit
+stage e2e make --no-print-directory e2e
+
+await late-builds
+stage meshlab make --no-print-directory meshlab
+stage node make --no-print-directory node
+await fuzz
+stamp "make test passed"
