@@ -57,9 +57,14 @@ func (r *Reconciler) writeStatusIfChanged(ctx context.Context, ts *sluicev1alpha
 	return r.writeStatus(ctx, ts)
 }
 
-// writeTickStatus writes after a tick when anything but the window changed, and otherwise
-// refreshes the window at most every StatusEvery, so a steady rollout costs one status
-// write per few seconds rather than one per tick.
+// DefaultStatusEvery is how often a steady rollout's status window is refreshed when
+// nothing else changed (Reconciler.StatusEvery, --status-every).
+const DefaultStatusEvery = 5 * time.Second
+
+// writeTickStatus writes after a tick when anything but the window changed (phase, step,
+// weight, conditions, the decision's reason, …), and otherwise refreshes the window, the
+// step's request count and the decision's message at most every StatusEvery: a steady
+// rollout costs one status write per 5 s rather than one per tick.
 func (r *Reconciler) writeTickStatus(ctx context.Context, ts *sluicev1alpha1.TrafficShift, before *sluicev1alpha1.TrafficShiftStatus, rm *rolloutMemory, now time.Time) error {
 	probe := ts.Status.DeepCopy()
 	probe.Window, probe.StepRequests = before.Window, before.StepRequests
@@ -67,8 +72,8 @@ func (r *Reconciler) writeTickStatus(ctx context.Context, ts *sluicev1alpha1.Tra
 		probe.LastDecision = before.LastDecision
 	}
 	every := r.StatusEvery
-	if every == 0 {
-		every = 2 * time.Second
+	if every <= 0 {
+		every = DefaultStatusEvery
 	}
 	if equality.Semantic.DeepEqual(before, probe) && now.Sub(rm.lastStatus) < every {
 		return nil
