@@ -66,7 +66,7 @@ func TestSteadyRolloutStatusCadence(t *testing.T) {
 		}
 	}
 	ticks := tickCount(t) - ticksBefore
-	t.Logf("%d ticks in %s, %d writes to the TrafficShift at %v", ticks, span, len(writes), writes)
+	t.Logf("%d controller ticks in %s (this rollout: one per 500 ms), %d writes to its TrafficShift at %v", ticks, span, len(writes), writes)
 	if ticks < 15 {
 		t.Fatalf("only %d ticks in %s: the rollout was not ticking every 500 ms", ticks, span)
 	}
