@@ -270,3 +270,23 @@ func sameReport(a, b Report, strict bool) bool {
 	}
 	return true
 }
+
+// TestParseHostsSharesNoMemoryWithPage: the reports stay the same when the page's buffer
+// is overwritten after parsing (a scraper may reuse it for the next page).
+func TestParseHostsSharesNoMemoryWithPage(t *testing.T) {
+	page := []byte(gatewayPage)
+	got, err := ParseHosts(page, Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ParseHosts([]byte(gatewayPage), Source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range page {
+		page[i] = 'x'
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("reports changed with the page's buffer:\n%+v\nwant\n%+v", got, want)
+	}
+}
