@@ -22,11 +22,11 @@ const DefaultPageMaxAge = 250 * time.Millisecond
 
 // CallerPages reads the callers' host-independent stats pages (envoy.CallerStatsURL) on
 // behalf of every Service at once. Reads of one page that overlap share one request; a
-// page fetched less than maxAge ago (--caller-page-max-age) is reused; each page is parsed
-// once, into the Report of
-// every host it names. A failed read is shared the same way: the caller counts as failed
-// for every Service that reads it within maxAge. The Scraper's caps, timeout and backoff
-// apply to each request unchanged. Safe for concurrent use.
+// page fetched less than maxAge ago (--caller-page-max-age) is reused; each page is
+// parsed once, into the Report of every host it names. A failed read is shared the same
+// way: the caller counts as failed for every Service that reads it within maxAge. The
+// Scraper's caps, timeout and backoff apply to each request unchanged. Safe for
+// concurrent use.
 type CallerPages struct {
 	scraper *envoy.Scraper
 	maxAge  time.Duration
