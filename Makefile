@@ -58,9 +58,11 @@ lint:
 	$(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...
 
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
+# The race packages run once, under the race detector; the others run plain.
 unit: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 $$($(GO) list ./... | grep -v -E '$(E2E_ONLY)')
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 \
+		$$(comm -23 <($(GO) list ./... | grep -v -E '$(E2E_ONLY)' | sort) <($(GO) list $(RACE_PKGS) | sort))
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -race $(RACE_PKGS)
 
 fuzz:

@@ -44,9 +44,9 @@ func apiRequests(t *testing.T) map[string]float64 {
 }
 
 // TestTicksReadFromTheCache holds a rollout at its first step and counts, on the API
-// server, the requests for TrafficShifts and VirtualServices over ten ticks: the ticks
-// write the status window but read nothing, because sluice reads them from its cache and
-// knows its own last write (pkg/ownwrites).
+// server, the requests for TrafficShifts and VirtualServices over twelve ticks: the ticks
+// write the status window (every 5 s) but read nothing, because sluice reads them from
+// its cache and knows its own last write (pkg/ownwrites).
 func TestTicksReadFromTheCache(t *testing.T) {
 	s := newScenario(t, "cachereads", 200, "")
 	healthy := standin.SubsetBehaviour{ErrorRate: 0.002, LatencyP50: 20 * time.Millisecond, LatencyP99: 80 * time.Millisecond}
@@ -59,7 +59,7 @@ func TestTicksReadFromTheCache(t *testing.T) {
 		return ts.Status.Phase == sluicev1alpha1.PhaseProgressing && ts.Status.Weight == 5 && ts.Status.Window != nil
 	})
 	before := apiRequests(t)
-	time.Sleep(5 * time.Second) // ten 500 ms ticks; nothing in this test reads meanwhile
+	time.Sleep(6 * time.Second) // twelve 500 ms ticks, one status refresh at least; nothing in this test reads meanwhile
 	after := apiRequests(t)
 	delta := map[string]float64{}
 	for k, v := range after {
@@ -67,14 +67,14 @@ func TestTicksReadFromTheCache(t *testing.T) {
 			delta[k] = d
 		}
 	}
-	t.Logf("API requests for sluice's kinds over 5 s of ticks: %v", delta)
+	t.Logf("API requests for sluice's kinds over 6 s of ticks: %v", delta)
 	for _, k := range []string{"GET trafficshifts", "GET virtualservices", "LIST virtualservices", "LIST trafficshifts"} {
 		if delta[k] > 0 {
-			t.Errorf("%s: %.0f requests in 5 s of ticks; the cache should have answered", k, delta[k])
+			t.Errorf("%s: %.0f requests in 6 s of ticks; the cache should have answered", k, delta[k])
 		}
 	}
 	if delta["PUT trafficshifts/status"] < 1 {
-		t.Errorf("no status write in 5 s: the rollout was not ticking (requests %v)", delta)
+		t.Errorf("no status write in 6 s: the rollout was not ticking (requests %v)", delta)
 	}
 	if ts := s.ts(); ts.Status.Weight != 5 || ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
 		t.Fatalf("the rollout moved while held: %s", statusJSON(ts))

@@ -143,7 +143,7 @@ func (r *Reconciler) watchDrain(ctx context.Context, w *world, ts *sluicev1alpha
 		return true, nil
 	}
 	snap, err := src.Read(ctx, source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace,
-		Subsets: map[string][]corev1.Pod{rm.canary: pods}, StatsFrom: w.spec.StatsFrom})
+		Subsets: map[string][]corev1.Pod{rm.canary: pods}, StatsFrom: w.spec.StatsFrom, MaxAge: drainPoll / 2})
 	now := r.Clock.Now()
 	if err == nil && snap.Subsets[rm.canary].Failed == 0 {
 		var total uint64

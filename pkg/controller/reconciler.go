@@ -52,7 +52,8 @@ type Reconciler struct {
 	// DataPlaneTimeout is how long a write may stay unconfirmed before sluice says so (10s).
 	DataPlaneTimeout time.Duration
 	Metrics          *metrics.Metrics
-	// StatusEvery bounds how often a Hold tick rewrites the status window (default 2s).
+	// StatusEvery bounds how often a tick that changed nothing but the window rewrites the
+	// status (default DefaultStatusEvery, 5s).
 	StatusEvery time.Duration
 	// Cluster names this cluster in rollout records (--cluster-name).
 	Cluster string

@@ -57,23 +57,38 @@ func (r *Reconciler) writeStatusIfChanged(ctx context.Context, ts *sluicev1alpha
 	return r.writeStatus(ctx, ts)
 }
 
-// writeTickStatus writes after a tick when anything but the window changed, and otherwise
-// refreshes the window at most every StatusEvery, so a steady rollout costs one status
-// write per few seconds rather than one per tick.
+// DefaultStatusEvery is how often a steady rollout's status window is refreshed when
+// nothing else changed (Reconciler.StatusEvery, --status-every).
+const DefaultStatusEvery = 5 * time.Second
+
+// writeTickStatus writes after a tick when anything but the window changed (phase, step,
+// weight, conditions, the decision's reason, …), and otherwise refreshes the window, the
+// step's request count and the decision's message at most every StatusEvery: a steady
+// rollout costs one status write per 5 s rather than one per tick.
 func (r *Reconciler) writeTickStatus(ctx context.Context, ts *sluicev1alpha1.TrafficShift, before *sluicev1alpha1.TrafficShiftStatus, rm *rolloutMemory, now time.Time) error {
-	probe := ts.Status.DeepCopy()
+	every := r.StatusEvery
+	if every <= 0 {
+		every = DefaultStatusEvery
+	}
+	if !tickStatusDue(before, &ts.Status, now.Sub(rm.lastStatus), every) {
+		return nil
+	}
+	return r.writeStatus(ctx, ts)
+}
+
+// tickStatusDue says whether a tick's status must be written: when anything but the
+// window, the step's request count and the decision's message (under the same reason)
+// changed from before, or when the last write is at least every old.
+func tickStatusDue(before, after *sluicev1alpha1.TrafficShiftStatus, sinceWrite, every time.Duration) bool {
+	if sinceWrite >= every {
+		return true
+	}
+	probe := after.DeepCopy()
 	probe.Window, probe.StepRequests = before.Window, before.StepRequests
 	if probe.LastDecision != nil && before.LastDecision != nil && probe.LastDecision.Reason == before.LastDecision.Reason {
 		probe.LastDecision = before.LastDecision
 	}
-	every := r.StatusEvery
-	if every == 0 {
-		every = 2 * time.Second
-	}
-	if equality.Semantic.DeepEqual(before, probe) && now.Sub(rm.lastStatus) < every {
-		return nil
-	}
-	return r.writeStatus(ctx, ts)
+	return !equality.Semantic.DeepEqual(before, probe)
 }
 
 // markInvalid records bad input: Invalid phase, Ready=False, one Event per new message.

@@ -4,7 +4,10 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/traffic"
@@ -63,6 +66,48 @@ func TestWindowStatusQuantile(t *testing.T) {
 				if sw.Quantile != tc.wantQ || sw.LatencyMillis != tc.wantLatency || sw.P99Millis != tc.wantP99 {
 					t.Fatalf("%s: quantile %q latency %q p99 %q, want %q %q %q", sw.Subset, sw.Quantile, sw.LatencyMillis, sw.P99Millis, tc.wantQ, tc.wantLatency, tc.wantP99)
 				}
+			}
+		})
+	}
+}
+
+// TestTickStatusDue: a tick that moved only the window, the step's request count or the
+// decision's message waits for StatusEvery; anything else is written at once.
+func TestTickStatusDue(t *testing.T) {
+	const every = 5 * time.Second
+	base := func() *sluicev1alpha1.TrafficShiftStatus {
+		return &sluicev1alpha1.TrafficShiftStatus{
+			Phase: sluicev1alpha1.PhaseProgressing, Stable: "v1", Canary: "v2", Step: 1, Weight: 5, StepRequests: 100,
+			Window:       &sluicev1alpha1.WindowStatus{Seconds: "10.0", Canary: &sluicev1alpha1.SubsetWindow{Subset: "v2", Requests: 40}},
+			LastDecision: &sluicev1alpha1.Decision{Reason: "StepDwell", Message: "held 1s of 10m"},
+		}
+	}
+	tests := map[string]struct {
+		change     func(*sluicev1alpha1.TrafficShiftStatus)
+		sinceWrite time.Duration
+		want       bool
+	}{
+		"nothing changed, written 1 s ago": {change: func(*sluicev1alpha1.TrafficShiftStatus) {}, sinceWrite: time.Second},
+		"window moved, written 4.9 s ago":  {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Window.Canary.Requests = 45 }, sinceWrite: every - 100*time.Millisecond},
+		"window moved, written 5 s ago":    {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Window.Canary.Requests = 45 }, sinceWrite: every, want: true},
+		"step requests grew":               {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.StepRequests = 130 }, sinceWrite: time.Second},
+		"same reason, new message":         {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.LastDecision.Message = "held 2s of 10m" }, sinceWrite: time.Second},
+		"new reason":                       {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.LastDecision.Reason = "NotEnoughRequests" }, sinceWrite: time.Second, want: true},
+		"weight changed":                   {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Weight, s.Step = 25, 2 }, sinceWrite: time.Millisecond, want: true},
+		"phase changed":                    {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Phase = sluicev1alpha1.PhasePaused }, sinceWrite: time.Millisecond, want: true},
+		"condition changed with the window": {change: func(s *sluicev1alpha1.TrafficShiftStatus) {
+			s.Window.Canary.Requests = 1
+			s.Conditions = []metav1.Condition{{Type: "Observable"}}
+		}, sinceWrite: time.Millisecond, want: true},
+		"never written (zero last write) is due": {change: func(*sluicev1alpha1.TrafficShiftStatus) {}, sinceWrite: time.Duration(math.MaxInt64), want: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			before := base()
+			after := before.DeepCopy()
+			tc.change(after)
+			if got := tickStatusDue(before, after, tc.sinceWrite, every); got != tc.want {
+				t.Errorf("tickStatusDue = %v, want %v", got, tc.want)
 			}
 		})
 	}

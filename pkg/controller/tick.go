@@ -141,7 +141,8 @@ type subsetObservation struct {
 // readStats reads both subsets once (destination side, or the callers named by
 // sluice.dev/stats-from) and feeds the windows.
 func (r *Reconciler) readStats(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time) (c, s subsetObservation, note string, err error) {
-	req := source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, Subsets: map[string][]corev1.Pod{}, StatsFrom: w.spec.StatsFrom}
+	req := source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, Subsets: map[string][]corev1.Pod{}, StatsFrom: w.spec.StatsFrom,
+		MaxAge: rm.tickEvery(now, w.spec.Interval) / 2}
 	for _, sub := range []string{canary, stable} {
 		if req.Subsets[sub], err = r.subsetPods(ctx, w, sub); err != nil {
 			return c, s, "", err

@@ -23,6 +23,9 @@ import (
 // attributed to their subset under the caller's PodIdentity. This counts the failures
 // that never reach a subset pod (connect failures, timeouts, 503 UF/UH). gRPC failures,
 // which the cluster stats count as 2xx, come from the page's Istio metrics (grpc.go).
+//
+// Every Service reading a caller reads the same host-independent page through Pages, so
+// a gateway pod in front of N Services is scraped and parsed once per tick, not N times.
 type Callers struct {
 	// Reader lists the caller pods.
 	Reader client.Reader
@@ -31,6 +34,11 @@ type Callers struct {
 	// Port and Path locate the callers' stats endpoint (defaults DefaultPort, DefaultPath).
 	Port int
 	Path string
+	// Pages shares the callers' pages between Services; nil means one made on first use
+	// from Scraper with DefaultPageMaxAge.
+	Pages *CallerPages
+
+	pagesOnce sync.Once
 }
 
 // callerRead is the outcome of scraping one caller.
@@ -64,7 +72,7 @@ func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
 	if len(callers) == 0 {
 		return Snapshot{Subsets: out, Note: fmt.Sprintf("no Ready pod with an IP matches stats-from %q in namespace %s, so no caller-side stats could be read", sf.Selector, ns)}, nil
 	}
-	reads := c.scrape(ctx, req.Host, callers)
+	reads := c.scrape(ctx, req, callers)
 	versions := grpcVersions(req)
 	for i := range reads {
 		reads[i].rep = reads[i].rep.MoveGRPCFailures(versions)
@@ -145,15 +153,21 @@ func ReadyPods(ctx context.Context, r client.Reader, sel labels.Selector, ns str
 	return out, nil
 }
 
-// scrape reads every caller concurrently (the scraper bounds concurrency).
-func (c *Callers) scrape(ctx context.Context, host string, callers []corev1.Pod) []callerRead {
-	q := envoy.Query{Host: host, Side: envoy.Source}
+// scrape reads every caller's page concurrently (the scraper bounds concurrency) and
+// takes req.Host's Report from each.
+func (c *Callers) scrape(ctx context.Context, req Request, callers []corev1.Pod) []callerRead {
+	c.pagesOnce.Do(func() {
+		if c.Pages == nil {
+			c.Pages = NewCallerPages(c.Scraper, 0)
+		}
+	})
 	reads := make([]callerRead, len(callers))
 	var wg sync.WaitGroup
 	for i := range callers {
 		p := &callers[i]
 		wg.Go(func() {
-			rep, err := fetchReport(ctx, c.Scraper, statsURL(p.Status.PodIP, c.Port, c.Path, q), q)
+			url := envoy.CallerStatsURL(endpointURL(p.Status.PodIP, c.Port, c.Path))
+			rep, err := c.Pages.Read(ctx, url, req.Host, req.MaxAge)
 			reads[i] = callerRead{id: PodIdentity(p), rep: rep, err: err}
 		})
 	}

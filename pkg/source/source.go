@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -51,6 +52,10 @@ type Request struct {
 	Subsets map[string][]corev1.Pod
 	// StatsFrom selects the caller pods for the caller side; nil otherwise.
 	StatsFrom *spec.StatsFrom
+	// MaxAge, when positive, bounds how old data read for other Services may be when it
+	// serves this read too (the caller side shares each caller's page, see CallerPages):
+	// half the reader's tick interval. 0 leaves it to the source.
+	MaxAge time.Duration
 }
 
 // Source reads one Snapshot. A returned error means nothing could be read at all (e.g.
@@ -73,13 +78,18 @@ func PodIdentity(p *corev1.Pod) string {
 
 // statsURL is the filtered stats URL of a pod's Envoy for q.
 func statsURL(ip string, port int, path string, q envoy.Query) string {
+	return envoy.StatsURL(endpointURL(ip, port, path), q)
+}
+
+// endpointURL is the unfiltered stats URL of a pod's Envoy (defaults DefaultPort, DefaultPath).
+func endpointURL(ip string, port int, path string) string {
 	if port == 0 {
 		port = DefaultPort
 	}
 	if path == "" {
 		path = DefaultPath
 	}
-	return envoy.StatsURL("http://"+net.JoinHostPort(ip, strconv.Itoa(port))+path, q)
+	return "http://" + net.JoinHostPort(ip, strconv.Itoa(port)) + path
 }
 
 // newSubsets returns an empty SubsetSnapshot for every subset named in req.

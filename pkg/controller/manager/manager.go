@@ -54,6 +54,13 @@ type Options struct {
 	Workers       int
 	ScrapeTimeout time.Duration
 	StatsPort     int
+	// StatusEvery bounds how often a steady rollout's status window is rewritten
+	// (0: controller.DefaultStatusEvery).
+	StatusEvery time.Duration
+	// CallerPageMaxAge is how old a stats-from caller's page may be and still serve
+	// another Service's read (0: source.DefaultPageMaxAge, half the default tick; negative:
+	// only overlapping reads share a request).
+	CallerPageMaxAge time.Duration
 	// ConfigDumpPort enables data-plane confirmation: the callers' proxies' config dump
 	// is read on this port (0 disables; Envoy's admin port is 15000).
 	ConfigDumpPort int
@@ -90,6 +97,8 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Workers, "workers", 4, "Services reconciled concurrently")
 	fs.DurationVar(&o.ScrapeTimeout, "scrape-timeout", 400*time.Millisecond, "timeout of one stats scrape")
 	fs.IntVar(&o.StatsPort, "stats-port", 15090, "port of the sidecars' Prometheus stats")
+	fs.DurationVar(&o.StatusEvery, "status-every", controller.DefaultStatusEvery, "how often a rollout's TrafficShift status is rewritten when only its stats window changed (a change of phase, step, weight, conditions or decision is written at once)")
+	fs.DurationVar(&o.CallerPageMaxAge, "caller-page-max-age", source.DefaultPageMaxAge, "how old a stats-from caller's page may be and still serve another Service's read: every Service reading a caller pod shares one scrape of it within this age (keep it at most half the shortest tick interval; negative: share only overlapping reads)")
 	fs.IntVar(&o.ConfigDumpPort, "config-dump-port", 0, "port of the stats-from callers' /config_dump; when set, each weight write is confirmed there and a step's dwell starts at confirmation (0 disables)")
 	fs.Func("istiod-debug-url", "debug HTTP endpoint of istiod, e.g. http://istiod.istio-system:15014 (repeat or comma-separate for every replica); when set, each weight write is confirmed through istiod's /debug/syncz and /debug/config_dump, for callers whose Envoy admin is not reachable", func(v string) error {
 		for _, u := range strings.Split(v, ",") {
@@ -222,12 +231,14 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 		Clock:     clk,
 		Stats: controller.Sources{
 			Destination: &source.Destination{Scraper: scraper, Port: o.StatsPort},
-			Callers:     &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort},
+			Callers: &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort,
+				Pages: source.NewCallerPages(scraper, o.CallerPageMaxAge)},
 		},
-		Metrics:   m,
-		Cluster:   o.ClusterName,
-		RecordLog: raw.Named("rollout"),
-		Notify:    o.Notify,
+		Metrics:     m,
+		StatusEvery: o.StatusEvery,
+		Cluster:     o.ClusterName,
+		RecordLog:   raw.Named("rollout"),
+		Notify:      o.Notify,
 	}
 	if err := dataPlane(r, mgr, o, scraper); err != nil {
 		return nil, err

@@ -1,0 +1,141 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
+)
+
+// DefaultPageMaxAge is how old a caller's page may be and still serve another Service's
+// read: half the default tick interval (500 ms), so every tick of every Service sees a
+// page rendered within the tick it runs in, and N Services reading one ingress gateway
+// cost one scrape of each gateway pod per tick, not N.
+const DefaultPageMaxAge = 250 * time.Millisecond
+
+// CallerPages reads the callers' host-independent stats pages (envoy.CallerStatsURL) on
+// behalf of every Service at once. Reads of one page that overlap share one request; a
+// page fetched less than maxAge ago (--caller-page-max-age) is reused; each page is
+// parsed once, into the Report of every host it names. A failed read is shared the same
+// way: the caller counts as failed for every Service that reads it within maxAge. The
+// Scraper's caps, timeout and backoff apply to each request unchanged. Safe for
+// concurrent use.
+type CallerPages struct {
+	scraper *envoy.Scraper
+	maxAge  time.Duration
+	now     func() time.Time
+
+	flight singleflight.Group
+	mu     sync.Mutex
+	pages  map[string]*callerPage // by URL
+	swept  time.Time
+}
+
+// callerPage is one read of one caller's page: every host's Report, or why it failed.
+type callerPage struct {
+	at    time.Time // when the request started
+	hosts map[string]envoy.Report
+	err   error
+}
+
+// NewCallerPages returns a CallerPages fetching through s. maxAge 0 means
+// DefaultPageMaxAge; a negative maxAge reuses no page, only overlapping reads share one.
+func NewCallerPages(s *envoy.Scraper, maxAge time.Duration) *CallerPages {
+	if maxAge == 0 {
+		maxAge = DefaultPageMaxAge
+	}
+	return &CallerPages{scraper: s, maxAge: maxAge, now: time.Now, pages: map[string]*callerPage{}}
+}
+
+// Read returns the Report of host from the page at url: empty (no subsets) when the page
+// has nothing for host. The Report is the caller's own copy. A positive maxAge lowers the
+// age of a page this read may reuse (a Service ticking faster than the default, e.g.
+// while it rechecks a suspect canary, wants fresher pages); it never raises it.
+func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Duration) (envoy.Report, error) {
+	age := c.maxAge
+	if maxAge > 0 {
+		age = min(age, maxAge)
+	}
+	p := c.fresh(url, age)
+	if p == nil {
+		ch := c.flight.DoChan(url, func() (any, error) {
+			if p := c.fresh(url, age); p != nil {
+				return p, nil
+			}
+			// The request outlives any one reader: others may be waiting on it. The
+			// scraper's timeout bounds it.
+			return c.fetch(context.WithoutCancel(ctx), url), nil
+		})
+		select {
+		case res := <-ch:
+			p = res.Val.(*callerPage)
+		case <-ctx.Done():
+			return envoy.Report{}, fmt.Errorf("reading %s: %w", url, ctx.Err())
+		}
+	}
+	if p.err != nil {
+		return envoy.Report{}, p.err
+	}
+	return cloneReport(p.hosts[host]), nil
+}
+
+// fresh returns the page of url fetched less than age ago, nil when there is none.
+func (c *CallerPages) fresh(url string, age time.Duration) *callerPage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p := c.pages[url]; p != nil && c.now().Sub(p.at) < age {
+		return p
+	}
+	return nil
+}
+
+// fetch reads and parses the page of url once and keeps the result for maxAge.
+func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
+	p := &callerPage{at: c.now()}
+	data, err := c.scraper.Fetch(ctx, url)
+	switch {
+	case err != nil:
+		p.err = err
+	case len(bytes.TrimSpace(data)) == 0:
+		// With `usedonly`, Envoy sends nothing at all while no matching stat has been used.
+		p.hosts = map[string]envoy.Report{}
+	default:
+		if p.hosts, err = envoy.ParseHosts(data, envoy.Source); err != nil {
+			p.err = fmt.Errorf("parsing stats from %s: %w", url, err)
+		}
+	}
+	c.store(url, p)
+	return p
+}
+
+// store keeps p and, at most once per max(maxAge, 1s), forgets the pages too old to be
+// used (pods that went away).
+func (c *CallerPages) store(url string, p *callerPage) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pages[url] = p
+	now := c.now()
+	if now.Sub(c.swept) < max(c.maxAge, time.Second) {
+		return
+	}
+	c.swept = now
+	maps.DeleteFunc(c.pages, func(_ string, q *callerPage) bool { return now.Sub(q.at) >= c.maxAge })
+}
+
+// cloneReport copies r deeply enough that its reader may change it: the subset map and
+// the latency histograms are shared by every Service reading the page.
+func cloneReport(r envoy.Report) envoy.Report {
+	out := envoy.Report{Subsets: make(map[string]traffic.Counts, len(r.Subsets)), GRPCFailuresIn2xx: maps.Clone(r.GRPCFailuresIn2xx)}
+	for s, c := range r.Subsets {
+		c.Latency = c.Latency.Clone()
+		out.Subsets[s] = c
+	}
+	return out
+}

@@ -1,0 +1,233 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicedev/sluice/pkg/envoy"
+	"github.com/sluicedev/sluice/pkg/traffic"
+)
+
+// counting serves a stats page and counts the requests it gets.
+type counting struct {
+	page
+	n atomic.Int64
+}
+
+func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.n.Add(1)
+	c.page.ServeHTTP(w, r)
+}
+
+// manualClock is a clock the test moves by hand.
+type manualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *manualClock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+
+func (c *manualClock) add(d time.Duration) { c.mu.Lock(); defer c.mu.Unlock(); c.t = c.t.Add(d) }
+
+// manyHosts is a gateway page with the v1 and v2 clusters of n hosts svc-<i>.default…:
+// svc-i has sent i+1 requests to v1 and `tick` to v2.
+func manyHosts(n, tick int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "envoy_cluster_upstream_rq{response_code_class=\"2xx\",cluster_name=\"outbound|9080|v1|%s\"} %d\n", hostN(i), i+1)
+		fmt.Fprintf(&b, "envoy_cluster_upstream_rq{response_code_class=\"5xx\",cluster_name=\"outbound|9080|v2|%s\"} %d\n", hostN(i), tick)
+	}
+	return b.String()
+}
+
+func hostN(i int) string { return "svc-" + strconv.Itoa(i) + ".default.svc.cluster.local" }
+
+// newPagesFor serves stand-in on a loopback address and returns its caller URL and a
+// CallerPages on a manual clock.
+func newPagesFor(t *testing.T, stand http.Handler, maxAge time.Duration) (string, *CallerPages, *manualClock) {
+	t.Helper()
+	ips, port := standIns(t, stand)
+	clk := &manualClock{t: time.Unix(1_800_000_000, 0)}
+	cp := NewCallerPages(envoy.NewScraper(envoy.ScrapeOptions{Timeout: 2 * time.Second}), maxAge)
+	cp.now = clk.now
+	return envoy.CallerStatsURL("http://" + net.JoinHostPort(ips[0], strconv.Itoa(port)) + DefaultPath), cp, clk
+}
+
+// Fifty Services reading one gateway pod in the same tick cost one request and one parse;
+// the next tick (MaxAge later) costs one more. Run with -race (make test does).
+func TestCallerPagesOneRequestPerTick(t *testing.T) {
+	const services, ticks = 50, 4
+	gw := &counting{}
+	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	for tick := range ticks {
+		gw.set(manyHosts(services, tick))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		errs := make(chan error, services)
+		for i := range services {
+			wg.Go(func() {
+				<-start
+				rep, err := cp.Read(context.Background(), url, hostN(i), 0)
+				want := map[string]traffic.Counts{"v1": {Requests: uint64(i + 1), Rq2xx: uint64(i + 1)}, "v2": {Requests: uint64(tick), Rq5xx: uint64(tick)}}
+				switch {
+				case err != nil:
+					errs <- err
+				case !reflect.DeepEqual(rep.Subsets, want):
+					errs <- fmt.Errorf("tick %d, %s: %+v, want %+v", tick, hostN(i), rep.Subsets, want)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		// Later reads within the tick period reuse the page too.
+		clk.add(DefaultPageMaxAge - time.Millisecond)
+		if _, err := cp.Read(context.Background(), url, hostN(0), 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := gw.n.Load(); got != int64(tick+1) {
+			t.Fatalf("after tick %d: %d requests to the gateway pod, want %d", tick, got, tick+1)
+		}
+		clk.add(time.Millisecond)
+	}
+}
+
+// A page is not used once MaxAge has passed since its request started: the next read
+// fetches again and sees the new counts.
+func TestCallerPagesStaleNotReused(t *testing.T) {
+	tests := map[string]struct {
+		maxAge  time.Duration
+		readAge time.Duration // the second read's own max age (0: none)
+		advance time.Duration
+		wantNew bool
+	}{
+		"within max age":             {maxAge: 250 * time.Millisecond, advance: 249 * time.Millisecond},
+		"at max age":                 {maxAge: 250 * time.Millisecond, advance: 250 * time.Millisecond, wantNew: true},
+		"long after":                 {maxAge: 250 * time.Millisecond, advance: time.Minute, wantNew: true},
+		"custom max age, within":     {maxAge: time.Second, advance: 900 * time.Millisecond},
+		"negative max age: no reuse": {maxAge: -1, advance: 0, wantNew: true},
+		"recheck reader, within":     {maxAge: 250 * time.Millisecond, readAge: 50 * time.Millisecond, advance: 40 * time.Millisecond},
+		"recheck reader wants newer": {maxAge: 250 * time.Millisecond, readAge: 50 * time.Millisecond, advance: 60 * time.Millisecond, wantNew: true},
+		"reader cannot raise it":     {maxAge: 250 * time.Millisecond, readAge: time.Second, advance: 300 * time.Millisecond, wantNew: true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			gw := &counting{}
+			gw.set(manyHosts(1, 1))
+			url, cp, clk := newPagesFor(t, gw, tc.maxAge)
+			if _, err := cp.Read(context.Background(), url, hostN(0), 0); err != nil {
+				t.Fatal(err)
+			}
+			gw.set(manyHosts(1, 7))
+			clk.add(tc.advance)
+			rep, err := cp.Read(context.Background(), url, hostN(0), tc.readAge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, wantReqs := uint64(1), int64(1)
+			if tc.wantNew {
+				want, wantReqs = 7, 2
+			}
+			if got := rep.Subsets["v2"].Rq5xx; got != want || gw.n.Load() != wantReqs {
+				t.Errorf("v2 5xx = %d after %d requests, want %d after %d", got, gw.n.Load(), want, wantReqs)
+			}
+		})
+	}
+}
+
+// A failed read is every Service's failure for the period (one request), and a host the
+// page does not name reads as no subsets, never as an error or zero traffic of a subset.
+func TestCallerPagesFailuresAndAbsentHosts(t *testing.T) {
+	tests := map[string]struct {
+		status  int
+		body    string
+		wantErr string
+	}{
+		"HTTP 500":                  {status: http.StatusInternalServerError, wantErr: "500"},
+		"garbage":                   {body: "\x00\x01\x02", wantErr: "parsing stats from"},
+		"bad counter of other host": {body: manyHosts(1, 1) + `istio_requests_total{reporter="source",destination_service="x.example",destination_version="v1",response_code="200"} -3` + "\n", wantErr: "out of range"},
+		"empty page (usedonly)":     {body: "\n"},
+		"host absent":               {body: manyHosts(1, 1)},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			gw := &counting{}
+			gw.set(tc.body)
+			gw.status = tc.status
+			url, cp, _ := newPagesFor(t, gw, DefaultPageMaxAge)
+			for range 5 {
+				rep, err := cp.Read(context.Background(), url, reviews, 0)
+				if tc.wantErr != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+						t.Fatalf("Read error = %v, want one containing %q", err, tc.wantErr)
+					}
+					continue
+				}
+				if err != nil || rep.Subsets == nil || len(rep.Subsets) != 0 {
+					t.Fatalf("Read = %+v, %v; want an empty report", rep, err)
+				}
+			}
+			if gw.n.Load() != 1 {
+				t.Errorf("%d requests, want 1", gw.n.Load())
+			}
+		})
+	}
+}
+
+// A reader that gives up does not cancel the request the others wait on.
+func TestCallerPagesReaderGivesUp(t *testing.T) {
+	gw := &counting{}
+	gw.set(manyHosts(2, 3))
+	gw.delay = 300 * time.Millisecond
+	url, cp, _ := newPagesFor(t, gw, DefaultPageMaxAge)
+	impatient, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var wg sync.WaitGroup
+	var patientErr error
+	var patient envoy.Report
+	wg.Go(func() { patient, patientErr = cp.Read(context.Background(), url, hostN(1), 0) })
+	_, err := cp.Read(impatient, url, hostN(0), 0)
+	wg.Wait()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("impatient reader: %v, want its deadline", err)
+	}
+	if patientErr != nil || patient.Subsets["v2"].Rq5xx != 3 {
+		t.Errorf("patient reader: %+v, %v", patient, patientErr)
+	}
+	if gw.n.Load() != 1 {
+		t.Errorf("%d requests, want 1", gw.n.Load())
+	}
+}
+
+// Reports are copies: one Service changing its Report changes no other's.
+func TestCallerPagesReportsAreCopies(t *testing.T) {
+	gw := &counting{}
+	gw.set(`envoy_cluster_upstream_rq_time_bucket{cluster_name="outbound|9080|v1|` + reviews + `",le="10"} 1
+envoy_cluster_upstream_rq_time_bucket{cluster_name="outbound|9080|v1|` + reviews + `",le="+Inf"} 1
+envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|v1|` + reviews + `"} 1
+`)
+	url, cp, _ := newPagesFor(t, gw, DefaultPageMaxAge)
+	a, err := cp.Read(context.Background(), url, reviews, 0)
+	if err != nil || len(a.Subsets["v1"].Latency.Counts) != 1 {
+		t.Fatalf("Read = %+v, %v", a, err)
+	}
+	a.Subsets["v1"].Latency.Counts[0] = 99
+	a.Subsets["v9"] = traffic.Counts{Requests: 1}
+	b, err := cp.Read(context.Background(), url, reviews, 0)
+	if err != nil || b.Subsets["v1"].Latency.Counts[0] != 1 || len(b.Subsets) != 1 {
+		t.Errorf("second reader sees the first one's changes: %+v, %v", b, err)
+	}
+}
