@@ -99,17 +99,21 @@ func (c *CallerPages) fresh(url string, age time.Duration) *callerPage {
 // fetch reads and parses the page of url once and keeps the result for maxAge.
 func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
 	p := &callerPage{at: c.now()}
-	data, err := c.scraper.Fetch(ctx, url)
-	switch {
-	case err != nil:
-		p.err = err
-	case len(bytes.TrimSpace(data)) == 0:
-		// With `usedonly`, Envoy sends nothing at all while no matching stat has been used.
-		p.hosts = map[string]envoy.Report{}
-	default:
-		if p.hosts, err = envoy.ParseHosts(data, envoy.Source); err != nil {
-			p.err = fmt.Errorf("parsing stats from %s: %w", url, err)
+	// Parsed in the scrape's reused buffer: ParseHosts' reports share no memory with it.
+	p.err = c.scraper.FetchFunc(ctx, url, func(data []byte) error {
+		if len(bytes.TrimSpace(data)) == 0 {
+			// With `usedonly`, Envoy sends nothing at all while no matching stat has been used.
+			p.hosts = map[string]envoy.Report{}
+			return nil
 		}
+		var err error
+		if p.hosts, err = envoy.ParseHosts(data, envoy.Source); err != nil {
+			return fmt.Errorf("parsing stats from %s: %w", url, err)
+		}
+		return nil
+	})
+	if p.err != nil {
+		p.hosts = nil
 	}
 	c.store(url, p)
 	return p
