@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -55,26 +54,9 @@ func (d *Destination) Read(ctx context.Context, req Request) (Snapshot, error) {
 }
 
 func (d *Destination) readPod(ctx context.Context, url string, q envoy.Query) (traffic.Counts, error) {
-	rep, err := fetchReport(ctx, d.Scraper, url, q)
+	rep, err := d.Scraper.FetchReport(ctx, url, q)
 	if err != nil {
 		return traffic.Counts{}, err
 	}
 	return rep.Total(), nil
-}
-
-// fetchReport fetches and parses one stats page. An empty page is an empty report: with
-// `usedonly`, Envoy sends nothing at all while no matching stat has been used yet.
-func fetchReport(ctx context.Context, s *envoy.Scraper, url string, q envoy.Query) (envoy.Report, error) {
-	data, err := s.Fetch(ctx, url)
-	if err != nil {
-		return envoy.Report{}, err
-	}
-	if len(bytes.TrimSpace(data)) == 0 {
-		return envoy.Report{Subsets: map[string]traffic.Counts{}}, nil
-	}
-	rep, err := envoy.Parse(data, q)
-	if err != nil {
-		return envoy.Report{}, fmt.Errorf("parsing stats from %s: %w", url, err)
-	}
-	return rep, nil
 }
