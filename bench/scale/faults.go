@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/sluicedev/sluice/e2e/standin"
-	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
 // faults makes Service 0's canary fail every call, runs times, and returns fault → the
@@ -52,7 +51,7 @@ func (b *bench) retry(ctx context.Context, run int) error {
 	}
 	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		ts, err := b.trafficShift(ctx, 0)
-		if err == nil && ts.Status.LastRetry == token && ts.Status.Phase == sluicev1alpha1.PhaseProgressing && ts.Status.Weight == 5 {
+		if err == nil && ts.Status.LastRetry == token && held(ts) {
 			return nil
 		}
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -83,14 +82,14 @@ func (b *bench) window(ctx context.Context, p *point) error {
 	if err != nil {
 		return err
 	}
-	prof := make(chan []string, 1)
+	prof := make(chan string, 1)
 	go func() { prof <- b.profile(ctx, b.o.Window/2) }()
 	time.Sleep(b.o.Window)
 	last, err := b.sample(ctx)
 	if err != nil {
 		return err
 	}
-	p.Profile = <-prof
+	p.Profile = top(ctx, <-prof) // after the window: pprof's own CPU stays out of it
 	if p.Phases, _, err = b.phases(ctx); err != nil {
 		return err
 	}
@@ -129,24 +128,34 @@ func summarize(p *point, n int, first, last sample) {
 	}
 }
 
-// profile takes a CPU profile of the controller and returns the top of `go tool pprof -top`.
-func (b *bench) profile(ctx context.Context, d time.Duration) []string {
+// profile takes a CPU profile of the controller and returns its file ("" if it failed).
+func (b *bench) profile(ctx context.Context, d time.Duration) string {
 	data, err := get(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.pprof, int(d.Seconds())))
 	if err != nil {
-		return []string{"profile failed: " + err.Error()}
+		fmt.Println("profiling sluice:", err)
+		return ""
 	}
 	path := filepath.Join(b.dir, fmt.Sprintf("cpu-%d.pprof", b.n))
 	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return []string{"profile failed: " + err.Error()}
+		fmt.Println("profiling sluice:", err)
+		return ""
+	}
+	return path
+}
+
+// top is the head of `go tool pprof -top` of the profile at path.
+func top(ctx context.Context, path string) []string {
+	if path == "" {
+		return nil
 	}
 	out, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-nodecount=25", path).Output()
 	if err != nil {
-		return []string{"pprof failed: " + errors.Join(err).Error()}
+		return []string{"pprof failed: " + err.Error()}
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 	for i, l := range lines {
-		if strings.HasPrefix(strings.TrimSpace(l), "flat") {
-			return lines[max(0, i-3):]
+		if strings.HasPrefix(strings.TrimSpace(l), "Duration:") {
+			return lines[i:]
 		}
 	}
 	return lines
