@@ -92,6 +92,7 @@ type point struct {
 	APIServerCores  float64 `json:"apiServerCores"`
 	EtcdCores       float64 `json:"etcdCores"`
 	HarnessCores    float64 `json:"harnessCores"`
+	TickLagMeanMs   float64 `json:"tickLagMeanMillis"`
 	TickLagP50Ms    float64 `json:"tickLagP50Millis"`
 	TickLagP99Ms    float64 `json:"tickLagP99Millis"`
 	TickLagAbove    bool    `json:"tickLagP99AboveTopBucket"`

@@ -34,6 +34,7 @@ var rows = []row{
 	{"tick lag p50 / p99 (goal p99 ≤ 250 ms)", func(p point) string {
 		return fmt.Sprintf("%s / %s", millis(p.TickLagP50Ms), above(millis(p.TickLagP99Ms), p.TickLagAbove))
 	}},
+	{"tick lag mean (exact: the histogram's sum / count)", func(p point) string { return millis(p.TickLagMeanMs) }},
 	{"mean wait in the work queue", func(p point) string { return millis(p.QueueWaitMeanMs) }},
 	{"tick duration mean / p99", func(p point) string { return millis(p.TickMeanMs) + " / " + millis(p.TickP99Ms) }},
 	{"sluice CPU (cores) / peak RSS", func(p point) string { return fmt.Sprintf("%.2f / %.0f MiB", p.SluiceCores, p.SluicePeakMiB) }},

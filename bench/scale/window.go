@@ -109,7 +109,7 @@ func summarize(p *point, n int, first, last sample) {
 	lag := histogram(last.ctrl, "sluice_tick_lag_seconds", nil).minus(histogram(first.ctrl, "sluice_tick_lag_seconds", nil))
 	p50, _ := lag.quantile(0.5)
 	p99, above := lag.quantile(0.99)
-	p.TickLagP50Ms, p.TickLagP99Ms, p.TickLagAbove = p50*1000, p99*1000, above
+	p.TickLagP50Ms, p.TickLagP99Ms, p.TickLagAbove, p.TickLagMeanMs = p50*1000, p99*1000, above, lag.mean()*1000
 	p.TicksPerRollout = lag.Count / secs / float64(n)
 	dur := histogram(last.ctrl, "sluice_tick_duration_seconds", nil).minus(histogram(first.ctrl, "sluice_tick_duration_seconds", nil))
 	d50, _ := dur.quantile(0.5)
