@@ -11,9 +11,13 @@ import (
 // faults makes Service 0's canary fail every call, runs times, and returns fault → the
 // VirtualService watch event with the canary at weight 0, in milliseconds; after each it
 // heals the canary and retries the rollout (sluice.dev/retry) back to 5 %. A run that
-// does not finish ends the series with a note.
+// does not finish, or the budget spent, ends the series with a note.
 func (b *bench) faults(ctx context.Context, runs int) (ms []float64, notes []string) {
+	stopAt := time.Now().Add(b.o.FaultBudget)
 	for i := range runs {
+		if time.Now().After(stopAt) {
+			return ms, append(notes, fmt.Sprintf("fault runs stopped after %d of %d: the %s budget was spent", i, runs, b.o.FaultBudget))
+		}
 		time.Sleep(3 * time.Second) // the healthy canary's window fills
 		fault := time.Now()
 		b.bad.SetBehaviour(canary, standin.SubsetBehaviour{ErrorRate: 1})

@@ -29,6 +29,7 @@ func main() {
 	ns := flag.String("n", "10,100,1000", "comma-separated numbers of active rollouts, each measured on a fresh API server")
 	flag.DurationVar(&o.Window, "window", 60*time.Second, "steady window measured at each N")
 	flag.IntVar(&o.Faults, "faults", 10, "fault → weight 0 runs at each N")
+	flag.DurationVar(&o.FaultBudget, "fault-budget", 8*time.Minute, "time after which no further fault run starts")
 	flag.IntVar(&o.Callers, "callers", 3, "shared caller (gateway) pods")
 	flag.Float64Var(&o.Rate, "rate", 20, "requests per second to each Service (the canary gets 5 %)")
 	flag.Float64Var(&o.BadRate, "bad-rate", 400, "requests per second to the Service whose canary goes bad")
@@ -54,6 +55,7 @@ type options struct {
 	Ns            []int
 	Window        time.Duration
 	Faults        int
+	FaultBudget   time.Duration
 	Callers       int
 	Rate, BadRate float64
 }
