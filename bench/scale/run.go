@@ -27,7 +27,7 @@ const (
 	statsFrom = "app=gateway,namespace=" + gatewayNS
 )
 
-func run(ctx context.Context, o options, out string) error {
+func run(ctx context.Context, o options, out string) (err error) {
 	if err := raiseNoFile(); err != nil {
 		return fmt.Errorf("raising RLIMIT_NOFILE: %w", err)
 	}
@@ -38,7 +38,13 @@ func run(ctx context.Context, o options, out string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() {
+		if err != nil {
+			fmt.Println("bench/scale: sluice's logs kept in", dir)
+			return
+		}
+		_ = os.RemoveAll(dir)
+	}()
 	bin, err := takeover.Build(ctx, dir)
 	if err != nil {
 		return err

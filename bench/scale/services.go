@@ -133,7 +133,14 @@ func (b *bench) waitHeld(ctx context.Context, timeout time.Duration) error {
 		}
 		last = ph
 	}
-	return fmt.Errorf("not every rollout at 5 %% within %s: phases %v", timeout, last)
+	var missing []string
+	for i := range b.n {
+		if ts, err := b.trafficShift(ctx, i); err != nil || !held(ts) {
+			ns, svc := name(i)
+			missing = append(missing, fmt.Sprintf("%s/%s (%v)", ns, svc, err))
+		}
+	}
+	return fmt.Errorf("not every rollout at 5 %% within %s: phases %v; not held: %v", timeout, last, missing[:min(len(missing), 12)])
 }
 
 // annotate merges ann into Service i's annotations.
