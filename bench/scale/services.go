@@ -86,14 +86,16 @@ func (b *bench) waitNamespace(ctx context.Context, ns string) error {
 	return fmt.Errorf("namespace %s not created within a minute", ns)
 }
 
-// routing is the Service (annotated), its DestinationRule and its VirtualService (v1 at 100).
+// routing is the Service (annotated; headless, since the test API server's Service IP
+// range holds 256 addresses and sluice reads no cluster IP), its DestinationRule and its
+// VirtualService (v1 at 100).
 func routing(ns, svc string) []client.Object {
 	labels := func(v string) map[string]string { return map[string]string{"app": svc, "version": v} }
 	ann := map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": canary, "sluice.dev/steps": "5,100",
 		"sluice.dev/step-duration": "24h", "sluice.dev/stats-from": statsFrom}
 	return []client.Object{
 		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns, Annotations: ann},
-			Spec: corev1.ServiceSpec{Selector: map[string]string{"app": svc}, Ports: []corev1.ServicePort{{Name: "http", Port: 9080, TargetPort: intstr.FromInt32(9080)}}}},
+			Spec: corev1.ServiceSpec{ClusterIP: corev1.ClusterIPNone, Selector: map[string]string{"app": svc}, Ports: []corev1.ServicePort{{Name: "http", Port: 9080, TargetPort: intstr.FromInt32(9080)}}}},
 		&networkingv1.DestinationRule{ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns},
 			Spec: istiov1.DestinationRule{Host: svc, Subsets: []*istiov1.Subset{{Name: stable, Labels: labels(stable)}, {Name: canary, Labels: labels(canary)}}}},
 		&networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Name: svc, Namespace: ns},
