@@ -137,7 +137,8 @@ func goals(b *strings.Builder, r results) {
 	}
 	check("tick lag p99 ≤ 250 ms", !p.TickLagAbove && p.TickLagP99Ms <= goalTickLagP99Ms, above(millis(p.TickLagP99Ms), p.TickLagAbove))
 	f99 := rank.Quantile(p.FaultToZeroMs, 0.99)
-	check("fault → weight 0 p99 ≤ 1 s", len(p.FaultToZeroMs) > 0 && len(p.Notes) == 0 && f99 <= goalFaultToZeroP99Ms, fmt.Sprintf("%s over %d runs", millis(f99), len(p.FaultToZeroMs)))
+	faultNotes := slices.ContainsFunc(p.Notes, func(n string) bool { return strings.Contains(n, "fault run") })
+	check("fault → weight 0 p99 ≤ 1 s", len(p.FaultToZeroMs) > 0 && !faultNotes && f99 <= goalFaultToZeroP99Ms, fmt.Sprintf("%s over %d runs", millis(f99), len(p.FaultToZeroMs)))
 	check("controller < 1 core", p.SluiceCores < goalCores, fmt.Sprintf("%.2f cores", p.SluiceCores))
 	check("controller < 512 MiB", p.SluicePeakMiB < goalMiB, fmt.Sprintf("%.0f MiB peak", p.SluicePeakMiB))
 	check("no API read per tick the cache could serve", readsPerTick(p) == 0, fmt.Sprintf("%.2f per tick", readsPerTick(p)))

@@ -107,17 +107,26 @@ func (b *bench) measure(ctx context.Context, bin string, p *point) error {
 	if err := b.startController(bin); err != nil {
 		return err
 	}
-	if err := b.waitHeld(ctx, time.Minute+time.Duration(b.n)*300*time.Millisecond); err != nil {
+	note, err := b.waitHeld(ctx, time.Minute+time.Duration(b.n)*300*time.Millisecond)
+	if err != nil {
 		return err
 	}
+	if note != "" {
+		p.Notes = append(p.Notes, note)
+	}
 	p.SetupSeconds = time.Since(setup).Seconds()
-	fmt.Printf("N=%d: every rollout at 5 %% after %s; warming up\n", b.n, time.Since(setup).Round(time.Second))
+	fmt.Printf("N=%d: rollouts at 5 %% after %s (%s); warming up\n", b.n, time.Since(setup).Round(time.Second), note)
 	time.Sleep(10 * time.Second)
 	if err := b.window(ctx, p); err != nil {
 		return err
 	}
 	fmt.Printf("N=%d: window done (sluice %.2f cores, %.0f MiB; tick lag p99 %.0f ms); fault runs\n", b.n, p.SluiceCores, p.SluicePeakMiB, p.TickLagP99Ms)
-	p.FaultToZeroMs, p.Notes = b.faults(ctx, b.o.Faults)
+	if ts, err := b.trafficShift(ctx, 0); err != nil || !held(ts) {
+		p.Notes = append(p.Notes, "no fault runs: the bad Service's rollout was not at 5 % after the window")
+		return nil
+	}
+	ms, notes := b.faults(ctx, b.o.Faults)
+	p.FaultToZeroMs, p.Notes = ms, append(p.Notes, notes...)
 	return nil
 }
 
