@@ -33,6 +33,7 @@ func main() {
 	flag.IntVar(&o.Callers, "callers", 3, "shared caller (gateway) pods")
 	flag.Float64Var(&o.Rate, "rate", 20, "requests per second to each Service (the canary gets 5 %)")
 	flag.Float64Var(&o.BadRate, "bad-rate", 400, "requests per second to the Service whose canary goes bad")
+	flag.StringVar(&o.Sluice, "sluice", "", "a prebuilt sluice binary to measure (default: build ./cmd/sluice of this checkout)")
 	out := flag.String("out", "bench/scale", "directory for results.json and README.md")
 	reportOnly := flag.Bool("report-only", false, "rebuild README.md from the directory's results.json")
 	flag.Parse()
@@ -58,6 +59,7 @@ type options struct {
 	FaultBudget   time.Duration
 	Callers       int
 	Rate, BadRate float64
+	Sluice        string
 }
 
 func parseNs(s string) ([]int, error) {

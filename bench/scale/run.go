@@ -45,9 +45,11 @@ func run(ctx context.Context, o options, out string) (err error) {
 		}
 		_ = os.RemoveAll(dir)
 	}()
-	bin, err := takeover.Build(ctx, dir)
-	if err != nil {
-		return err
+	bin := o.Sluice
+	if bin == "" {
+		if bin, err = takeover.Build(ctx, dir); err != nil {
+			return err
+		}
 	}
 	for _, n := range o.Ns {
 		p, err := measureN(ctx, o, n, bin, dir)
