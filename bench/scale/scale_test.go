@@ -115,12 +115,12 @@ func TestReport(t *testing.T) {
 	}
 	for _, want := range []string{
 		"| active rollouts | 10 | 1000 |",
-		"| ticks per rollout per s (target 2.0) | 2.00 | 0.20 |",
+		"| ticks per active rollout per s (target 2.0) | 2.00 | 0.20 |",
+		"| active rollouts ticking (phases at the window's end) | 10 (10 Progressing) | 1000 (10 Paused, 990 Progressing) |",
 		"| tick lag p50 / p99 (goal p99 ≤ 250 ms) | 0.0 ms / 20 ms | 0.0 ms / > 8.19 s |",
 		"| cacheable API reads per tick (goal 0) | 1.00 | 0.00 |",
-		"| status writes per rollout per 5 s (goal ≤ 1) | 2.00 | 0.20 |",
+		"| status writes per active rollout per 5 s (goal ≤ 1) | 2.00 | 0.20 |",
 		"| scrapes per caller pod per 500 ms (goal 1) | 10.0 | 100.0 |",
-		"| 10 Paused, 990 Progressing |",
 		"- tick lag p99 ≤ 250 ms: > 8.19 s — **not met**",
 		"- controller < 512 MiB: 300 MiB peak — **met**",
 		"- fault → weight 0 p99 ≤ 1 s: 5.00 s over 2 runs — **not met**",
