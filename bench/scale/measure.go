@@ -151,23 +151,6 @@ func apiRequests(fams map[string]*dto.MetricFamily) map[string]float64 {
 	return out
 }
 
-// counter sums every series of a counter (or gauge) family whose labels include match.
-func counter(fams map[string]*dto.MetricFamily, name string, match map[string]string) float64 {
-	var sum float64
-	for _, m := range fams[name].GetMetric() {
-		l := labels(m)
-		ok := true
-		for k, v := range match {
-			ok = ok && l[k] == v
-		}
-		if !ok {
-			continue
-		}
-		sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-	}
-	return sum
-}
-
 // hist is a cumulative histogram: bucket upper bounds (the last +Inf), counts, sum.
 type hist struct {
 	Upper  []float64

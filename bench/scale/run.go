@@ -54,7 +54,7 @@ func run(ctx context.Context, o options, out string) (err error) {
 	for _, n := range o.Ns {
 		p, err := measureN(ctx, o, n, bin, dir)
 		if err != nil {
-			return fmt.Errorf("N=%d: %w", n, err)
+			return fmt.Errorf("measuring %d rollouts: %w", n, err)
 		}
 		r, err := load(out)
 		if err != nil {
