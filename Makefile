@@ -11,7 +11,7 @@ RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics
 E2E_PKGS := ./e2e/ ./e2e/install/ ./e2e/takeover/ ./e2e/faults/
 E2E_ONLY := /e2e(/install|/takeover|/faults|/node)?$$
 
-.PHONY: all build bins nodebins node istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink bench-takeover image plugin dist lab
+.PHONY: all build bins nodebins node istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink bench-takeover bench-scale image plugin dist lab
 
 all: build
 
@@ -140,6 +140,13 @@ bench-hangingsink: bins
 ## timings and controller-runtime's (report in bench/takeover/README.md; ~20 min).
 bench-takeover: bins
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./bench/takeover -out bench/takeover
+
+## bench-scale: the real binary carrying 10, 100 and 1,000 active rollouts (stand-in pods,
+## a shared gateway of callers): CPU, RSS, tick lag, scrapes, API requests, fault → weight 0
+## (report in bench/scale/README.md; ~25 min; SCALE_N=100 runs one N and merges it).
+SCALE_N ?= 10,100,1000
+bench-scale: bins
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) run ./bench/scale -n $(SCALE_N) -out bench/scale
 
 ## bench-detect: the seeded detection simulation (sluice vs Flagger- and Argo-style rules); writes bench/detect/.
 bench-detect:

@@ -183,6 +183,8 @@ func (c *callerSide) count(subset string, code int, latencyMs float64, sent, con
 // closeCallers stops the callers' stats servers. Call without f.mu held.
 func closeCallers(pods []*callerPod) {
 	for _, p := range pods {
-		p.server.close()
+		if p.server != nil { // nil: a shared gateway's pod, closed by the Gateway
+			p.server.close()
+		}
 	}
 }

@@ -62,17 +62,30 @@ const xdsCluster = "xds-grpc"
 // writePrometheus writes the proxy's page as Istio's Envoy renders /stats/prometheus with
 // `usedonly`: counter families, then gauges, then histograms, each family's samples
 // together, cluster_name last (see testdata/envoy/istio-1.5-sidecar-stats-prometheus.txt).
-func (s *callerStats) writePrometheus(w io.Writer) error {
+func (s *callerStats) writePrometheus(w io.Writer) error { return writeCallerPage(w, s) }
+
+// snapshot adds the proxy's clusters (none while trimmed) to snap and their names to names.
+func (s *callerStats) snapshot(snap map[string]clusterStats, names []string) []string {
+	if s.trimmed.Load() {
+		return names
+	}
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, c := range s.clusters {
+		names = append(names, name)
+		snap[name] = clusterStats{byCode: maps.Clone(c.byCode), total: c.total, connectFail: c.connectFail, latency: c.latency.Clone()}
+	}
+	return names
+}
+
+// writeCallerPage writes one proxy's page holding the clusters of every stats (one per
+// Service the proxy calls; a shared gateway's page carries them all).
+func writeCallerPage(w io.Writer, stats ...*callerStats) error {
 	names := []string{xdsCluster}
 	snap := map[string]clusterStats{xdsCluster: {byCode: map[int]uint64{200: 1}, total: 1}}
-	if !s.trimmed.Load() {
-		for name, c := range s.clusters {
-			names = append(names, name)
-			snap[name] = clusterStats{byCode: maps.Clone(c.byCode), total: c.total, connectFail: c.connectFail, latency: c.latency.Clone()}
-		}
+	for _, s := range stats {
+		names = s.snapshot(snap, names)
 	}
-	s.mu.Unlock()
 	slices.Sort(names)
 
 	bw := bufio.NewWriter(w)

@@ -24,7 +24,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// sliceEvery is how often the generator emits a slice of requests.
+// sliceEvery is how often the generator emits a slice of requests by default.
 const sliceEvery = 10 * time.Millisecond
 
 // maxSlice caps one slice's duration so a stalled process does not emit a burst.
@@ -47,6 +47,9 @@ type Config struct {
 	IPPrefix string
 	// Seed makes the generated traffic reproducible.
 	Seed uint64
+	// SliceEvery is how often the generator emits a slice of traffic (default 10ms).
+	// Many fleets in one process (bench/scale) use longer slices to keep its CPU low.
+	SliceEvery time.Duration
 	// SchedulerName, when set, is the pods' spec.schedulerName: on a cluster with a real
 	// kube-scheduler and kubelet (e2e/node), a name no scheduler serves keeps the pods
 	// unscheduled, so no kubelet tries to run them or overwrites their status.
@@ -154,7 +157,11 @@ func waitSynced(ctx context.Context, synced func() bool) error {
 // generate emits a slice of traffic every sliceEvery until ctx is done.
 func (f *Fleet) generate(ctx context.Context, rng *rand.Rand) {
 	router := NewRouter()
-	t := time.NewTicker(sliceEvery)
+	every := f.cfg.SliceEvery
+	if every <= 0 {
+		every = sliceEvery
+	}
+	t := time.NewTicker(every)
 	defer t.Stop()
 	last := time.Now()
 	for {
@@ -162,7 +169,7 @@ func (f *Fleet) generate(ctx context.Context, rng *rand.Rand) {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			f.tick(router, rng, min(now.Sub(last), maxSlice))
+			f.tick(router, rng, min(now.Sub(last), max(maxSlice, 2*every)))
 			last = now
 		}
 	}

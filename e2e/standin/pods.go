@@ -10,6 +10,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 )
 
 // Image is the image of every stand-in container; nothing ever pulls or runs it.
@@ -69,7 +70,11 @@ func (f *Fleet) addPod(ctx context.Context, subset string, labels map[string]str
 // createReadyPod creates pod and sets its status as a kubelet would for a started,
 // Ready pod at ip. If the status update fails, it deletes the pod again.
 func (f *Fleet) createReadyPod(ctx context.Context, pod *corev1.Pod, ip string) (*corev1.Pod, error) {
-	pods := f.cfg.Client.CoreV1().Pods(pod.Namespace)
+	return createReadyPod(ctx, f.cfg.Client, pod, ip)
+}
+
+func createReadyPod(ctx context.Context, client kubernetes.Interface, pod *corev1.Pod, ip string) (*corev1.Pod, error) {
+	pods := client.CoreV1().Pods(pod.Namespace)
 	created, err := pods.Create(ctx, pod, metav1.CreateOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("creating pod %s/%s: %w", pod.Namespace, pod.Name, err)

@@ -75,6 +75,9 @@ func (r *Replica) Signal(sig syscall.Signal) (time.Time, error) {
 	return at, nil
 }
 
+// Pid is the process's id.
+func (r *Replica) Pid() int { return r.cmd.Process.Pid }
+
 // Done is closed when the process has exited.
 func (r *Replica) Done() <-chan struct{} { return r.done }
 

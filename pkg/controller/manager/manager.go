@@ -47,6 +47,8 @@ import (
 type Options struct {
 	MetricsAddr string
 	ProbeAddr   string
+	// PprofAddr serves net/http/pprof (empty: off).
+	PprofAddr string
 	// Leader configures leader election (--leader-elect and its companions).
 	Leader        LeaderOptions
 	LogFormat     string // json or console
@@ -92,6 +94,7 @@ type Options struct {
 func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8080", "address of the controller's own /metrics (\"0\" disables)")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	fs.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of net/http/pprof, e.g. 127.0.0.1:6060 (empty: off)")
 	fs.StringVar(&o.LogFormat, "log-format", "json", "log format: json or console")
 	fs.BoolVar(&o.LogDebug, "debug", false, "debug-level logs")
 	fs.IntVar(&o.Workers, "workers", 4, "Services reconciled concurrently")
@@ -198,6 +201,7 @@ func newManager(cfg *rest.Config, o Options, logger logr.Logger) (ctrl.Manager, 
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.ProbeAddr,
+		PprofBindAddress:       o.PprofAddr,
 		Logger:                 logger,
 	}
 	fence, err := leaderElection(cfg, o.Leader, &mo)
