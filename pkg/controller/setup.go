@@ -35,9 +35,17 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int, skipNameChe
 		Watches(&networkingv1.DestinationRule{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&sluicev1alpha1.ShiftPolicy{}, handler.EnqueueRequestsFromMapFunc(r.servicesUsingPolicy)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skipNameCheck,
+			UsePriorityQueue: &fifo,
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](minFailureBackoff, maxFailureBackoff)}).
 		Complete(r)
 }
+
+// fifo turns controller-runtime's priority queue (on by default since v0.23) off. It
+// queues the initial list's Services at low priority and every requeued tick at normal
+// priority, so once the ticks of the running rollouts keep every worker busy, a Service
+// that has not started never gets a worker: bench/scale saw 40 of 1,000 rollouts start
+// in 6 minutes. A plain FIFO queue serves every Service in turn.
+var fifo = false
 
 // A reconcile that fails (the API server or etcd away, a write refused) is tried again
 // after minFailureBackoff, doubling per consecutive failure up to maxFailureBackoff, and
