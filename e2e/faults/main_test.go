@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicedev/sluice/e2e/cluster"
 	"github.com/sluicedev/sluice/e2e/inproc"
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
 
@@ -20,6 +21,8 @@ var (
 	env  *cluster.Cluster
 	kube kubernetes.Interface
 	dyn  dynamic.Interface
+	// clients are env's clients, for e2e/scenario.
+	clients scenario.Env
 	// ctrlRun is the sluice controller running in this process.
 	ctrlRun *inproc.Controller
 )
@@ -50,6 +53,7 @@ func run(m *testing.M) int {
 		fmt.Println("faults:", err)
 		return 1
 	}
+	clients = scenario.Env{Client: env.Client, Kube: kube, Dyn: dyn}
 	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-faults-controller-%d.log", os.Getpid()))
 	fmt.Println("faults: controller log at", logPath)
 	if ctrlRun, err = inproc.Start(context.Background(), env.Config, manager.Options{ScrapeTimeout: scrapeTimeout, ClusterName: "faults"}, logPath); err != nil {
