@@ -3,7 +3,6 @@ package faults
 import (
 	"fmt"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -27,7 +26,7 @@ const (
 	// editedServices roll out at once while editors change them and their VirtualServices.
 	editedServices = 100
 	// editors edit for editFor, each pausing editPause between edits.
-	editors   = 12
+	editors   = 8
 	editFor   = 25 * time.Second
 	editPause = 100 * time.Millisecond
 	// editedRate is each Service's stand-in traffic (one v1 and one v2 pod): 3 canary
@@ -40,7 +39,7 @@ const (
 var editedRollout = map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
 	"sluice.dev/steps": "5:4s,25:4s,50:4s,100:2s", "sluice.dev/min-requests": "5"}
 
-// 100 Services roll out while 12 goroutines edit them and their VirtualServices the way
+// 100 Services roll out while 8 goroutines edit them and their VirtualServices the way
 // kubectl edit or a GitOps tool does (read, change, Update with the resourceVersion read,
 // again on conflict): unrelated annotations and a label, the guard thresholds
 // (sluice.dev/max-error-rate and max-latency-p99, read on every tick), and every field of
@@ -129,17 +128,18 @@ func (r *editRun) err() error {
 	return nil
 }
 
-// runEditors edits random Services and VirtualServices of svcs for d.
+// runEditors runs the editors for d. Each goes round the Services from its own starting
+// point, alternating between Service and VirtualService, so that every object is edited
+// every few seconds, by turns by different editors, sometimes by two at once.
 func runEditors(svcs []*edited, d time.Duration) *editRun {
 	r := &editRun{}
 	deadline := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for g := range editors {
 		wg.Go(func() {
-			rng := rand.New(rand.NewPCG(uint64(g), 18))
-			for time.Now().Before(deadline) && r.err() == nil {
-				e := svcs[rng.IntN(len(svcs))]
-				if err := r.editOne(e, rng.IntN(2) == 0); err != nil {
+			for k := 0; time.Now().Before(deadline) && r.err() == nil; k++ {
+				e := svcs[(g*len(svcs)/editors+k)%len(svcs)]
+				if err := r.editOne(e, (k+g)%2 == 0); err != nil {
 					r.failed.CompareAndSwap(nil, &err)
 				}
 				time.Sleep(editPause)
