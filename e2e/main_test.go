@@ -95,15 +95,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
-	if kube, err = kubernetes.NewForConfig(env.Config); err != nil {
+	if clients, err = scenario.NewEnv(env.Client, env.Config); err != nil {
 		fmt.Println("e2e:", err)
 		return 1
 	}
-	if dyn, err = dynamic.NewForConfig(env.Config); err != nil {
-		fmt.Println("e2e:", err)
-		return 1
-	}
-	clients = scenario.Env{Client: env.Client, Kube: kube, Dyn: dyn}
+	kube, dyn = clients.Kube, clients.Dyn
 	promDir, err := os.MkdirTemp("", "sluice-e2e-prometheus-")
 	if err != nil {
 		fmt.Println("e2e:", err)

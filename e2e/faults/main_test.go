@@ -45,15 +45,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
-	if kube, err = kubernetes.NewForConfig(env.Config); err != nil {
+	if clients, err = scenario.NewEnv(env.Client, env.Config); err != nil {
 		fmt.Println("faults:", err)
 		return 1
 	}
-	if dyn, err = dynamic.NewForConfig(env.Config); err != nil {
-		fmt.Println("faults:", err)
-		return 1
-	}
-	clients = scenario.Env{Client: env.Client, Kube: kube, Dyn: dyn}
+	kube, dyn = clients.Kube, clients.Dyn
 	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-faults-controller-%d.log", os.Getpid()))
 	fmt.Println("faults: controller log at", logPath)
 	if ctrlRun, err = inproc.Start(context.Background(), env.Config, manager.Options{ScrapeTimeout: scrapeTimeout, ClusterName: "faults"}, logPath); err != nil {

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -56,6 +57,19 @@ type Env struct {
 	Client client.Client
 	Kube   kubernetes.Interface
 	Dyn    dynamic.Interface
+}
+
+// NewEnv makes the typed and dynamic clients of cfg beside c.
+func NewEnv(c client.Client, cfg *rest.Config) (Env, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return Env{}, fmt.Errorf("making a clientset: %w", err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return Env{}, fmt.Errorf("making a dynamic client: %w", err)
+	}
+	return Env{Client: c, Kube: kube, Dyn: dyn}, nil
 }
 
 // Spec says what Build creates.
