@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,10 +24,10 @@ import (
 const (
 	// editedServices roll out at once while editors change them and their VirtualServices.
 	editedServices = 100
-	// editors edit for editFor, each pausing editPause between edits.
-	editors   = 8
-	editFor   = 25 * time.Second
-	editPause = 100 * time.Millisecond
+	// Every weightEditEvery-th Service also gets its weights moved by hand, to 100 −
+	// handWeight / handWeight, once sluice has it at 25 %.
+	weightEditEvery = 25
+	handWeight      = 40
 	// editedRate is each Service's stand-in traffic (one v1 and one v2 pod): 3 canary
 	// requests a second at 5 %, enough for min-requests 5 within a step.
 	editedRate = 60
@@ -45,11 +44,12 @@ var editedRollout = map[string]string{"sluice.dev/enabled": "true", "sluice.dev/
 // (sluice.dev/max-error-rate and max-latency-p99, read on every tick), and every field of
 // the managed route but its destinations (timeout, retries, headers), plus an unrelated
 // route inserted before it or removed, which moves the managed route's index under
-// sluice's patches. Nothing is lost: each object ends carrying its last edit and an edit
-// counter equal to the edits that succeeded; every VirtualService watch event satisfies the
-// invariants; every rollout passes 0, 5, 25, 50, 100 with no step lost or skipped and ends
-// Promoted with no write pending; no TrafficShift ever leaves Progressing for anything but
-// Promoted (no pause, no Invalid, no rollback).
+// sluice's patches. Four of the Services also get their weights moved by hand (60/40).
+// Nothing is lost: each object ends carrying its last edit and an edit counter equal to
+// the edits that succeeded; every VirtualService watch event satisfies the invariants;
+// every rollout passes 0, 5, 25, 50, 100 with no step lost or skipped and ends Promoted
+// with no write pending, except the four, which pause (ExternalWeightChange) at 60/40
+// and stay there; no TrafficShift takes any other phase (no pause, Invalid or rollback).
 func TestConcurrentEdits(t *testing.T) {
 	svcs := buildEdited(t)
 	phases := watchPhases(t)
@@ -57,21 +57,22 @@ func TestConcurrentEdits(t *testing.T) {
 		e.Annotate(editedRollout)
 	}
 	started := time.Now()
-	ed := runEditors(svcs, editFor)
+	ed := runEditors(svcs)
+	editsEnd := time.Now()
 	if err := ed.err(); err != nil {
 		t.Fatalf("an editor failed: %v", err)
 	}
 	inFlight := countInFlight(t, svcs)
-	waitAllPromoted(t, svcs, 60*time.Second)
-	t.Logf("%d Services: %d edits in %s (%d Service, %d VirtualService; %d conflicts retried by the editors); "+
-		"%d rollouts still under way when the edits stopped; all promoted %s after the start",
-		len(svcs), ed.edits.Load(), editFor, ed.svcEdits.Load(), ed.vsEdits.Load(), ed.conflicts.Load(),
+	waitAllSettled(t, svcs, 60*time.Second)
+	t.Logf("%d Services: %d edits in %s (%d Service, %d VirtualService, %d of the weights; %d conflicts retried by the editors); "+
+		"%d rollouts still under way when the edits stopped; all settled %s after the start",
+		len(svcs), ed.edits.Load(), editFor, ed.svcEdits.Load(), ed.vsEdits.Load(), ed.weightEdits.Load(), ed.conflicts.Load(),
 		inFlight, time.Since(started).Round(100*time.Millisecond))
 	t.Logf("sluice's VirtualService patches refused by a concurrent edit (and retried): %d", patchFailures(t))
 	for _, e := range svcs {
 		e.checkEditsKept(t)
 		e.checkRollout(t)
-		e.checkEditedMidRollout(t)
+		e.checkEditedMidRollout(t, editsEnd)
 	}
 	phases.check(t, svcs)
 }
@@ -81,6 +82,8 @@ func TestConcurrentEdits(t *testing.T) {
 type edited struct {
 	*scenario.Scenario
 	vs *vswatch.Log
+	// byHand: this Service's weights are moved by hand; moved says they were.
+	byHand, moved bool
 
 	mu              sync.Mutex
 	svcEdits, vsEds []time.Time
@@ -99,7 +102,7 @@ func buildEdited(t *testing.T) []*edited {
 			if err != nil {
 				return err
 			}
-			out[i] = &edited{Scenario: s}
+			out[i] = &edited{Scenario: s, byHand: i%weightEditEvery == 0}
 			out[i].vs, err = vswatch.Watch(s.Ctx, dyn, s.NS, s.Svc, s.Svc)
 			return err
 		})
@@ -115,93 +118,32 @@ func buildEdited(t *testing.T) []*edited {
 	return out
 }
 
-// editRun counts what the editors did; the first error stops them all.
-type editRun struct {
-	edits, svcEdits, vsEdits, conflicts atomic.Int64
-	failed                              atomic.Pointer[error]
+// The state each Service ends in: Promoted, v2 alone; or for those whose weights were
+// moved by hand, paused at the hand's weights.
+func (e *edited) finalPhase() (sluicev1alpha1.Phase, string) {
+	if e.byHand {
+		return sluicev1alpha1.PhasePaused, "ExternalWeightChange"
+	}
+	return sluicev1alpha1.PhasePromoted, ""
 }
 
-func (r *editRun) err() error {
-	if p := r.failed.Load(); p != nil {
-		return *p
+func (e *edited) finalWeights() map[string]int32 {
+	if e.byHand {
+		return map[string]int32{"v1": 100 - handWeight, "v2": handWeight}
 	}
-	return nil
+	return map[string]int32{"v2": 100}
 }
 
-// runEditors runs the editors for d. Each goes round the Services from its own starting
-// point, alternating between Service and VirtualService, so that every object is edited
-// every few seconds, by turns by different editors, sometimes by two at once.
-func runEditors(svcs []*edited, d time.Duration) *editRun {
-	r := &editRun{}
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	for g := range editors {
-		wg.Go(func() {
-			for k := 0; time.Now().Before(deadline) && r.err() == nil; k++ {
-				e := svcs[(g*len(svcs)/editors+k)%len(svcs)]
-				if err := r.editOne(e, (k+g)%2 == 0); err != nil {
-					r.failed.CompareAndSwap(nil, &err)
-				}
-				time.Sleep(editPause)
-			}
-		})
+// schedule is the canary weights its routes may carry: the rollout's, and the hand's.
+func (e *edited) schedule() []int32 {
+	if e.byHand {
+		return append(slices.Clone(schedule), handWeight)
 	}
-	wg.Wait()
-	return r
+	return schedule
 }
 
-// editOne makes one edit of e's Service (svc) or VirtualService, reading again on
-// conflict, and records it when it succeeded.
-func (r *editRun) editOne(e *edited, svc bool) error {
-	edit, log, count := e.editVirtualService, &e.vsEds, &r.vsEdits
-	if svc {
-		edit, log, count = e.editService, &e.svcEdits, &r.svcEdits
-	}
-	for attempt := 1; ; attempt++ {
-		err := edit()
-		if err == nil {
-			break
-		}
-		if !isConflict(err) || attempt == 20 {
-			return fmt.Errorf("%s: %w", e.NS, err)
-		}
-		r.conflicts.Add(1)
-	}
-	e.mu.Lock()
-	*log = append(*log, time.Now())
-	e.mu.Unlock()
-	count.Add(1)
-	r.edits.Add(1)
-	return nil
-}
-
-// editService reads the Service and updates it with its next edit.
-func (e *edited) editService() error {
-	svc := &corev1.Service{}
-	if err := e.Env.Client.Get(e.Ctx, client.ObjectKey{Namespace: e.NS, Name: e.Svc}, svc); err != nil {
-		return err
-	}
-	serviceEdit(svc, editCount(svc.Annotations)+1)
-	return e.Env.Client.Update(e.Ctx, svc)
-}
-
-// editVirtualService reads the VirtualService as kubectl does (unstructured, every field
-// kept as stored) and updates it with its next edit.
-func (e *edited) editVirtualService() error {
-	res := dyn.Resource(standin.VirtualServiceGVR).Namespace(e.NS)
-	u, err := res.Get(e.Ctx, e.Svc, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if err := virtualServiceEdit(u, editCount(u.GetAnnotations())+1); err != nil {
-		return err
-	}
-	_, err = res.Update(e.Ctx, u, metav1.UpdateOptions{})
-	return err
-}
-
-// waitAllPromoted lists the TrafficShifts until every one of svcs is Promoted.
-func waitAllPromoted(t *testing.T, svcs []*edited, timeout time.Duration) {
+// waitAllSettled lists the TrafficShifts until every one of svcs is in its final phase.
+func waitAllSettled(t *testing.T, svcs []*edited, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -213,7 +155,7 @@ func waitAllPromoted(t *testing.T, svcs []*edited, timeout time.Duration) {
 		}
 		var left []string
 		for _, e := range svcs {
-			if phases[e.NS] != sluicev1alpha1.PhasePromoted {
+			if want, _ := e.finalPhase(); phases[e.NS] != want {
 				left = append(left, fmt.Sprintf("%s: %q", e.NS, phases[e.NS]))
 			}
 		}
@@ -221,7 +163,7 @@ func waitAllPromoted(t *testing.T, svcs []*edited, timeout time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d rollouts not promoted within %s of the edits' end: %s", len(left), timeout, strings.Join(left, ", "))
+			t.Fatalf("%d rollouts not settled within %s of the edits' end: %s", len(left), timeout, strings.Join(left, ", "))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -262,36 +204,48 @@ func (e *edited) checkEditsKept(t *testing.T) {
 	}
 }
 
-// checkRollout fails unless the rollout passed every step once, ended Promoted with v2
-// alone and nothing pending, and every VirtualService watch event kept the invariants.
+// checkRollout fails unless the canary took the rollout's weights in order, none skipped
+// (then the hand's), every VirtualService watch event kept the invariants, and the
+// rollout ended in its final phase and weights with no write pending.
 func (e *edited) checkRollout(t *testing.T) {
 	t.Helper()
-	if got, want := e.vs.CanarySeq("v2"), []int32{0, 5, 25, 50, 100}; !slices.Equal(got, want) {
-		t.Errorf("%s: canary weight sequence %v, want %v", e.NS, got, want)
+	got := e.vs.CanarySeq("v2")
+	ok := slices.Equal(got, []int32{0, 5, 25, 50, 100})
+	if e.byHand { // moved at 25 %, or at 50 % when sluice had just advanced
+		ok = slices.Equal(got, []int32{0, 5, 25, handWeight}) || slices.Equal(got, []int32{0, 5, 25, 50, handWeight})
 	}
-	inv := vswatch.Invariants{Namespace: e.NS, Service: e.Svc, Stable: "v1", Canary: "v2", Schedule: schedule}
+	if !ok {
+		t.Errorf("%s: canary weight sequence %v", e.NS, got)
+	}
+	inv := vswatch.Invariants{Namespace: e.NS, Service: e.Svc, Stable: "v1", Canary: "v2", Schedule: e.schedule()}
 	if bad := inv.Check(e.vs.Events()); len(bad) > 0 {
 		t.Errorf("%s: %d of %d VirtualService watch events break the invariants:\n%s", e.NS, len(bad), len(e.vs.Events()), strings.Join(bad, "\n"))
 	}
-	if w := e.Weights(e.Svc); !maps.Equal(w, map[string]int32{"v2": 100}) {
-		t.Errorf("%s: promoted route %v, want v2 alone", e.NS, w)
+	if w := e.Weights(e.Svc); !maps.Equal(w, e.finalWeights()) {
+		t.Errorf("%s: final route %v, want %v", e.NS, w, e.finalWeights())
 	}
 	ts := e.TS()
-	if ts == nil || ts.Status.Stable != "v2" || ts.Status.PendingWrite != nil || len(ts.Status.History) != 1 ||
-		ts.Status.History[0].Result != sluicev1alpha1.PhasePromoted {
-		t.Errorf("%s: status after the promotion: %s", e.NS, scenario.StatusJSON(ts))
+	phase, why := e.finalPhase()
+	if ts == nil || ts.Status.Phase != phase || ts.Status.PausedReason != why || ts.Status.PendingWrite != nil ||
+		(phase == sluicev1alpha1.PhasePromoted && (ts.Status.Stable != "v2" || len(ts.Status.History) != 1)) {
+		t.Errorf("%s: final status, want %s %s: %s", e.NS, phase, why, scenario.StatusJSON(ts))
 	}
 }
 
-// checkEditedMidRollout fails unless both objects took an edit while the canary was
-// between 0 and 100 (by the watch's times of sluice's writes): the edits raced the rollout.
-func (e *edited) checkEditedMidRollout(t *testing.T) {
+// checkEditedMidRollout fails unless both objects took an edit while the rollout was
+// under way: from the canary's first weight to its last (by the watch's times of those
+// writes), or for a Service edited by hand, to the end of the edits.
+func (e *edited) checkEditedMidRollout(t *testing.T, editsEnd time.Time) {
 	t.Helper()
+	last := e.finalWeights()["v2"]
 	first, ok1 := e.vs.FirstAbove(time.Time{}, "v2")
-	done, ok2 := e.vs.FirstAfter(time.Time{}, "v2", 100)
+	done, ok2 := e.vs.FirstAfter(time.Time{}, "v2", last)
 	if !ok1 || !ok2 {
-		t.Errorf("%s: no rollout in the watch log", e.NS)
+		t.Errorf("%s: the watch log has no rollout to %d %%", e.NS, last)
 		return
+	}
+	if e.byHand {
+		done = editsEnd
 	}
 	during := func(ts []time.Time) int {
 		return len(slices.DeleteFunc(slices.Clone(ts), func(at time.Time) bool { return at.Before(first) || at.After(done) }))

@@ -1,22 +1,156 @@
 package faults
 
 import (
+	"context"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
-	"testing"
+	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/sluicedev/sluice/e2e/scenario"
-	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/e2e/standin"
 )
+
+const (
+	// editors edit for editFor, each pausing editPause between edits.
+	editors   = 8
+	editFor   = 25 * time.Second
+	editPause = 100 * time.Millisecond
+)
+
+// editRun counts what the editors did; the first error stops them all.
+type editRun struct {
+	edits, svcEdits, vsEdits, weightEdits, conflicts atomic.Int64
+	failed                                           atomic.Pointer[error]
+}
+
+func (r *editRun) err() error {
+	if p := r.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (r *editRun) fail(err error) { r.failed.CompareAndSwap(nil, &err) }
+
+// runEditors runs the editors for editFor. Each goes round the Services from its own
+// starting point, alternating between Service and VirtualService, so that every object is
+// edited every few seconds, by turns by different editors, sometimes by two at once. One
+// more moves the weights of the Services edited by hand.
+func runEditors(svcs []*edited) *editRun {
+	r := &editRun{}
+	deadline := time.Now().Add(editFor)
+	var wg sync.WaitGroup
+	for g := range editors {
+		wg.Go(func() {
+			for k := 0; time.Now().Before(deadline) && r.err() == nil; k++ {
+				if err := r.editOne(svcs[(g*len(svcs)/editors+k)%len(svcs)], (k+g)%2 == 0); err != nil {
+					r.fail(err)
+				}
+				time.Sleep(editPause)
+			}
+		})
+	}
+	wg.Go(func() { r.moveWeights(svcs, deadline) })
+	wg.Wait()
+	return r
+}
+
+// editOne makes one edit of e's Service (svc) or VirtualService and records it.
+func (r *editRun) editOne(e *edited, svc bool) error {
+	edit, log, count := e.editVirtualService, &e.vsEds, &r.vsEdits
+	if svc {
+		edit, log, count = e.editService, &e.svcEdits, &r.svcEdits
+	}
+	if err := r.retry(e, edit); err != nil {
+		return err
+	}
+	e.mu.Lock()
+	*log = append(*log, time.Now())
+	e.mu.Unlock()
+	count.Add(1)
+	r.edits.Add(1)
+	return nil
+}
+
+// retry runs edit (read, change, update) again while it conflicts, at most 20 times.
+func (r *editRun) retry(e *edited, edit func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := edit()
+		if err == nil {
+			return nil
+		}
+		if !apierrors.IsConflict(err) || attempt == 20 {
+			return fmt.Errorf("%s: %w", e.NS, err)
+		}
+		r.conflicts.Add(1)
+	}
+}
+
+// moveWeights sets the weights of each Service edited by hand to the hand's, once its
+// VirtualService's watch shows the canary at 25 %.
+func (r *editRun) moveWeights(svcs []*edited, deadline time.Time) {
+	for time.Now().Before(deadline) && r.err() == nil {
+		for _, e := range svcs {
+			if _, at25 := e.vs.FirstAfter(time.Time{}, "v2", 25); !e.byHand || e.moved || !at25 {
+				continue
+			}
+			if err := r.retry(e, e.editWeights); err != nil {
+				r.fail(err)
+				return
+			}
+			e.moved = true
+			r.weightEdits.Add(1)
+			r.edits.Add(1)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// editService reads the Service and updates it with its next edit.
+func (e *edited) editService() error {
+	svc := &corev1.Service{}
+	if err := e.Env.Client.Get(e.Ctx, client.ObjectKey{Namespace: e.NS, Name: e.Svc}, svc); err != nil {
+		return err
+	}
+	serviceEdit(svc, editCount(svc.Annotations)+1)
+	return e.Env.Client.Update(e.Ctx, svc)
+}
+
+// editVirtualService reads the VirtualService as kubectl does (unstructured, every field
+// kept as stored) and updates it with its next edit.
+func (e *edited) editVirtualService() error {
+	return e.updateVS(func(u *unstructured.Unstructured) error {
+		return virtualServiceEdit(u, editCount(u.GetAnnotations())+1)
+	})
+}
+
+// editWeights reads the VirtualService and sets the managed route's weights to the hand's.
+func (e *edited) editWeights() error {
+	return e.updateVS(func(u *unstructured.Unstructured) error {
+		return setWeights(u, map[string]int64{"v1": 100 - handWeight, "v2": handWeight})
+	})
+}
+
+func (e *edited) updateVS(change func(*unstructured.Unstructured) error) error {
+	res := dyn.Resource(standin.VirtualServiceGVR).Namespace(e.NS)
+	u, err := res.Get(context.WithoutCancel(e.Ctx), e.Svc, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if err := change(u); err != nil {
+		return err
+	}
+	_, err = res.Update(context.WithoutCancel(e.Ctx), u, metav1.UpdateOptions{})
+	return err
+}
 
 // The edits TestConcurrentEdits makes as a user would, each a pure function of the
 // object and the edit's number n (1, 2, …), so that the last edit can be applied again to
@@ -78,6 +212,32 @@ func virtualServiceEdit(u *unstructured.Unstructured, n int) error {
 	return unstructured.SetNestedSlice(u.Object, http, "spec", "http")
 }
 
+// setWeights sets the weight of each destination of the managed route whose subset w names.
+func setWeights(u *unstructured.Unstructured, w map[string]int64) error {
+	http, _, err := unstructured.NestedSlice(u.Object, "spec", "http")
+	if err != nil {
+		return fmt.Errorf("VirtualService %s: %w", u.GetName(), err)
+	}
+	i := slices.IndexFunc(http, func(r any) bool { return !isEditRoute(r) })
+	var dests []any
+	if i >= 0 {
+		r, _ := http[i].(map[string]any)
+		dests, _ = r["route"].([]any)
+	}
+	if len(dests) != len(w) {
+		return fmt.Errorf("VirtualService %s: no managed route with a destination for each of %v", u.GetName(), w)
+	}
+	for _, d := range dests {
+		dm, ok := d.(map[string]any)
+		if !ok {
+			return fmt.Errorf("VirtualService %s: destination is a %T", u.GetName(), d)
+		}
+		subset, _, _ := unstructured.NestedString(dm, "destination", "subset")
+		dm["weight"] = w[subset]
+	}
+	return unstructured.SetNestedSlice(u.Object, http, "spec", "http")
+}
+
 // editRoute sends requests carrying header x-edits: n to ratings.
 func editRoute(n int) map[string]any {
 	return map[string]any{
@@ -90,122 +250,4 @@ func editRoute(n int) map[string]any {
 func isEditRoute(r any) bool {
 	m, ok := r.(map[string]any)
 	return ok && m["name"] == "edits"
-}
-
-func isConflict(err error) bool { return apierrors.IsConflict(err) }
-
-// phaseLog records, from one watch of every TrafficShift, each phase and decision reason
-// the edited Services' TrafficShifts took, and any weight outside the schedule.
-type phaseLog struct {
-	mu     sync.Mutex
-	seen   map[string]map[string]int // namespace → "phase reason" → events
-	bad    []string
-	closed bool
-}
-
-// watchPhases starts the log; it stops when the test ends.
-func watchPhases(t *testing.T) *phaseLog {
-	t.Helper()
-	w, err := dyn.Resource(tsGVR).Watch(t.Context(), metav1.ListOptions{})
-	scenario.Must(t, err)
-	t.Cleanup(w.Stop)
-	l := &phaseLog{seen: map[string]map[string]int{}}
-	go func() {
-		for ev := range w.ResultChan() {
-			if u, ok := ev.Object.(*unstructured.Unstructured); ok && strings.HasPrefix(u.GetNamespace(), "faults-edits-") {
-				l.add(u)
-			}
-		}
-		l.mu.Lock()
-		l.closed = true
-		l.mu.Unlock()
-	}()
-	return l
-}
-
-func (l *phaseLog) add(u *unstructured.Unstructured) {
-	phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-	why, _, _ := unstructured.NestedString(u.Object, "status", "lastDecision", "reason")
-	w, _, _ := unstructured.NestedInt64(u.Object, "status", "weight")
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.seen[u.GetNamespace()] == nil {
-		l.seen[u.GetNamespace()] = map[string]int{}
-	}
-	l.seen[u.GetNamespace()][phase+" "+why]++
-	if w != 0 && !slices.Contains(schedule, int32(w)) {
-		l.bad = append(l.bad, fmt.Sprintf("%s: status weight %d (resourceVersion %s)", u.GetNamespace(), w, u.GetResourceVersion()))
-	}
-}
-
-// check fails on a phase other than Idle, Progressing or Promoted, on a status weight
-// off the schedule, on a namespace of svcs never seen Promoted, or on a watch that ended
-// early; it logs how often each phase and reason was seen.
-func (l *phaseLog) check(t *testing.T, svcs []*edited) {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		t.Errorf("the TrafficShift watch ended before the checks")
-	}
-	for _, b := range l.bad {
-		t.Errorf("%s", b)
-	}
-	total := map[string]int{}
-	for ns, seen := range l.seen {
-		for k, n := range seen {
-			total[k] += n
-			switch sluicev1alpha1.Phase(strings.Fields(k + " ")[0]) {
-			case "", sluicev1alpha1.PhaseIdle, sluicev1alpha1.PhaseProgressing, sluicev1alpha1.PhasePromoted:
-			default:
-				t.Errorf("%s: TrafficShift phase and reason %q", ns, k)
-			}
-		}
-	}
-	for _, e := range svcs {
-		if !slices.ContainsFunc(keys(l.seen[e.NS]), func(k string) bool { return strings.HasPrefix(k, string(sluicev1alpha1.PhasePromoted)) }) {
-			t.Errorf("%s: the TrafficShift watch never saw Promoted", e.NS)
-		}
-	}
-	t.Logf("TrafficShift watch events by phase and reason, all edited Services: %s", describeCounts(total))
-}
-
-func keys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-func describeCounts(m map[string]int) string {
-	ks := keys(m)
-	sort.Strings(ks)
-	parts := make([]string, len(ks))
-	for i, k := range ks {
-		parts[i] = fmt.Sprintf("%q ×%d", k, m[k])
-	}
-	return strings.Join(parts, ", ")
-}
-
-// patchFailures sums the controller's sluice_virtualservice_patch_failures_total over the
-// edited Services' namespaces.
-func patchFailures(t *testing.T) int {
-	t.Helper()
-	mfs, err := ctrlRun.Metrics.Gather()
-	scenario.Must(t, err)
-	n := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != "sluice_virtualservice_patch_failures_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "namespace" && strings.HasPrefix(lp.GetValue(), "faults-edits-") {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return int(n)
 }
