@@ -1,6 +1,7 @@
 package faults
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -112,10 +113,18 @@ func buildEdited(t *testing.T) []*edited {
 		if e != nil {
 			e.T = t
 			t.Cleanup(e.Close)
+			t.Cleanup(e.deleteService)
 		}
 	}
 	scenario.Must(t, err)
 	return out
+}
+
+// deleteService ends sluice's work on the Service (the paused rollouts would tick on
+// after the test: the test API server runs no namespace controller to empty the deleted
+// namespace).
+func (e *edited) deleteService() {
+	_ = e.Env.Client.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: e.NS, Name: e.Svc}})
 }
 
 // The state each Service ends in: Promoted, v2 alone; or for those whose weights were
