@@ -3,251 +3,266 @@ package faults
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
-	"strconv"
+	"strings"
 	"sync"
-	"sync/atomic"
+	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
+	"github.com/sluicedev/sluice/e2e/vswatch"
+	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
 const (
-	// editors edit for editFor, each pausing editPause between edits.
-	editors   = 8
-	editFor   = 25 * time.Second
-	editPause = 100 * time.Millisecond
+	// editedServices roll out at once while editors change them and their VirtualServices.
+	editedServices = 100
+	// Every weightEditEvery-th Service also gets its weights moved by hand, to 100 −
+	// handWeight / handWeight, once sluice has it at 25 %.
+	weightEditEvery = 25
+	handWeight      = 40
+	// editedRate is each Service's stand-in traffic (one v1 and one v2 pod): 3 canary
+	// requests a second at 5 %, enough for min-requests 5 within a step.
+	editedRate = 60
 )
 
-// editRun counts what the editors did; the first error stops them all.
-type editRun struct {
-	edits, svcEdits, vsEdits, weightEdits, conflicts atomic.Int64
-	failed                                           atomic.Pointer[error]
-}
+// editedRollout is a rollout whose steps pass while the edits go on (4 steps of 4 s at
+// most, ~0.6 ticks per rollout per second at 100 rollouts).
+var editedRollout = map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
+	"sluice.dev/steps": "5:4s,25:4s,50:4s,100:2s", "sluice.dev/min-requests": "5"}
 
-func (r *editRun) err() error {
-	if p := r.failed.Load(); p != nil {
-		return *p
+// 100 Services roll out while 8 goroutines edit them and their VirtualServices the way
+// kubectl edit or a GitOps tool does (read, change, Update with the resourceVersion read,
+// again on conflict): unrelated annotations and a label, the guard thresholds
+// (sluice.dev/max-error-rate and max-latency-p99, read on every tick), and every field of
+// the managed route but its destinations (timeout, retries, headers), plus an unrelated
+// route inserted before it or removed, which moves the managed route's index under
+// sluice's patches. Four of the Services also get their weights moved by hand (60/40).
+// Nothing is lost: each object ends carrying its last edit and an edit counter equal to
+// the edits that succeeded; every VirtualService watch event satisfies the invariants;
+// every rollout passes 0, 5, 25, 50, 100 with no step lost or skipped and ends Promoted
+// with no write pending, except the four, which pause (ExternalWeightChange) at 60/40
+// and stay there; no TrafficShift takes any other phase (no pause, Invalid or rollback).
+func TestConcurrentEdits(t *testing.T) {
+	svcs := buildEdited(t)
+	phases := watchPhases(t)
+	for _, e := range svcs {
+		e.Annotate(editedRollout)
 	}
-	return nil
+	started := time.Now()
+	ed := runEditors(svcs)
+	editsEnd := time.Now()
+	if err := ed.err(); err != nil {
+		t.Fatalf("an editor failed: %v", err)
+	}
+	inFlight := countInFlight(t, svcs)
+	waitAllSettled(t, svcs, 60*time.Second)
+	t.Logf("%d Services: %d edits in %s (%d Service, %d VirtualService, %d of the weights; %d conflicts retried by the editors); "+
+		"%d rollouts still under way when the edits stopped; all settled %s after the start",
+		len(svcs), ed.edits.Load(), editFor, ed.svcEdits.Load(), ed.vsEdits.Load(), ed.weightEdits.Load(), ed.conflicts.Load(),
+		inFlight, time.Since(started).Round(100*time.Millisecond))
+	t.Logf("sluice's VirtualService patches refused by a concurrent edit (and retried): %d", patchFailures(t))
+	for _, e := range svcs {
+		e.checkEditsKept(t)
+		e.checkRollout(t)
+		e.checkEditedMidRollout(t, editsEnd)
+	}
+	phases.check(t, svcs)
 }
 
-func (r *editRun) fail(err error) { r.failed.CompareAndSwap(nil, &err) }
+// edited is one of the Services under edit, with its VirtualService's watch log and the
+// edits that succeeded on each object (with when, to tell which came mid-rollout).
+type edited struct {
+	*scenario.Scenario
+	vs *vswatch.Log
+	// byHand: this Service's weights are moved by hand; moved says they were.
+	byHand, moved bool
 
-// runEditors runs the editors for editFor. Each goes round the Services from its own
-// starting point, alternating between Service and VirtualService, so that every object is
-// edited every few seconds, by turns by different editors, sometimes by two at once. One
-// more moves the weights of the Services edited by hand.
-func runEditors(svcs []*edited) *editRun {
-	r := &editRun{}
-	deadline := time.Now().Add(editFor)
-	var wg sync.WaitGroup
-	for g := range editors {
-		wg.Go(func() {
-			for k := 0; time.Now().Before(deadline) && r.err() == nil; k++ {
-				if err := r.editOne(svcs[(g*len(svcs)/editors+k)%len(svcs)], (k+g)%2 == 0); err != nil {
-					r.fail(err)
-				}
-				time.Sleep(editPause)
+	mu              sync.Mutex
+	svcEdits, vsEds []time.Time
+}
+
+// buildEdited builds the namespaces, 8 at a time.
+func buildEdited(t *testing.T) []*edited {
+	t.Helper()
+	out := make([]*edited, editedServices)
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i := range out {
+		spec := rolloutSpec("edits", editedRate, 1)
+		g.Go(func() error {
+			s, err := scenario.Build(clients, spec)
+			if err != nil {
+				return err
 			}
+			out[i] = &edited{Scenario: s, byHand: i%weightEditEvery == 0}
+			out[i].vs, err = vswatch.Watch(s.Ctx, dyn, s.NS, s.Svc, s.Svc)
+			return err
 		})
 	}
-	wg.Go(func() { r.moveWeights(svcs, deadline) })
-	wg.Wait()
-	return r
-}
-
-// editOne makes one edit of e's Service (svc) or VirtualService and records it.
-func (r *editRun) editOne(e *edited, svc bool) error {
-	edit, log, count := e.editVirtualService, &e.vsEds, &r.vsEdits
-	if svc {
-		edit, log, count = e.editService, &e.svcEdits, &r.svcEdits
-	}
-	if err := r.retry(e, edit); err != nil {
-		return err
-	}
-	e.mu.Lock()
-	*log = append(*log, time.Now())
-	e.mu.Unlock()
-	count.Add(1)
-	r.edits.Add(1)
-	return nil
-}
-
-// retry runs edit (read, change, update) again while it conflicts, at most 20 times.
-func (r *editRun) retry(e *edited, edit func() error) error {
-	for attempt := 1; ; attempt++ {
-		err := edit()
-		if err == nil {
-			return nil
+	err := g.Wait()
+	for _, e := range out {
+		if e != nil {
+			e.T = t
+			t.Cleanup(e.Close)
+			t.Cleanup(e.deleteService)
 		}
-		if !apierrors.IsConflict(err) || attempt == 20 {
-			return fmt.Errorf("%s: %w", e.NS, err)
-		}
-		r.conflicts.Add(1)
 	}
+	scenario.Must(t, err)
+	return out
 }
 
-// moveWeights sets the weights of each Service edited by hand to the hand's, once its
-// VirtualService's watch shows the canary at 25 %.
-func (r *editRun) moveWeights(svcs []*edited, deadline time.Time) {
-	for time.Now().Before(deadline) && r.err() == nil {
+// deleteService ends sluice's work on the Service (the paused rollouts would tick on
+// after the test: the test API server runs no namespace controller to empty the deleted
+// namespace).
+func (e *edited) deleteService() {
+	_ = e.Env.Client.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: e.NS, Name: e.Svc}})
+}
+
+// The state each Service ends in: Promoted, v2 alone; or for those whose weights were
+// moved by hand, paused at the hand's weights.
+func (e *edited) finalPhase() (sluicev1alpha1.Phase, string) {
+	if e.byHand {
+		return sluicev1alpha1.PhasePaused, "ExternalWeightChange"
+	}
+	return sluicev1alpha1.PhasePromoted, ""
+}
+
+func (e *edited) finalWeights() map[string]int32 {
+	if e.byHand {
+		return map[string]int32{"v1": 100 - handWeight, "v2": handWeight}
+	}
+	return map[string]int32{"v2": 100}
+}
+
+// schedule is the canary weights its routes may carry: the rollout's, and the hand's.
+func (e *edited) schedule() []int32 {
+	if e.byHand {
+		return append(slices.Clone(schedule), handWeight)
+	}
+	return schedule
+}
+
+// waitAllSettled lists the TrafficShifts until every one of svcs is in its final phase.
+func waitAllSettled(t *testing.T, svcs []*edited, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		phases := map[string]sluicev1alpha1.Phase{}
+		list := &sluicev1alpha1.TrafficShiftList{}
+		scenario.Must(t, env.Client.List(t.Context(), list))
+		for _, ts := range list.Items {
+			phases[ts.Namespace] = ts.Status.Phase
+		}
+		var left []string
 		for _, e := range svcs {
-			if _, at25 := e.vs.FirstAfter(time.Time{}, "v2", 25); !e.byHand || e.moved || !at25 {
-				continue
+			if want, _ := e.finalPhase(); phases[e.NS] != want {
+				left = append(left, fmt.Sprintf("%s: %q", e.NS, phases[e.NS]))
 			}
-			if err := r.retry(e, e.editWeights); err != nil {
-				r.fail(err)
-				return
-			}
-			e.moved = true
-			r.weightEdits.Add(1)
-			r.edits.Add(1)
 		}
-		time.Sleep(20 * time.Millisecond)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d rollouts not settled within %s of the edits' end: %s", len(left), timeout, strings.Join(left, ", "))
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
-// editService reads the Service and updates it with its next edit.
-func (e *edited) editService() error {
-	svc := &corev1.Service{}
-	if err := e.Env.Client.Get(e.Ctx, client.ObjectKey{Namespace: e.NS, Name: e.Svc}, svc); err != nil {
-		return err
+// countInFlight counts the rollouts whose canary is between 0 and 100 now.
+func countInFlight(t *testing.T, svcs []*edited) int {
+	t.Helper()
+	n := 0
+	for _, e := range svcs {
+		if w := e.Weights(e.Svc)["v2"]; w > 0 && w < 100 {
+			n++
+		}
 	}
-	serviceEdit(svc, editCount(svc.Annotations)+1)
-	return e.Env.Client.Update(e.Ctx, svc)
-}
-
-// editVirtualService reads the VirtualService as kubectl does (unstructured, every field
-// kept as stored) and updates it with its next edit.
-func (e *edited) editVirtualService() error {
-	return e.updateVS(func(u *unstructured.Unstructured) error {
-		return virtualServiceEdit(u, editCount(u.GetAnnotations())+1)
-	})
-}
-
-// editWeights reads the VirtualService and sets the managed route's weights to the hand's.
-func (e *edited) editWeights() error {
-	return e.updateVS(func(u *unstructured.Unstructured) error {
-		return setWeights(u, map[string]int64{"v1": 100 - handWeight, "v2": handWeight})
-	})
-}
-
-func (e *edited) updateVS(change func(*unstructured.Unstructured) error) error {
-	res := dyn.Resource(standin.VirtualServiceGVR).Namespace(e.NS)
-	u, err := res.Get(context.WithoutCancel(e.Ctx), e.Svc, metav1.GetOptions{})
-	if err != nil {
-		return err
-	}
-	if err := change(u); err != nil {
-		return err
-	}
-	_, err = res.Update(context.WithoutCancel(e.Ctx), u, metav1.UpdateOptions{})
-	return err
-}
-
-// The edits TestConcurrentEdits makes as a user would, each a pure function of the
-// object and the edit's number n (1, 2, …), so that the last edit can be applied again to
-// check that an object still carries it whole.
-
-// editKey counts the edits an object took (annotation), and on Services labels it too.
-const editKey = "edits.sluice.test/count"
-
-// editCount is the edit counter in annotations (0 when absent or unreadable).
-func editCount(ann map[string]string) int {
-	n, _ := strconv.Atoi(ann[editKey])
 	return n
 }
 
-// serviceEdit sets the counter, a label, an unrelated annotation and the guard's
-// thresholds, alternating between two values that a healthy canary never reaches.
-func serviceEdit(svc *corev1.Service, n int) {
-	if svc.Annotations == nil {
-		svc.Annotations = map[string]string{}
+// checkEditsKept fails unless the Service and the VirtualService each carry as many
+// edits as succeeded on them, and their last edit whole: applying it again changes nothing.
+func (e *edited) checkEditsKept(t *testing.T) {
+	t.Helper()
+	e.mu.Lock()
+	svcN, vsN := len(e.svcEdits), len(e.vsEds)
+	e.mu.Unlock()
+	svc := &corev1.Service{}
+	scenario.Must(t, env.Client.Get(t.Context(), client.ObjectKey{Namespace: e.NS, Name: e.Svc}, svc))
+	again := svc.DeepCopy()
+	serviceEdit(again, svcN)
+	if got := editCount(svc.Annotations); got != svcN || !equality.Semantic.DeepEqual(again.ObjectMeta, svc.ObjectMeta) {
+		t.Errorf("%s: Service carries edit %d of %d (annotations %v, labels %v)", e.NS, got, svcN, svc.Annotations, svc.Labels)
 	}
-	if svc.Labels == nil {
-		svc.Labels = map[string]string{}
+	u, err := dyn.Resource(standin.VirtualServiceGVR).Namespace(e.NS).Get(t.Context(), e.Svc, metav1.GetOptions{})
+	scenario.Must(t, err)
+	uAgain := u.DeepCopy()
+	scenario.Must(t, virtualServiceEdit(uAgain, vsN))
+	if got := editCount(u.GetAnnotations()); got != vsN || !equality.Semantic.DeepEqual(uAgain.Object, u.Object) {
+		t.Errorf("%s: VirtualService carries edit %d of %d; spec %v", e.NS, got, vsN, u.Object["spec"])
 	}
-	svc.Annotations[editKey] = strconv.Itoa(n)
-	svc.Labels[editKey] = strconv.Itoa(n)
-	svc.Annotations["example.com/owner"] = fmt.Sprintf("team-%d", n%7)
-	svc.Annotations["sluice.dev/max-error-rate"] = []string{"5%", "10%"}[n%2]
-	svc.Annotations["sluice.dev/max-latency-p99"] = []string{"2s", "3s"}[n%2]
 }
 
-// virtualServiceEdit sets the counter and the managed route's timeout, retries and
-// request headers, and puts an unrelated route (to ratings, on a header) before it on odd
-// edits, removing it on even ones.
-func virtualServiceEdit(u *unstructured.Unstructured, n int) error {
-	ann := u.GetAnnotations()
-	if ann == nil {
-		ann = map[string]string{}
+// checkRollout fails unless the canary took the rollout's weights in order, none skipped
+// (then the hand's), every VirtualService watch event kept the invariants, and the
+// rollout ended in its final phase and weights with no write pending.
+func (e *edited) checkRollout(t *testing.T) {
+	t.Helper()
+	got := e.vs.CanarySeq("v2")
+	ok := slices.Equal(got, []int32{0, 5, 25, 50, 100})
+	if e.byHand { // moved at 25 %, or at 50 % when sluice had just advanced
+		ok = slices.Equal(got, []int32{0, 5, 25, handWeight}) || slices.Equal(got, []int32{0, 5, 25, 50, handWeight})
 	}
-	ann[editKey] = strconv.Itoa(n)
-	u.SetAnnotations(ann)
-	http, _, err := unstructured.NestedSlice(u.Object, "spec", "http")
-	if err != nil {
-		return fmt.Errorf("VirtualService %s: %w", u.GetName(), err)
-	}
-	http = slices.DeleteFunc(http, isEditRoute)
-	if len(http) != 1 {
-		return fmt.Errorf("VirtualService %s: %d http routes besides the edits' one, want the managed route alone", u.GetName(), len(http))
-	}
-	r, ok := http[0].(map[string]any)
 	if !ok {
-		return fmt.Errorf("VirtualService %s: http route is a %T", u.GetName(), http[0])
+		t.Errorf("%s: canary weight sequence %v", e.NS, got)
 	}
-	r["timeout"] = fmt.Sprintf("%dms", 1000+n)
-	r["retries"] = map[string]any{"attempts": int64(n%5 + 1), "perTryTimeout": "2s"}
-	r["headers"] = map[string]any{"request": map[string]any{"set": map[string]any{"x-edit": strconv.Itoa(n)}}}
-	if n%2 == 1 {
-		http = append([]any{editRoute(n)}, http...)
+	inv := vswatch.Invariants{Namespace: e.NS, Service: e.Svc, Stable: "v1", Canary: "v2", Schedule: e.schedule()}
+	if bad := inv.Check(e.vs.Events()); len(bad) > 0 {
+		t.Errorf("%s: %d of %d VirtualService watch events break the invariants:\n%s", e.NS, len(bad), len(e.vs.Events()), strings.Join(bad, "\n"))
 	}
-	return unstructured.SetNestedSlice(u.Object, http, "spec", "http")
-}
-
-// setWeights sets the weight of each destination of the managed route whose subset w names.
-func setWeights(u *unstructured.Unstructured, w map[string]int64) error {
-	http, _, err := unstructured.NestedSlice(u.Object, "spec", "http")
-	if err != nil {
-		return fmt.Errorf("VirtualService %s: %w", u.GetName(), err)
+	if w := e.Weights(e.Svc); !maps.Equal(w, e.finalWeights()) {
+		t.Errorf("%s: final route %v, want %v", e.NS, w, e.finalWeights())
 	}
-	i := slices.IndexFunc(http, func(r any) bool { return !isEditRoute(r) })
-	var dests []any
-	if i >= 0 {
-		r, _ := http[i].(map[string]any)
-		dests, _ = r["route"].([]any)
-	}
-	if len(dests) != len(w) {
-		return fmt.Errorf("VirtualService %s: no managed route with a destination for each of %v", u.GetName(), w)
-	}
-	for _, d := range dests {
-		dm, ok := d.(map[string]any)
-		if !ok {
-			return fmt.Errorf("VirtualService %s: destination is a %T", u.GetName(), d)
-		}
-		subset, _, _ := unstructured.NestedString(dm, "destination", "subset")
-		dm["weight"] = w[subset]
-	}
-	return unstructured.SetNestedSlice(u.Object, http, "spec", "http")
-}
-
-// editRoute sends requests carrying header x-edits: n to ratings.
-func editRoute(n int) map[string]any {
-	return map[string]any{
-		"name":  "edits",
-		"match": []any{map[string]any{"headers": map[string]any{"x-edits": map[string]any{"exact": strconv.Itoa(n)}}}},
-		"route": []any{map[string]any{"destination": map[string]any{"host": "ratings"}}},
+	ts := e.TS()
+	phase, why := e.finalPhase()
+	if ts == nil || ts.Status.Phase != phase || ts.Status.PausedReason != why || ts.Status.PendingWrite != nil ||
+		(phase == sluicev1alpha1.PhasePromoted && (ts.Status.Stable != "v2" || len(ts.Status.History) != 1)) {
+		t.Errorf("%s: final status, want %s %s: %s", e.NS, phase, why, scenario.StatusJSON(ts))
 	}
 }
 
-func isEditRoute(r any) bool {
-	m, ok := r.(map[string]any)
-	return ok && m["name"] == "edits"
+// checkEditedMidRollout fails unless both objects took an edit while the rollout was
+// under way: from the canary's first weight to its last (by the watch's times of those
+// writes), or for a Service edited by hand, to the end of the edits.
+func (e *edited) checkEditedMidRollout(t *testing.T, editsEnd time.Time) {
+	t.Helper()
+	last := e.finalWeights()["v2"]
+	first, ok1 := e.vs.FirstAbove(time.Time{}, "v2")
+	done, ok2 := e.vs.FirstAfter(time.Time{}, "v2", last)
+	if !ok1 || !ok2 {
+		t.Errorf("%s: the watch log has no rollout to %d %%", e.NS, last)
+		return
+	}
+	if e.byHand {
+		done = editsEnd
+	}
+	during := func(ts []time.Time) int {
+		return len(slices.DeleteFunc(slices.Clone(ts), func(at time.Time) bool { return at.Before(first) || at.After(done) }))
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if during(e.svcEdits) == 0 || during(e.vsEds) == 0 {
+		t.Errorf("%s: edits during the rollout (%s to %s): Service %d of %d, VirtualService %d of %d", e.NS,
+			first.Format("15:04:05.000"), done.Format("15:04:05.000"), during(e.svcEdits), len(e.svcEdits), during(e.vsEds), len(e.vsEds))
+	}
 }
