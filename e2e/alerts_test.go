@@ -17,6 +17,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/sluicedev/sluice/e2e/amserver"
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/pkg/alerts"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -37,16 +38,16 @@ func startAlertmanager(t *testing.T, url, tokenFile string) *amserver.Server {
 		t.Fatalf("%v (make test installs it)", amserver.ErrMissing)
 	}
 	am, err := amserver.Start(context.Background(), t.TempDir(), amserver.Config{WebhookURL: url, TokenFile: tokenFile, GroupInterval: 500 * time.Millisecond})
-	must(t, err)
+	scenario.Must(t, err)
 	t.Cleanup(am.Stop)
 	return am
 }
 
 // canaryAlert is an alert about s's Service and canary, as a Prometheus rule would send it.
-func (s *scenario) canaryAlert(name, canary string) amserver.Alert {
+func (s *rollout) canaryAlert(name, canary string) amserver.Alert {
 	return amserver.Alert{
-		Labels:       map[string]string{"alertname": name, "namespace": s.ns, "service": s.svc, "version": canary, "sluice_rollback": "true"},
-		Annotations:  map[string]string{"summary": s.svc + " " + canary + ": 5xx ratio 12% over 1m"},
+		Labels:       map[string]string{"alertname": name, "namespace": s.NS, "service": s.Svc, "version": canary, "sluice_rollback": "true"},
+		Annotations:  map[string]string{"summary": s.Svc + " " + canary + ": 5xx ratio 12% over 1m"},
 		StartsAt:     time.Now().Add(-time.Minute).Truncate(time.Second),
 		GeneratorURL: "http://prometheus.e2e/graph?g0.expr=canary_5xx_ratio",
 	}
@@ -56,7 +57,7 @@ func (s *scenario) canaryAlert(name, canary string) amserver.Alert {
 func alertsReceived(t *testing.T, result alerts.Result) float64 {
 	t.Helper()
 	mfs, err := ctrlRun.Metrics.Gather()
-	must(t, err)
+	scenario.Must(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() != "sluice_alerts_received_total" {
 			continue
@@ -88,20 +89,20 @@ func waitCounter(t *testing.T, timeout time.Duration, what string, want float64,
 // records it; the canary goes to weight 0 with reason AlertFiring, a message naming the
 // alert, and one Event.
 func TestAlertmanagerAlertRollsBackCanary(t *testing.T) {
-	s := newScenario(t, "alert", 200, "")
-	wl := s.watchWeights("reviews")
-	s.annotate(heldRollout("v2"))
-	s.waitTS(20*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s := newRollout(t, "alert", 200, "")
+	wl := s.WatchWeights("reviews")
+	s.Annotate(heldRollout("v2"))
+	s.WaitTS(20*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
 	am := startAlertmanager(t, receiverURL, receiverToken)
 
 	alert := s.canaryAlert("ReviewsCanaryErrors", "v2")
 	posted := time.Now()
-	must(t, am.Post(s.ctx, alert))
+	scenario.Must(t, am.Post(s.Ctx, alert))
 	assertZeroWithin(t, wl, posted, "v2", 3*time.Second)
-	ts := s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	ts := s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	d := ts.Status.LastDecision
 	if d == nil || d.Reason != "AlertFiring" {
-		t.Fatalf("rolled back for another reason: %s", statusJSON(ts))
+		t.Fatalf("rolled back for another reason: %s", scenario.StatusJSON(ts))
 	}
 	for _, frag := range []string{`"ReviewsCanaryErrors"`, "reviews v2: 5xx ratio 12% over 1m", alert.StartsAt.UTC().Format(time.RFC3339), alert.GeneratorURL} {
 		if !strings.Contains(d.Message, frag) {
@@ -109,24 +110,24 @@ func TestAlertmanagerAlertRollsBackCanary(t *testing.T) {
 		}
 	}
 	if len(ts.Status.Alerts) != 1 || ts.Status.Alerts[0].ActedAt == nil || ts.Status.Alerts[0].Action != "Rollback" || ts.Status.Alerts[0].Canary != "v2" {
-		t.Fatalf("alert record: %s", statusJSON(ts))
+		t.Fatalf("alert record: %s", scenario.StatusJSON(ts))
 	}
 	if h := ts.Status.History; len(h) == 0 || h[0].Reason != "AlertFiring" || h[0].Result != sluicev1alpha1.PhaseRolledBack {
-		t.Fatalf("history: %s", statusJSON(ts))
+		t.Fatalf("history: %s", scenario.StatusJSON(ts))
 	}
-	s.waitEvent(5*time.Second, "RolledBack", "AlertFiring")
+	s.WaitEvent("TrafficShift", 5*time.Second, "RolledBack", "AlertFiring")
 	time.Sleep(time.Second) // any second rollback or Event would show by now
 	if n := countEvents(s, "RolledBack"); n != 1 {
 		t.Fatalf("%d RolledBack Events, want 1", n)
 	}
-	if ok, err := am.Counter(s.ctx, "alertmanager_notifications_failed_total", `integration="webhook"`); err != nil || ok != 0 {
+	if ok, err := am.Counter(s.Ctx, "alertmanager_notifications_failed_total", `integration="webhook"`); err != nil || ok != 0 {
 		t.Fatalf("Alertmanager's notifications failed %v times (%v)", ok, err)
 	}
 }
 
-func countEvents(s *scenario, reason string) int {
+func countEvents(s *rollout, reason string) int {
 	n := 0
-	for _, e := range s.events() {
+	for _, e := range s.EventsRegarding("TrafficShift") {
 		if e.Reason == reason {
 			n++
 		}
@@ -137,33 +138,33 @@ func countEvents(s *scenario, reason string) int {
 // Issue 13: an Alertmanager with the wrong token is refused: its notification fails (it
 // retries), and the rollout goes on untouched.
 func TestAlertmanagerWrongTokenChangesNothing(t *testing.T) {
-	s := newScenario(t, "alert-token", 200, "")
-	s.annotate(heldRollout("v2"))
-	s.waitTS(20*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s := newRollout(t, "alert-token", 200, "")
+	s.Annotate(heldRollout("v2"))
+	s.WaitTS(20*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
 	wrong := filepath.Join(t.TempDir(), "token")
-	must(t, os.WriteFile(wrong, []byte("not-the-token"), 0o600))
+	scenario.Must(t, os.WriteFile(wrong, []byte("not-the-token"), 0o600))
 	am := startAlertmanager(t, receiverURL, wrong)
 	before := alertsReceived(t, alerts.RejectedAuth)
-	must(t, am.Post(s.ctx, s.canaryAlert("ReviewsCanaryErrors", "v2")))
+	scenario.Must(t, am.Post(s.Ctx, s.canaryAlert("ReviewsCanaryErrors", "v2")))
 	waitCounter(t, 15*time.Second, "Alertmanager's failed webhook notifications", 1, func() float64 {
-		v, _ := am.Counter(s.ctx, "alertmanager_notifications_failed_total", `integration="webhook"`)
+		v, _ := am.Counter(s.Ctx, "alertmanager_notifications_failed_total", `integration="webhook"`)
 		return v
 	})
 	if got := alertsReceived(t, alerts.RejectedAuth); got <= before {
 		t.Fatalf("rejected-auth count %v, was %v", got, before)
 	}
-	ts := s.ts()
+	ts := s.TS()
 	if ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 5 || len(ts.Status.Alerts) != 0 {
-		t.Fatalf("a refused alert changed the rollout: %s", statusJSON(ts))
+		t.Fatalf("a refused alert changed the rollout: %s", scenario.StatusJSON(ts))
 	}
 }
 
 // Issue 13: alerts that are resolved, about a Service without a rollout, or about no
 // Service sluice knows are acknowledged and change nothing.
 func TestAlertmanagerAlertsThatChangeNothing(t *testing.T) {
-	s := newScenario(t, "alert-idle", 50, "")
-	s.annotate(map[string]string{"sluice.dev/enabled": "true"})
-	s.waitTS(15*time.Second, "Idle", phaseIs(sluicev1alpha1.PhaseIdle))
+	s := newRollout(t, "alert-idle", 50, "")
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true"})
+	s.WaitTS(15*time.Second, "Idle", scenario.PhaseIs(sluicev1alpha1.PhaseIdle))
 	am := startAlertmanager(t, receiverURL, receiverToken)
 	base := map[alerts.Result]float64{}
 	for _, r := range []alerts.Result{alerts.IgnoredNoRollout, alerts.IgnoredResolved, alerts.UnknownService} {
@@ -172,18 +173,18 @@ func TestAlertmanagerAlertsThatChangeNothing(t *testing.T) {
 	idle := s.canaryAlert("ReviewsIdleErrors", "v2")
 	unknown := s.canaryAlert("NoSuchService", "v2")
 	unknown.Labels["service"] = "no-such-service"
-	must(t, am.Post(s.ctx, idle, unknown))
+	scenario.Must(t, am.Post(s.Ctx, idle, unknown))
 	waitCounter(t, 10*time.Second, "ignored-no-rollout", base[alerts.IgnoredNoRollout]+1, func() float64 { return alertsReceived(t, alerts.IgnoredNoRollout) })
 	waitCounter(t, 10*time.Second, "unknown-service", base[alerts.UnknownService]+1, func() float64 { return alertsReceived(t, alerts.UnknownService) })
 	idle.EndsAt = time.Now().Add(-time.Second)
-	must(t, am.Post(s.ctx, idle))
+	scenario.Must(t, am.Post(s.Ctx, idle))
 	waitCounter(t, 10*time.Second, "ignored-resolved", base[alerts.IgnoredResolved]+1, func() float64 { return alertsReceived(t, alerts.IgnoredResolved) })
-	if v, _ := am.Counter(s.ctx, "alertmanager_notifications_failed_total", `integration="webhook"`); v != 0 {
+	if v, _ := am.Counter(s.Ctx, "alertmanager_notifications_failed_total", `integration="webhook"`); v != 0 {
 		t.Fatalf("Alertmanager's notifications failed %v times: the receiver must acknowledge these", v)
 	}
-	ts := s.ts()
+	ts := s.TS()
 	if ts.Status.Phase != sluicev1alpha1.PhaseIdle || len(ts.Status.Alerts) != 0 {
-		t.Fatalf("an ignorable alert changed the TrafficShift: %s", statusJSON(ts))
+		t.Fatalf("an ignorable alert changed the TrafficShift: %s", scenario.StatusJSON(ts))
 	}
 }
 
@@ -193,17 +194,17 @@ func TestAlertmanagerAlertsThatChangeNothing(t *testing.T) {
 // repeats) while no controller runs; the controller, started again, rolls the canary
 // back once, with one Event.
 func TestAlertRecordedByAnotherReplicaSurvivesRestart(t *testing.T) {
-	s := newScenario(t, "alert-ha", 200, "")
-	wl := s.watchWeights("reviews")
-	s.annotate(heldRollout("v2"))
-	s.waitTS(20*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s := newRollout(t, "alert-ha", 200, "")
+	wl := s.WatchWeights("reviews")
+	s.Annotate(heldRollout("v2"))
+	s.WaitTS(20*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
 
 	replica := startReplicaReceiver(t)
-	must(t, stopController())
+	scenario.Must(t, stopController())
 	restarted := false
 	t.Cleanup(func() {
 		if !restarted {
-			must(t, startController())
+			scenario.Must(t, startController())
 		}
 	})
 	payload := webhookPayload(t, s.canaryAlert("ReviewsCanaryErrors", "v2"))
@@ -213,12 +214,12 @@ func TestAlertRecordedByAnotherReplicaSurvivesRestart(t *testing.T) {
 			t.Fatalf("call %d: %d %+v, want 200 %s", i, code, reply, want)
 		}
 	}
-	ts := s.ts()
+	ts := s.TS()
 	if len(ts.Status.Alerts) != 1 || ts.Status.Alerts[0].ActedAt != nil || ts.Status.Weight != 5 {
-		t.Fatalf("before the controller runs: %s", statusJSON(ts))
+		t.Fatalf("before the controller runs: %s", scenario.StatusJSON(ts))
 	}
 	started := time.Now()
-	must(t, startController())
+	scenario.Must(t, startController())
 	restarted = true
 	zero, ok := time.Time{}, false
 	for deadline := time.Now().Add(10 * time.Second); !ok && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
@@ -228,9 +229,9 @@ func TestAlertRecordedByAnotherReplicaSurvivesRestart(t *testing.T) {
 		t.Fatalf("the recorded alert was not acted on after the restart; seq %v", wl.CanarySeq("v2"))
 	}
 	t.Logf("controller start → canary weight 0 for the alert recorded while it was down: %s", zero.Sub(started).Round(time.Millisecond))
-	ts = s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	ts = s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	if ts.Status.LastDecision.Reason != "AlertFiring" {
-		t.Fatalf("status: %s", statusJSON(ts))
+		t.Fatalf("status: %s", scenario.StatusJSON(ts))
 	}
 	time.Sleep(time.Second)
 	if n := countEvents(s, "RolledBack"); n != 1 {
@@ -240,9 +241,9 @@ func TestAlertRecordedByAnotherReplicaSurvivesRestart(t *testing.T) {
 
 // Issue 13: bad calls get clear answers and change nothing.
 func TestAlertReceiverBadInput(t *testing.T) {
-	s := newScenario(t, "alert-bad", 200, "")
-	s.annotate(heldRollout("v2"))
-	s.waitTS(20*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s := newRollout(t, "alert-bad", 200, "")
+	s.Annotate(heldRollout("v2"))
+	s.WaitTS(20*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
 	token := receiverTokenValue(t)
 	good := webhookPayload(t, s.canaryAlert("ReviewsCanaryErrors", "v2"))
 	tests := map[string]struct {
@@ -264,12 +265,12 @@ func TestAlertReceiverBadInput(t *testing.T) {
 				method = http.MethodPost
 			}
 			req, err := http.NewRequest(method, receiverURL, bytes.NewReader(tc.body))
-			must(t, err)
+			scenario.Must(t, err)
 			if tc.token != "" {
 				req.Header.Set("Authorization", "Bearer "+tc.token)
 			}
 			resp, err := http.DefaultClient.Do(req)
-			must(t, err)
+			scenario.Must(t, err)
 			resp.Body.Close()
 			if resp.StatusCode != tc.want {
 				t.Fatalf("%s: %d, want %d", name, resp.StatusCode, tc.want)
@@ -277,8 +278,8 @@ func TestAlertReceiverBadInput(t *testing.T) {
 		})
 	}
 	time.Sleep(time.Second)
-	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 5 || len(ts.Status.Alerts) != 0 {
-		t.Fatalf("bad calls changed the rollout: %s", statusJSON(ts))
+	if ts := s.TS(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 5 || len(ts.Status.Alerts) != 0 {
+		t.Fatalf("bad calls changed the rollout: %s", scenario.StatusJSON(ts))
 	}
 }
 
@@ -287,9 +288,9 @@ func TestAlertReceiverBadInput(t *testing.T) {
 func startReplicaReceiver(t *testing.T) string {
 	t.Helper()
 	auth, err := alerts.NewAuthenticator(alerts.Credentials{TokenFile: receiverToken})
-	must(t, err)
+	scenario.Must(t, err)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
-	must(t, err)
+	scenario.Must(t, err)
 	addr := l.Addr().String()
 	_ = l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -314,7 +315,7 @@ func startReplicaReceiver(t *testing.T) string {
 func receiverTokenValue(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(receiverToken)
-	must(t, err)
+	scenario.Must(t, err)
 	return strings.TrimSpace(string(b))
 }
 
@@ -324,25 +325,25 @@ func webhookPayload(t *testing.T, a amserver.Alert) []byte {
 	t.Helper()
 	var m map[string]any
 	data, err := os.ReadFile(filepath.Join("..", "testdata", "alertmanager", "webhook-v4-firing.json"))
-	must(t, err)
-	must(t, json.Unmarshal(data, &m))
+	scenario.Must(t, err)
+	scenario.Must(t, json.Unmarshal(data, &m))
 	alert := m["alerts"].([]any)[0].(map[string]any)
 	alert["labels"], alert["annotations"] = a.Labels, a.Annotations
 	alert["startsAt"], alert["generatorURL"] = a.StartsAt.UTC().Format(time.RFC3339), a.GeneratorURL
 	alert["fingerprint"] = fmt.Sprintf("%016x", a.StartsAt.UnixNano())
 	m["commonLabels"] = a.Labels
 	out, err := json.Marshal(m)
-	must(t, err)
+	scenario.Must(t, err)
 	return out
 }
 
 func postWebhook(t *testing.T, url, token string, body []byte) (int, alerts.Reply) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-	must(t, err)
+	scenario.Must(t, err)
 	req.Header.Set("Authorization", "Bearer "+token)
 	resp, err := http.DefaultClient.Do(req)
-	must(t, err)
+	scenario.Must(t, err)
 	defer resp.Body.Close()
 	var reply alerts.Reply
 	_ = json.NewDecoder(resp.Body).Decode(&reply)

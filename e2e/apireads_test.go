@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -48,14 +49,14 @@ func apiRequests(t *testing.T) map[string]float64 {
 // write the status window (every 5 s) but read nothing, because sluice reads them from
 // its cache and knows its own last write (pkg/ownwrites).
 func TestTicksReadFromTheCache(t *testing.T) {
-	s := newScenario(t, "cachereads", 200, "")
+	s := newRollout(t, "cachereads", 200, "")
 	healthy := standin.SubsetBehaviour{ErrorRate: 0.002, LatencyP50: 20 * time.Millisecond, LatencyP99: 80 * time.Millisecond}
-	s.fleet.SetBehaviour("v1", healthy)
-	s.fleet.SetBehaviour("v2", healthy)
+	s.Fleet.SetBehaviour("v1", healthy)
+	s.Fleet.SetBehaviour("v2", healthy)
 	ann := fastRollout("v2")
 	ann["sluice.dev/step-duration"] = "10m"
-	s.annotate(ann)
-	s.waitTS(30*time.Second, "step 1 at 5%", func(ts *sluicev1alpha1.TrafficShift) bool {
+	s.Annotate(ann)
+	s.WaitTS(30*time.Second, "step 1 at 5%", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.Status.Phase == sluicev1alpha1.PhaseProgressing && ts.Status.Weight == 5 && ts.Status.Window != nil
 	})
 	before := apiRequests(t)
@@ -76,7 +77,7 @@ func TestTicksReadFromTheCache(t *testing.T) {
 	if delta["PUT trafficshifts/status"] < 1 {
 		t.Errorf("no status write in 6 s: the rollout was not ticking (requests %v)", delta)
 	}
-	if ts := s.ts(); ts.Status.Weight != 5 || ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
-		t.Fatalf("the rollout moved while held: %s", statusJSON(ts))
+	if ts := s.TS(); ts.Status.Weight != 5 || ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
+		t.Fatalf("the rollout moved while held: %s", scenario.StatusJSON(ts))
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -18,27 +19,27 @@ func gatedRollout(canary string) map[string]string {
 // Issue 15: a step with an approval gate holds its weight after its dwell, in phase
 // AwaitingApproval, until sluice.dev/approve names the canary; then the rollout goes on.
 func TestApprovalGateHoldsUntilApproved(t *testing.T) {
-	s := newScenario(t, "approve", 200, "")
-	wl := s.watchWeights("reviews")
-	s.annotate(gatedRollout("v2"))
-	ts := s.waitTS(30*time.Second, "AwaitingApproval", phaseIs(sluicev1alpha1.PhaseAwaitingApproval))
+	s := newRollout(t, "approve", 200, "")
+	wl := s.WatchWeights("reviews")
+	s.Annotate(gatedRollout("v2"))
+	ts := s.WaitTS(30*time.Second, "AwaitingApproval", scenario.PhaseIs(sluicev1alpha1.PhaseAwaitingApproval))
 	if ts.Status.Weight != 25 || ts.Status.Step != 2 {
-		t.Fatalf("awaiting approval at %s", statusJSON(ts))
+		t.Fatalf("awaiting approval at %s", scenario.StatusJSON(ts))
 	}
-	s.waitEvent(5*time.Second, "AwaitingApproval", "sluice.dev/approve")
+	s.WaitEvent("TrafficShift", 5*time.Second, "AwaitingApproval", "sluice.dev/approve")
 	time.Sleep(3 * time.Second) // well past the 2 s dwell: it must hold
-	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseAwaitingApproval || ts.Status.Weight != 25 {
-		t.Fatalf("did not hold for approval: %s", statusJSON(ts))
+	if ts := s.TS(); ts.Status.Phase != sluicev1alpha1.PhaseAwaitingApproval || ts.Status.Weight != 25 {
+		t.Fatalf("did not hold for approval: %s", scenario.StatusJSON(ts))
 	}
-	s.annotate(map[string]string{"sluice.dev/approve": "v2@10"}) // a lower gate's approval does not pass it
+	s.Annotate(map[string]string{"sluice.dev/approve": "v2@10"}) // a lower gate's approval does not pass it
 	time.Sleep(2 * time.Second)
-	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseAwaitingApproval {
-		t.Fatalf("an approval up to 10 %% passed the 25 %% gate: %s", statusJSON(ts))
+	if ts := s.TS(); ts.Status.Phase != sluicev1alpha1.PhaseAwaitingApproval {
+		t.Fatalf("an approval up to 10 %% passed the 25 %% gate: %s", scenario.StatusJSON(ts))
 	}
 	approved := time.Now()
-	s.annotate(map[string]string{"sluice.dev/approve": "v2@25"})
-	s.waitTS(20*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
-	s.waitEvent(5*time.Second, "Approved", "v2@25")
+	s.Annotate(map[string]string{"sluice.dev/approve": "v2@25"})
+	s.WaitTS(20*time.Second, "Promoted", scenario.PhaseIs(sluicev1alpha1.PhasePromoted))
+	s.WaitEvent("TrafficShift", 5*time.Second, "Approved", "v2@25")
 	at, ok := wl.FirstAfter(approved, "v2", 100)
 	if !ok {
 		t.Fatalf("no step to 100 after the approval: %v", wl.CanarySeq("v2"))
@@ -48,12 +49,12 @@ func TestApprovalGateHoldsUntilApproved(t *testing.T) {
 
 // Issue 15: the guard keeps running while a rollout waits for approval.
 func TestApprovalGateGuardStillRollsBack(t *testing.T) {
-	s := newScenario(t, "approve-bad", 200, "")
-	wl := s.watchWeights("reviews")
-	s.annotate(gatedRollout("v2"))
-	s.waitTS(30*time.Second, "AwaitingApproval", phaseIs(sluicev1alpha1.PhaseAwaitingApproval))
+	s := newRollout(t, "approve-bad", 200, "")
+	wl := s.WatchWeights("reviews")
+	s.Annotate(gatedRollout("v2"))
+	s.WaitTS(30*time.Second, "AwaitingApproval", scenario.PhaseIs(sluicev1alpha1.PhaseAwaitingApproval))
 	fault := time.Now()
-	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
-	s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	s.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	assertZeroWithin(t, wl, fault, "v2", 3*time.Second)
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -51,43 +52,43 @@ func ignored(ts *sluicev1alpha1.TrafficShift, name string) (sluicev1alpha1.Ignor
 // Issue 11: with the gateway VirtualService beside the in-mesh one, a healthy release is
 // promoted; the gateway VirtualService is reported as bypassing and never written.
 func TestBookinfoGatewayHealthyRolloutPromoted(t *testing.T) {
-	s := newScenarioFor(t, "bookinfo", "productpage", 200, bookinfoRouting(t, true))
-	gateway := s.vsRaw("bookinfo")
-	s.annotate(fastRollout("v2"))
-	ts := s.waitTS(40*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
-	if got := s.weights("productpage"); len(got) != 1 || got["v2"] != 100 {
+	s := newRolloutFor(t, "bookinfo", "productpage", 200, bookinfoRouting(t, true))
+	gateway := s.VSRaw("bookinfo")
+	s.Annotate(fastRollout("v2"))
+	ts := s.WaitTS(40*time.Second, "Promoted", scenario.PhaseIs(sluicev1alpha1.PhasePromoted))
+	if got := s.Weights("productpage"); len(got) != 1 || got["v2"] != 100 {
 		t.Fatalf("productpage after promotion: %v, want v2 alone", got)
 	}
-	if string(s.vsRaw("bookinfo")) != string(gateway) {
-		t.Fatalf("the gateway VirtualService changed:\nbefore %s\nafter  %s", gateway, s.vsRaw("bookinfo"))
+	if string(s.VSRaw("bookinfo")) != string(gateway) {
+		t.Fatalf("the gateway VirtualService changed:\nbefore %s\nafter  %s", gateway, s.VSRaw("bookinfo"))
 	}
 	ig, ok := ignored(ts, "bookinfo")
 	if !ok || !strings.Contains(ig.Reason, "http[0]") || !strings.Contains(ig.Reason, "without a subset") {
-		t.Fatalf("bookinfo not reported as ignored with its route and why: %s", statusJSON(ts))
+		t.Fatalf("bookinfo not reported as ignored with its route and why: %s", scenario.StatusJSON(ts))
 	}
 	if !slices.Equal(ts.Status.VirtualServices, []string{"productpage"}) {
 		t.Fatalf("managed VirtualServices %v, want [productpage]", ts.Status.VirtualServices)
 	}
-	s.waitEvent(5*time.Second, "VirtualServicesIgnored", "bookinfo (http[0]")
-	s.waitEvent(5*time.Second, "RoutesBypassShift", "bookinfo http[0]")
+	s.WaitEvent("TrafficShift", 5*time.Second, "VirtualServicesIgnored", "bookinfo (http[0]")
+	s.WaitEvent("TrafficShift", 5*time.Second, "RoutesBypassShift", "bookinfo http[0]")
 }
 
 // Issue 11: a failing canary is rolled back within the usual bound while the gateway
 // VirtualService is present.
 func TestBookinfoGatewayBadCanaryRolledBack(t *testing.T) {
-	s := newScenarioFor(t, "bookinfo-bad", "productpage", 200, bookinfoRouting(t, true))
-	gateway := s.vsRaw("bookinfo")
-	wl := s.watchWeights("productpage")
-	s.annotate(fastRollout("v2"))
-	s.waitTS(30*time.Second, "step 2 (25 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	s := newRolloutFor(t, "bookinfo-bad", "productpage", 200, bookinfoRouting(t, true))
+	gateway := s.VSRaw("bookinfo")
+	wl := s.WatchWeights("productpage")
+	s.Annotate(fastRollout("v2"))
+	s.WaitTS(30*time.Second, "step 2 (25 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
 	fault := time.Now()
-	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
-	ts := s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	s.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	ts := s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	assertZeroWithin(t, wl, fault, "v2", 3*time.Second)
 	if ts.Status.LastDecision == nil || ts.Status.LastDecision.Reason != "ErrorRate" || ts.Status.PendingWrite != nil {
-		t.Fatalf("rolled-back status: %s", statusJSON(ts))
+		t.Fatalf("rolled-back status: %s", scenario.StatusJSON(ts))
 	}
-	if string(s.vsRaw("bookinfo")) != string(gateway) {
+	if string(s.VSRaw("bookinfo")) != string(gateway) {
 		t.Fatal("the gateway VirtualService changed")
 	}
 }
@@ -95,21 +96,21 @@ func TestBookinfoGatewayBadCanaryRolledBack(t *testing.T) {
 // Issue 11: the gateway VirtualService appears in the middle of a rollout; it is picked
 // up (reported) on the next tick, and the rollback that follows is not blocked by it.
 func TestGatewayVirtualServiceAddedMidRollout(t *testing.T) {
-	s := newScenarioFor(t, "bookinfo-late", "productpage", 200, bookinfoRouting(t, false))
-	wl := s.watchWeights("productpage")
-	s.annotate(fastRollout("v2"))
-	s.waitTS(30*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
-	s.apply(fixture(t, "bookinfo-gateway.yaml"))
-	gateway := s.vsRaw("bookinfo")
-	ts := s.waitTS(5*time.Second, "gateway reported", func(ts *sluicev1alpha1.TrafficShift) bool { _, ok := ignored(ts, "bookinfo"); return ok })
+	s := newRolloutFor(t, "bookinfo-late", "productpage", 200, bookinfoRouting(t, false))
+	wl := s.WatchWeights("productpage")
+	s.Annotate(fastRollout("v2"))
+	s.WaitTS(30*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s.Apply(fixture(t, "bookinfo-gateway.yaml"))
+	gateway := s.VSRaw("bookinfo")
+	ts := s.WaitTS(5*time.Second, "gateway reported", func(ts *sluicev1alpha1.TrafficShift) bool { _, ok := ignored(ts, "bookinfo"); return ok })
 	if ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
-		t.Fatalf("the new gateway VirtualService disturbed the rollout: %s", statusJSON(ts))
+		t.Fatalf("the new gateway VirtualService disturbed the rollout: %s", scenario.StatusJSON(ts))
 	}
 	fault := time.Now()
-	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
-	s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	s.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	assertZeroWithin(t, wl, fault, "v2", 3*time.Second)
-	if string(s.vsRaw("bookinfo")) != string(gateway) {
+	if string(s.VSRaw("bookinfo")) != string(gateway) {
 		t.Fatal("the gateway VirtualService changed")
 	}
 }
@@ -119,34 +120,34 @@ func TestGatewayVirtualServiceAddedMidRollout(t *testing.T) {
 // writes it as soon as it accepts.
 func TestRollbackWritesEveryVirtualServiceItCan(t *testing.T) {
 	edge := "\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: productpage-edge}\nspec:\n  hosts: [productpage.example.com]\n  http:\n  - timeout: 3s\n    route:\n    - destination: {host: productpage, subset: v1, port: {number: 9080}}\n"
-	s := newScenarioFor(t, "refuse", "productpage", 200, bookinfoRouting(t, false)+edge)
-	wl := s.watchWeights("productpage")
-	edgeLog := s.watchWeights("productpage-edge")
-	s.annotate(fastRollout("v2"))
-	s.waitTS(30*time.Second, "step 2 (25 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
-	if w := s.weights("productpage-edge"); w["v2"] != 25 {
+	s := newRolloutFor(t, "refuse", "productpage", 200, bookinfoRouting(t, false)+edge)
+	wl := s.WatchWeights("productpage")
+	edgeLog := s.WatchWeights("productpage-edge")
+	s.Annotate(fastRollout("v2"))
+	s.WaitTS(30*time.Second, "step 2 (25 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	if w := s.Weights("productpage-edge"); w["v2"] != 25 {
 		t.Fatalf("productpage-edge at step 2: %v", w)
 	}
 	s.freeze("productpage-edge")
 
 	fault := time.Now()
-	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	s.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
 	assertZeroWithin(t, wl, fault, "v2", 3*time.Second)
-	ts := s.waitTS(10*time.Second, "RolledBack with a pending write", func(ts *sluicev1alpha1.TrafficShift) bool {
+	ts := s.WaitTS(10*time.Second, "RolledBack with a pending write", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.Status.Phase == sluicev1alpha1.PhaseRolledBack && ts.Status.PendingWrite != nil
 	})
 	p := ts.Status.PendingWrite
 	if p.Action != "Rollback" || len(p.Failures) != 1 || p.Failures[0].VirtualService != "productpage-edge" || !strings.Contains(p.Failures[0].Message, "frozen by e2e") {
-		t.Fatalf("pending write: %s", statusJSON(ts))
+		t.Fatalf("pending write: %s", scenario.StatusJSON(ts))
 	}
-	if w := s.weights("productpage-edge"); w["v2"] != 25 {
+	if w := s.Weights("productpage-edge"); w["v2"] != 25 {
 		t.Fatalf("the refusing VirtualService was written: %v", w)
 	}
-	s.waitEvent(5*time.Second, "WriteFailed", "productpage-edge")
+	s.WaitEvent("TrafficShift", 5*time.Second, "WriteFailed", "productpage-edge")
 	// Retried with backoff, never given up: still pending a few seconds on.
 	time.Sleep(3 * time.Second)
-	if ts := s.ts(); ts.Status.PendingWrite == nil || ts.Status.PendingWrite.Attempts < 3 {
-		t.Fatalf("the pending write is not being retried: %s", statusJSON(ts))
+	if ts := s.TS(); ts.Status.PendingWrite == nil || ts.Status.PendingWrite.Attempts < 3 {
+		t.Fatalf("the pending write is not being retried: %s", scenario.StatusJSON(ts))
 	}
 
 	thaw := time.Now()
@@ -159,22 +160,22 @@ func TestRollbackWritesEveryVirtualServiceItCan(t *testing.T) {
 		t.Fatalf("productpage-edge never took the rollback; seq %v", edgeLog.CanarySeq("v2"))
 	}
 	t.Logf("refusal lifted → productpage-edge rolled back: %s", zero.Sub(thaw).Round(time.Millisecond))
-	ts = s.waitTS(10*time.Second, "no pending write", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.PendingWrite == nil })
+	ts = s.WaitTS(10*time.Second, "no pending write", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.PendingWrite == nil })
 	if c := findCondition(ts, sluicev1alpha1.ConditionRoutesWritten); c == nil || c.Status != metav1.ConditionTrue {
-		t.Fatalf("RoutesWritten not True once converged: %s", statusJSON(ts))
+		t.Fatalf("RoutesWritten not True once converged: %s", scenario.StatusJSON(ts))
 	}
-	if w := s.weights("productpage-edge"); len(w) != 1 || w["v1"] != 100 {
+	if w := s.Weights("productpage-edge"); len(w) != 1 || w["v1"] != 100 {
 		t.Fatalf("productpage-edge after the retry: %v", w)
 	}
-	s.waitEvent(5*time.Second, "RoutesWritten", "Rollback write reached every VirtualService")
+	s.WaitEvent("TrafficShift", 5*time.Second, "RoutesWritten", "Rollback write reached every VirtualService")
 	var spec struct {
 		HTTP []struct {
 			Timeout string `json:"timeout"`
 		} `json:"http"`
 	}
-	must(t, json.Unmarshal(s.vsRaw("productpage-edge"), &spec))
+	scenario.Must(t, json.Unmarshal(s.VSRaw("productpage-edge"), &spec))
 	if spec.HTTP[0].Timeout != "3s" {
-		t.Fatalf("the retry lost the route's timeout: %s", s.vsRaw("productpage-edge"))
+		t.Fatalf("the retry lost the route's timeout: %s", s.VSRaw("productpage-edge"))
 	}
 }
 
@@ -207,10 +208,10 @@ const freezeAnnotation = "e2e.sluice.dev/freeze"
 // freeze makes the API server refuse every update of VirtualService name while it carries
 // the freeze annotation (a ValidatingAdmissionPolicy, as an admission webhook would),
 // and waits until the refusal is in force.
-func (s *scenario) freeze(name string) {
-	s.t.Helper()
+func (s *rollout) freeze(name string) {
+	s.T.Helper()
 	policy := &admissionv1.ValidatingAdmissionPolicy{
-		ObjectMeta: metav1.ObjectMeta{Name: s.ns + "-freeze"},
+		ObjectMeta: metav1.ObjectMeta{Name: s.NS + "-freeze"},
 		Spec: admissionv1.ValidatingAdmissionPolicySpec{
 			FailurePolicy: ptr.To(admissionv1.Fail),
 			MatchConstraints: &admissionv1.MatchResources{ResourceRules: []admissionv1.NamedRuleWithOperations{{
@@ -226,17 +227,17 @@ func (s *scenario) freeze(name string) {
 		},
 	}
 	binding := &admissionv1.ValidatingAdmissionPolicyBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: s.ns + "-freeze"},
+		ObjectMeta: metav1.ObjectMeta{Name: s.NS + "-freeze"},
 		Spec: admissionv1.ValidatingAdmissionPolicyBindingSpec{
 			PolicyName:        policy.Name,
 			ValidationActions: []admissionv1.ValidationAction{admissionv1.Deny},
 			MatchResources: &admissionv1.MatchResources{NamespaceSelector: &metav1.LabelSelector{
-				MatchLabels: map[string]string{"kubernetes.io/metadata.name": s.ns}}},
+				MatchLabels: map[string]string{"kubernetes.io/metadata.name": s.NS}}},
 		},
 	}
-	must(s.t, env.Client.Create(s.ctx, policy))
-	must(s.t, env.Client.Create(s.ctx, binding))
-	s.t.Cleanup(func() {
+	scenario.Must(s.T, env.Client.Create(s.Ctx, policy))
+	scenario.Must(s.T, env.Client.Create(s.Ctx, binding))
+	s.T.Cleanup(func() {
 		_ = env.Client.Delete(context.Background(), binding)
 		_ = env.Client.Delete(context.Background(), policy)
 	})
@@ -249,30 +250,30 @@ func (s *scenario) freeze(name string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("the freeze policy is not in force after 20s (last update: %v)", err)
+			s.T.Fatalf("the freeze policy is not in force after 20s (last update: %v)", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
 // thaw removes the freeze annotation, which the policy allows.
-func (s *scenario) thaw(name string) {
-	s.t.Helper()
+func (s *rollout) thaw(name string) {
+	s.T.Helper()
 	s.annotateVS(name, map[string]any{freezeAnnotation: nil})
 }
 
-func (s *scenario) annotateVS(name string, ann map[string]any) {
-	s.t.Helper()
-	must(s.t, s.patchVS(name, ann))
+func (s *rollout) annotateVS(name string, ann map[string]any) {
+	s.T.Helper()
+	scenario.Must(s.T, s.patchVS(name, ann))
 }
 
-func (s *scenario) patchVS(name string, ann map[string]any) error {
+func (s *rollout) patchVS(name string, ann map[string]any) error {
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": ann}})
 	if err != nil {
 		return err
 	}
-	vs := s.vs(name)
-	return env.Client.Patch(s.ctx, vs, client.RawPatch(types.MergePatchType, patch))
+	vs := s.VS(name)
+	return env.Client.Patch(s.Ctx, vs, client.RawPatch(types.MergePatchType, patch))
 }
 
 // Issue 11: a step whose write one VirtualService refuses is not left half-applied: the
@@ -280,16 +281,16 @@ func (s *scenario) patchVS(name string, ann map[string]any) error {
 // step is taken as soon as every VirtualService accepts it.
 func TestStepWriteUndoneWhenAVirtualServiceRefuses(t *testing.T) {
 	edge := "\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: productpage-edge}\nspec:\n  hosts: [productpage.example.com]\n  http:\n  - route:\n    - destination: {host: productpage, subset: v1}\n"
-	s := newScenarioFor(t, "undo", "productpage", 200, bookinfoRouting(t, false)+edge)
-	wl := s.watchWeights("productpage")
-	s.annotate(fastRollout("v2"))
-	s.waitTS(30*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s := newRolloutFor(t, "undo", "productpage", 200, bookinfoRouting(t, false)+edge)
+	wl := s.WatchWeights("productpage")
+	s.Annotate(fastRollout("v2"))
+	s.WaitTS(30*time.Second, "step 1 (5 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
 	s.freeze("productpage-edge")
-	ts := s.waitTS(15*time.Second, "the step's write undone", func(ts *sluicev1alpha1.TrafficShift) bool {
+	ts := s.WaitTS(15*time.Second, "the step's write undone", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.Status.LastDecision != nil && ts.Status.LastDecision.Reason == "StepWriteUndone"
 	})
 	if ts.Status.Weight != 5 || ts.Status.Step != 1 || ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
-		t.Fatalf("a refused step moved the status: %s", statusJSON(ts))
+		t.Fatalf("a refused step moved the status: %s", scenario.StatusJSON(ts))
 	}
 	msg := ts.Status.LastDecision.Message
 	for _, frag := range []string{"canary weight 25 (step 2)", "productpage-edge", "frozen by e2e", "productpage set back to weight 5"} {
@@ -297,7 +298,7 @@ func TestStepWriteUndoneWhenAVirtualServiceRefuses(t *testing.T) {
 			t.Fatalf("the undo's message %q lacks %q", msg, frag)
 		}
 	}
-	s.waitEvent(5*time.Second, "StepWriteUndone", "productpage-edge")
+	s.WaitEvent("TrafficShift", 5*time.Second, "StepWriteUndone", "productpage-edge")
 	// The step is tried again every tick, so productpage may be mid-attempt now; what its
 	// watch must show is the step taken and set back: 25 then 5.
 	seq := wl.CanarySeq("v2")
@@ -309,14 +310,14 @@ func TestStepWriteUndoneWhenAVirtualServiceRefuses(t *testing.T) {
 		t.Fatalf("productpage's canary weights %v never went 25 → 5: the undo did not happen", seq)
 	}
 	s.thaw("productpage-edge")
-	ts = s.waitTS(15*time.Second, "step 2 on both", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	ts = s.WaitTS(15*time.Second, "step 2 on both", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
 	for _, vs := range []string{"productpage", "productpage-edge"} {
-		if w := s.weights(vs); w["v2"] != 25 {
+		if w := s.Weights(vs); w["v2"] != 25 {
 			t.Fatalf("%s at step 2: %v", vs, w)
 		}
 	}
 	if c := findCondition(ts, sluicev1alpha1.ConditionRoutesWritten); c == nil || c.Status != metav1.ConditionTrue {
-		t.Fatalf("RoutesWritten not back to True: %s", statusJSON(ts))
+		t.Fatalf("RoutesWritten not back to True: %s", scenario.StatusJSON(ts))
 	}
 }
 

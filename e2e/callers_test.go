@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/envoy"
@@ -25,14 +26,14 @@ const gatewayReplicas = 3
 
 // addGateway starts the caller stand-ins (app=gateway in namespace gw-<scenario ns>) and
 // returns the annotations of a fast rollout of canary that reads its stats from them.
-func (s *scenario) addGateway(canary string) (gwNS string, ann map[string]string) {
-	s.t.Helper()
-	gwNS = "gw-" + s.ns
-	s.t.Cleanup(func() {
-		_ = env.Client.Delete(s.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gwNS}})
+func (s *rollout) addGateway(canary string) (gwNS string, ann map[string]string) {
+	s.T.Helper()
+	gwNS = "gw-" + s.NS
+	s.T.Cleanup(func() {
+		_ = env.Client.Delete(s.Ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gwNS}})
 	})
-	_, err := s.fleet.AddCallers(s.ctx, gwNS, map[string]string{"app": "gateway", "istio": "ingressgateway"}, gatewayReplicas)
-	must(s.t, err)
+	_, err := s.Fleet.AddCallers(s.Ctx, gwNS, map[string]string{"app": "gateway", "istio": "ingressgateway"}, gatewayReplicas)
+	scenario.Must(s.T, err)
 	ann = fastRollout(canary)
 	ann["sluice.dev/stats-from"] = "app=gateway,namespace=" + gwNS
 	return gwNS, ann
@@ -45,12 +46,12 @@ func clientKey(ns, name string) client.ObjectKey { return client.ObjectKey{Names
 func destination5xx(t *testing.T, ip string) uint64 {
 	t.Helper()
 	resp, err := http.Get("http://" + net.JoinHostPort(ip, "15090") + standin.StatsPath)
-	must(t, err)
+	scenario.Must(t, err)
 	defer resp.Body.Close()
 	page, err := io.ReadAll(resp.Body)
-	must(t, err)
+	scenario.Must(t, err)
 	rep, err := envoy.Parse(page, envoy.Query{Side: envoy.Destination})
-	must(t, err)
+	scenario.Must(t, err)
 	return rep.Total().Rq5xx
 }
 
@@ -62,22 +63,22 @@ func observable(ts *sluicev1alpha1.TrafficShift) *metav1.Condition {
 // fails at the gateway (503 UF) and none reaches a v2 pod, so only the caller side sees
 // the failures. sluice, reading the callers, rolls back within 3 s of the fault.
 func TestCallersUnreachableCanaryRolledBack(t *testing.T) {
-	s := newScenario(t, "callers-bad", 200, "")
+	s := newRollout(t, "callers-bad", 200, "")
 	_, ann := s.addGateway("v2")
-	wl := s.watchWeights("reviews")
-	s.annotate(ann)
-	ts := s.waitTS(30*time.Second, "step 2 (25 %) read from the callers", func(ts *sluicev1alpha1.TrafficShift) bool {
+	wl := s.WatchWeights("reviews")
+	s.Annotate(ann)
+	ts := s.WaitTS(30*time.Second, "step 2 (25 %) read from the callers", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.Status.Weight == 25 && ts.Status.Window != nil && ts.Status.Window.Canary != nil && ts.Status.Window.Canary.Requests > 0
 	})
 	if c := ts.Status.Window.Canary; c.Pods != gatewayReplicas || c.Errors != 0 {
-		t.Fatalf("before the fault the canary window must come from the %d callers without errors: %s", gatewayReplicas, statusJSON(ts))
+		t.Fatalf("before the fault the canary window must come from the %d callers without errors: %s", gatewayReplicas, scenario.StatusJSON(ts))
 	}
 
 	fault := time.Now()
-	s.fleet.SetUnreachable("v2", true)
-	servedAtFault, _ := s.fleet.Served("v2")
-	_, callerErrsAtFault := s.fleet.CallerCounts("v2")
-	ts = s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	s.Fleet.SetUnreachable("v2", true)
+	servedAtFault, _ := s.Fleet.Served("v2")
+	_, callerErrsAtFault := s.Fleet.CallerCounts("v2")
+	ts = s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	zeroAt, ok := wl.FirstAfter(fault, "v2", 0)
 	if !ok {
 		t.Fatalf("no VirtualService event with canary weight 0 after the fault; seq %v", wl.CanarySeq("v2"))
@@ -88,13 +89,13 @@ func TestCallersUnreachableCanaryRolledBack(t *testing.T) {
 		t.Fatalf("rollback took %s, want ≤ 3s", took)
 	}
 	if ts.Status.Weight != 0 || ts.Status.LastDecision == nil || ts.Status.LastDecision.Reason != "ErrorRate" {
-		t.Fatalf("rolled-back status: %s", statusJSON(ts))
+		t.Fatalf("rolled-back status: %s", scenario.StatusJSON(ts))
 	}
 	if c := ts.Status.Window.Canary; c == nil || c.Errors == 0 || c.Pods != gatewayReplicas {
-		t.Fatalf("the canary window must hold the caller-side errors: %s", statusJSON(ts))
+		t.Fatalf("the canary window must hold the caller-side errors: %s", scenario.StatusJSON(ts))
 	}
-	served, servedErrs := s.fleet.Served("v2")
-	_, callerErrs := s.fleet.CallerCounts("v2")
+	served, servedErrs := s.Fleet.Served("v2")
+	_, callerErrs := s.Fleet.CallerCounts("v2")
 	t.Logf("v2: %d requests failed at the callers after the fault; the v2 pods served %d before and %d after, %d errors", callerErrs-callerErrsAtFault, servedAtFault, served, servedErrs)
 	if servedErrs != 0 || served != servedAtFault {
 		t.Fatalf("the v2 pods saw traffic or errors after becoming unreachable: served %d (at the fault %d), errors %d", served, servedAtFault, servedErrs)
@@ -102,14 +103,14 @@ func TestCallersUnreachableCanaryRolledBack(t *testing.T) {
 	if callerErrs == callerErrsAtFault {
 		t.Fatal("the callers counted no v2 failure after the fault")
 	}
-	for _, name := range s.fleet.Pods("v2") {
+	for _, name := range s.Fleet.Pods("v2") {
 		pod := &corev1.Pod{}
-		must(t, env.Client.Get(s.ctx, clientKey(s.ns, name), pod))
+		scenario.Must(t, env.Client.Get(s.Ctx, clientKey(s.NS, name), pod))
 		if n := destination5xx(t, pod.Status.PodIP); n != 0 {
 			t.Fatalf("v2 pod %s reports %d 5xx on the destination side", name, n)
 		}
 	}
-	s.waitEvent(5*time.Second, "RolledBack", "ErrorRate")
+	s.WaitEvent("TrafficShift", 5*time.Second, "RolledBack", "ErrorRate")
 	if seq := wl.CanarySeq("v2"); !slices.Equal(seq, []int32{0, 5, 25, 0}) {
 		t.Fatalf("canary weight sequence %v, want [0 5 25 0]", seq)
 	}
@@ -118,38 +119,38 @@ func TestCallersUnreachableCanaryRolledBack(t *testing.T) {
 // A healthy canary is promoted on caller-side stats: the callers' counts are what the
 // steps' request minimums are met with.
 func TestCallersHealthyCanaryPromoted(t *testing.T) {
-	s := newScenario(t, "callers-healthy", 200, "")
+	s := newRollout(t, "callers-healthy", 200, "")
 	_, ann := s.addGateway("v2")
-	wl := s.watchWeights("reviews")
+	wl := s.WatchWeights("reviews")
 	healthy := standin.SubsetBehaviour{LatencyP50: 10 * time.Millisecond, LatencyP99: 40 * time.Millisecond}
-	s.fleet.SetBehaviour("v1", healthy)
-	s.fleet.SetBehaviour("v2", healthy)
+	s.Fleet.SetBehaviour("v1", healthy)
+	s.Fleet.SetBehaviour("v2", healthy)
 	ann["sluice.dev/step-duration"] = "4s"
-	s.annotate(ann)
+	s.Annotate(ann)
 
 	// The advance to step 3 writes the window it was decided on.
-	ts := s.waitTS(30*time.Second, "step 3 (50 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Step == 3 })
+	ts := s.WaitTS(30*time.Second, "step 3 (50 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Step == 3 })
 	c := observable(ts)
 	if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, `reading stats of canary "v2" from 3 endpoint(s)`) {
-		t.Fatalf("Observable must say the canary is read from the %d callers: %s", gatewayReplicas, statusJSON(ts))
+		t.Fatalf("Observable must say the canary is read from the %d callers: %s", gatewayReplicas, scenario.StatusJSON(ts))
 	}
 	if w := ts.Status.Window; w == nil || w.Canary == nil || w.Canary.Pods != gatewayReplicas || w.Stable == nil || w.Stable.Pods != gatewayReplicas {
-		t.Fatalf("window not read from the callers: %s", statusJSON(ts))
+		t.Fatalf("window not read from the callers: %s", scenario.StatusJSON(ts))
 	}
-	ts = s.waitTS(30*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
+	ts = s.WaitTS(30*time.Second, "Promoted", scenario.PhaseIs(sluicev1alpha1.PhasePromoted))
 	if ts.Status.Stable != "v2" || ts.Status.Weight != 100 {
-		t.Fatalf("promoted status: %s", statusJSON(ts))
+		t.Fatalf("promoted status: %s", scenario.StatusJSON(ts))
 	}
 	// The last step's request minimum was met with the callers' counts (steps are shorter
 	// than the 5 s status refresh, so the promotion's write is the one that shows them).
-	if callerReqs, _ := s.fleet.CallerCounts("v2"); ts.Status.StepRequests == 0 || uint64(ts.Status.StepRequests) > callerReqs {
+	if callerReqs, _ := s.Fleet.CallerCounts("v2"); ts.Status.StepRequests == 0 || uint64(ts.Status.StepRequests) > callerReqs {
 		t.Fatalf("step requests %d, want some and no more than the %d v2 requests the callers counted", ts.Status.StepRequests, callerReqs)
 	}
 	if seq := wl.CanarySeq("v2"); !slices.Equal(seq, []int32{0, 5, 25, 50, 100}) {
 		t.Fatalf("canary weight sequence %v, want [0 5 25 50 100]", seq)
 	}
 	for _, note := range []string{"5 → 25 (step 2/4)", "25 → 50 (step 3/4)", "50 → 100 (step 4/4)"} {
-		s.waitEvent(5*time.Second, "StepAdvanced", note)
+		s.WaitEvent("TrafficShift", 5*time.Second, "StepAdvanced", note)
 	}
 }
 
@@ -157,13 +158,13 @@ func TestCallersHealthyCanaryPromoted(t *testing.T) {
 // sluice says so in the Observable condition and a StatsUnavailable Event, names the fix,
 // and does not advance on missing data. Once the stats appear, the rollout proceeds.
 func TestCallersTrimmedStats(t *testing.T) {
-	s := newScenario(t, "callers-trimmed", 200, "")
-	s.fleet.SetCallerStatsTrimmed(true)
+	s := newRollout(t, "callers-trimmed", 200, "")
+	s.Fleet.SetCallerStatsTrimmed(true)
 	gwNS, ann := s.addGateway("v2")
-	wl := s.watchWeights("reviews")
-	s.annotate(ann)
+	wl := s.WatchWeights("reviews")
+	s.Annotate(ann)
 
-	host := "reviews." + s.ns + ".svc.cluster.local"
+	host := "reviews." + s.NS + ".svc.cluster.local"
 	wants := []string{
 		`no usable stats for canary "v2"`,
 		`3 caller pod(s) matching stats-from "app=gateway" in namespace ` + gwNS,
@@ -172,7 +173,7 @@ func TestCallersTrimmedStats(t *testing.T) {
 		`sidecar.istio.io/statsInclusionPrefixes: "cluster.outbound"`,
 		"proxyStatsMatcher inclusionRegexps",
 	}
-	ts := s.waitTS(15*time.Second, "Observable=False", func(ts *sluicev1alpha1.TrafficShift) bool {
+	ts := s.WaitTS(15*time.Second, "Observable=False", func(ts *sluicev1alpha1.TrafficShift) bool {
 		c := observable(ts)
 		return c != nil && c.Status == metav1.ConditionFalse
 	})
@@ -186,28 +187,28 @@ func TestCallersTrimmedStats(t *testing.T) {
 			t.Errorf("Observable message lacks %q", w)
 		}
 	}
-	ev := s.waitEvent(5*time.Second, "StatsUnavailable", "statsInclusionPrefixes")
+	ev := s.WaitEvent("TrafficShift", 5*time.Second, "StatsUnavailable", "statsInclusionPrefixes")
 	if ev.Type != corev1.EventTypeWarning || !strings.Contains(ev.Note, "proxyStatsMatcher") {
 		t.Errorf("StatsUnavailable event: type %s note %q", ev.Type, ev.Note)
 	}
 
 	// Three step durations without data: the rollout holds at its first step.
 	time.Sleep(6 * time.Second)
-	ts = s.ts()
+	ts = s.TS()
 	if ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Step != 1 || ts.Status.Weight != 5 ||
 		ts.Status.LastDecision == nil || ts.Status.LastDecision.Reason != "NoData" {
-		t.Fatalf("must hold at step 1 on missing data: %s", statusJSON(ts))
+		t.Fatalf("must hold at step 1 on missing data: %s", scenario.StatusJSON(ts))
 	}
 	if seq := wl.CanarySeq("v2"); !slices.Equal(seq, []int32{0, 5}) {
 		t.Fatalf("canary weight sequence %v while the stats were missing, want [0 5]", seq)
 	}
 
-	s.fleet.SetCallerStatsTrimmed(false)
-	s.waitTS(20*time.Second, "step 2 once the stats are there", func(ts *sluicev1alpha1.TrafficShift) bool {
+	s.Fleet.SetCallerStatsTrimmed(false)
+	s.WaitTS(20*time.Second, "step 2 once the stats are there", func(ts *sluicev1alpha1.TrafficShift) bool {
 		c := observable(ts)
 		return ts.Status.Step >= 2 && c != nil && c.Status == metav1.ConditionTrue
 	})
-	for _, e := range s.events() {
+	for _, e := range s.EventsRegarding("TrafficShift") {
 		t.Logf("event %s %s: %.120s", e.Type, e.Reason, e.Note)
 	}
 }

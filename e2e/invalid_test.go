@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
@@ -68,33 +69,33 @@ func TestBadInputIsInvalidAndChangesNothing(t *testing.T) {
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
-			s := newScenario(t, "invalid", 50, tc.routing)
-			before := s.vsRaw("reviews")
-			beforeRV := s.vs("reviews").ResourceVersion
+			s := newRollout(t, "invalid", 50, tc.routing)
+			before := s.VSRaw("reviews")
+			beforeRV := s.VS("reviews").ResourceVersion
 			ann := map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2"}
 			for k, v := range tc.ann {
 				ann[k] = v
 			}
-			s.annotate(ann)
-			ts := s.waitTS(15*time.Second, "Invalid", phaseIs(sluicev1alpha1.PhaseInvalid))
+			s.Annotate(ann)
+			ts := s.WaitTS(15*time.Second, "Invalid", scenario.PhaseIs(sluicev1alpha1.PhaseInvalid))
 			d := ts.Status.LastDecision
 			if d == nil || d.Reason != tc.wantReason {
-				t.Fatalf("reason: want %s, status %s", tc.wantReason, statusJSON(ts))
+				t.Fatalf("reason: want %s, status %s", tc.wantReason, scenario.StatusJSON(ts))
 			}
 			for _, m := range tc.wantMsg {
 				if !strings.Contains(d.Message, m) {
 					t.Fatalf("message %q does not mention %q", d.Message, m)
 				}
 			}
-			s.waitEvent(5*time.Second, tc.wantReason, tc.wantMsg[0])
+			s.WaitEvent("TrafficShift", 5*time.Second, tc.wantReason, tc.wantMsg[0])
 			// The same warning on the Service, where `kubectl describe service` shows it.
 			svc := &corev1.Service{}
-			must(t, env.Client.Get(s.ctx, client.ObjectKey{Namespace: s.ns, Name: s.svc}, svc))
-			if e := s.waitEventOn("Service", 5*time.Second, tc.wantReason, tc.wantMsg[0]); e.Regarding.UID != svc.UID || e.Regarding.Name != s.svc {
-				t.Fatalf("Service event regards %+v, want the Service %s (uid %s)", e.Regarding, s.svc, svc.UID)
+			scenario.Must(t, env.Client.Get(s.Ctx, client.ObjectKey{Namespace: s.NS, Name: s.Svc}, svc))
+			if e := s.WaitEvent("Service", 5*time.Second, tc.wantReason, tc.wantMsg[0]); e.Regarding.UID != svc.UID || e.Regarding.Name != s.Svc {
+				t.Fatalf("Service event regards %+v, want the Service %s (uid %s)", e.Regarding, s.Svc, svc.UID)
 			}
 			time.Sleep(time.Second) // would-be ticks: still nothing may be written
-			if after := s.vsRaw("reviews"); !bytes.Equal(before, after) || s.vs("reviews").ResourceVersion != beforeRV {
+			if after := s.VSRaw("reviews"); !bytes.Equal(before, after) || s.VS("reviews").ResourceVersion != beforeRV {
 				t.Fatalf("VirtualService changed:\nbefore %s\nafter  %s", before, after)
 			}
 		})
@@ -103,12 +104,12 @@ func TestBadInputIsInvalidAndChangesNothing(t *testing.T) {
 
 // A spec fixed after being invalid starts the rollout normally.
 func TestInvalidThenFixedStartsRollout(t *testing.T) {
-	s := newScenario(t, "fixed", 100, "")
-	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/min-requests": "zero"})
-	s.waitTS(15*time.Second, "Invalid", phaseIs(sluicev1alpha1.PhaseInvalid))
-	s.annotate(map[string]string{"sluice.dev/min-requests": "20"})
-	s.waitTS(15*time.Second, "Progressing", phaseIs(sluicev1alpha1.PhaseProgressing))
-	if w := s.weights("reviews"); w["v2"] != 5 || w["v1"] != 95 {
+	s := newRollout(t, "fixed", 100, "")
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/min-requests": "zero"})
+	s.WaitTS(15*time.Second, "Invalid", scenario.PhaseIs(sluicev1alpha1.PhaseInvalid))
+	s.Annotate(map[string]string{"sluice.dev/min-requests": "20"})
+	s.WaitTS(15*time.Second, "Progressing", scenario.PhaseIs(sluicev1alpha1.PhaseProgressing))
+	if w := s.Weights("reviews"); w["v2"] != 5 || w["v1"] != 95 {
 		t.Fatalf("weights after the fix: %v", w)
 	}
 }

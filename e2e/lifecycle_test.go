@@ -13,30 +13,31 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
 // Removing the opt-in during a rollout sends all traffic back to stable, then sluice
 // stops managing the Service (its TrafficShift is deleted).
 func TestOptOutReturnsTrafficToStable(t *testing.T) {
-	s := newScenario(t, "optout", 200, "")
-	s.annotate(fastRollout("v2"))
-	s.waitTS(20*time.Second, "step 2", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
-	s.annotate(map[string]string{"sluice.dev/enabled": ""})
+	s := newRollout(t, "optout", 200, "")
+	s.Annotate(fastRollout("v2"))
+	s.WaitTS(20*time.Second, "step 2", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	s.Annotate(map[string]string{"sluice.dev/enabled": ""})
 	deadline := time.Now().Add(10 * time.Second)
-	for s.ts() != nil {
+	for s.TS() != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("TrafficShift still present after opt-out: %s", statusJSON(s.ts()))
+			t.Fatalf("TrafficShift still present after opt-out: %s", scenario.StatusJSON(s.TS()))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if w := s.weights("reviews"); len(w) != 1 || w["v1"] != 100 {
+	if w := s.Weights("reviews"); len(w) != 1 || w["v1"] != 100 {
 		t.Fatalf("after opt-out the route must hold v1 alone, got %v", w)
 	}
 	// Not managed any more: a new canary annotation does nothing.
-	s.annotate(map[string]string{"sluice.dev/canary": "v3"})
+	s.Annotate(map[string]string{"sluice.dev/canary": "v3"})
 	time.Sleep(2 * time.Second)
-	if w := s.weights("reviews"); len(w) != 1 || w["v1"] != 100 {
+	if w := s.Weights("reviews"); len(w) != 1 || w["v1"] != 100 {
 		t.Fatalf("sluice acted on an opted-out Service: %v", w)
 	}
 }
@@ -54,35 +55,35 @@ func TestPolicyAndUnobservableCanary(t *testing.T) {
 			Guard:               &sluicev1alpha1.Guard{MinRequests: ptr.To[int32](10)},
 		},
 	}
-	must(t, env.Client.Create(context.Background(), policy))
+	scenario.Must(t, env.Client.Create(context.Background(), policy))
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), policy) })
-	routing := strings.Replace(reviewsRouting, "  - {name: v3, labels: {version: v3}}\n", "  - {name: v3, labels: {version: v3}}\n  - {name: v4, labels: {version: v4}}\n", 1)
-	s := newScenario(t, "policy", 200, routing)
+	routing := strings.Replace(scenario.Routing, "  - {name: v3, labels: {version: v3}}\n", "  - {name: v3, labels: {version: v3}}\n  - {name: v4, labels: {version: v4}}\n", 1)
+	s := newRollout(t, "policy", 200, routing)
 	s.podWithoutStats("v4", "127.0.254.1") // Ready, so the rollout starts, but nothing serves its stats
-	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v4", "sluice.dev/policy": "e2e-quick"})
-	ts := s.waitTS(15*time.Second, "Paused (unobservable)", phaseIs(sluicev1alpha1.PhasePaused))
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v4", "sluice.dev/policy": "e2e-quick"})
+	ts := s.WaitTS(15*time.Second, "Paused (unobservable)", scenario.PhaseIs(sluicev1alpha1.PhasePaused))
 	if ts.Status.Weight != 10 || ts.Status.Step != 1 {
-		t.Fatalf("policy schedule not applied or advanced without data: %s", statusJSON(ts))
+		t.Fatalf("policy schedule not applied or advanced without data: %s", scenario.StatusJSON(ts))
 	}
 	if ts.Status.LastDecision == nil || ts.Status.LastDecision.Reason != "Unobservable" {
-		t.Fatalf("want an Unobservable pause, got %s", statusJSON(ts))
+		t.Fatalf("want an Unobservable pause, got %s", scenario.StatusJSON(ts))
 	}
 	c := meta.FindStatusCondition(ts.Status.Conditions, sluicev1alpha1.ConditionObservable)
 	if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, `"v4"`) {
 		t.Fatalf("Observable condition: %+v", c)
 	}
-	s.waitEvent(5*time.Second, "StatsUnavailable", `"v4"`)
+	s.WaitEvent("TrafficShift", 5*time.Second, "StatsUnavailable", `"v4"`)
 }
 
 // `kubectl get trafficshifts` prints the columns users and CI read.
 func TestKubectlGetTrafficShifts(t *testing.T) {
-	s := newScenario(t, "kubectl", 200, "")
-	s.annotate(fastRollout("v2"))
-	s.waitTS(20*time.Second, "step 1", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight >= 5 })
+	s := newRollout(t, "kubectl", 200, "")
+	s.Annotate(fastRollout("v2"))
+	s.WaitTS(20*time.Second, "step 1", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight >= 5 })
 	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	must(t, env.Kubeconfig(kubeconfig))
+	scenario.Must(t, env.Kubeconfig(kubeconfig))
 	out, err := exec.Command(filepath.Join(os.Getenv("KUBEBUILDER_ASSETS"), "kubectl"), "--kubeconfig", kubeconfig,
-		"get", "trafficshifts", "-n", s.ns).CombinedOutput()
+		"get", "trafficshifts", "-n", s.NS).CombinedOutput()
 	if err != nil {
 		t.Fatalf("kubectl get trafficshifts: %v\n%s", err, out)
 	}

@@ -15,15 +15,18 @@ import (
 	"github.com/sluicedev/sluice/e2e/cluster"
 	"github.com/sluicedev/sluice/e2e/inproc"
 	"github.com/sluicedev/sluice/e2e/promserver"
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/pkg/alerts"
 	"github.com/sluicedev/sluice/pkg/controller"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
 
 var (
-	env     *cluster.Cluster
-	kube    kubernetes.Interface
-	dyn     dynamic.Interface
+	env  *cluster.Cluster
+	kube kubernetes.Interface
+	dyn  dynamic.Interface
+	// clients are env's clients, for e2e/scenario.
+	clients scenario.Env
 	logPath string
 	// ctrlRun is the sluice controller running in this process (a new one each start,
 	// with a new metrics registry).
@@ -92,14 +95,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
-	if kube, err = kubernetes.NewForConfig(env.Config); err != nil {
+	if clients, err = scenario.NewEnv(env.Client, env.Config); err != nil {
 		fmt.Println("e2e:", err)
 		return 1
 	}
-	if dyn, err = dynamic.NewForConfig(env.Config); err != nil {
-		fmt.Println("e2e:", err)
-		return 1
-	}
+	kube, dyn = clients.Kube, clients.Dyn
 	promDir, err := os.MkdirTemp("", "sluice-e2e-prometheus-")
 	if err != nil {
 		fmt.Println("e2e:", err)

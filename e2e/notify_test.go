@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 	"github.com/sluicedev/sluice/pkg/notify/notifytest"
@@ -27,7 +28,7 @@ func sinkSecret(t *testing.T, name string, r *notifytest.Receiver) {
 	}
 	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: notifyNamespace},
 		StringData: map[string]string{"url": r.URL, "secret": r.Secret, "token": r.Token}}
-	must(t, env.Client.Create(ctx, sec))
+	scenario.Must(t, env.Client.Create(ctx, sec))
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), sec) })
 }
 
@@ -53,23 +54,23 @@ func TestNotificationsPerTransition(t *testing.T) {
 	}
 	policy := &sluicev1alpha1.ShiftPolicy{ObjectMeta: metav1.ObjectMeta{Name: "e2e-notify"},
 		Spec: sluicev1alpha1.ShiftPolicySpec{Steps: []sluicev1alpha1.Step{{Weight: 20}, {Weight: 100}}, Notify: notify}}
-	must(t, env.Client.Create(context.Background(), policy))
+	scenario.Must(t, env.Client.Create(context.Background(), policy))
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), policy) })
 
-	s := newScenario(t, "notify", 200, "")
+	s := newRollout(t, "notify", 200, "")
 	release := map[string]string{
 		"sluice.dev/enabled": "true", "sluice.dev/policy": "e2e-notify", "sluice.dev/step-duration": "2s", "sluice.dev/min-requests": "20",
 		"sluice.dev/canary": "v2", "sluice.dev/release-canary": "v2", "sluice.dev/release-commit": "3f9c1e2a",
 		"sluice.dev/release-pipeline": "build 4711", "sluice.dev/release-url": "https://ci.example.com/4711", "sluice.dev/release-by": "ci-bot",
 	}
-	s.annotate(release)
-	s.waitTS(30*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
+	s.Annotate(release)
+	s.WaitTS(30*time.Second, "Promoted", scenario.PhaseIs(sluicev1alpha1.PhasePromoted))
 	// The next release, as kubectl sluice release writes it: the context it does not set is removed.
-	s.annotate(map[string]string{"sluice.dev/canary": "v3", "sluice.dev/release-canary": "v3", "sluice.dev/release-commit": "9e1d04b7",
+	s.Annotate(map[string]string{"sluice.dev/canary": "v3", "sluice.dev/release-canary": "v3", "sluice.dev/release-commit": "9e1d04b7",
 		"sluice.dev/release-pipeline": "build 4712", "sluice.dev/release-url": "", "sluice.dev/release-by": ""})
-	s.waitTS(20*time.Second, "v3 step 1", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Canary == "v3" && ts.Status.Weight == 20 })
-	s.fleet.SetBehaviour("v3", standin.SubsetBehaviour{ErrorRate: 1})
-	s.waitTS(15*time.Second, "v3 RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	s.WaitTS(20*time.Second, "v3 step 1", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Canary == "v3" && ts.Status.Weight == 20 })
+	s.Fleet.SetBehaviour("v3", standin.SubsetBehaviour{ErrorRate: 1})
+	s.WaitTS(15*time.Second, "v3 RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 
 	// v2: started, step-advanced, promoted; v3: started, rolled-back.
 	want := []record.Event{record.Started, record.StepAdvanced, record.Promoted, record.Started, record.RolledBack}
@@ -77,7 +78,7 @@ func TestNotificationsPerTransition(t *testing.T) {
 	var ids []string
 	for i, a := range records {
 		rec := a.Message.Record
-		if rec == nil || rec.Event != want[i] || rec.Namespace != s.ns || rec.Service != "reviews" || rec.Cluster != "e2e" {
+		if rec == nil || rec.Event != want[i] || rec.Namespace != s.NS || rec.Service != "reviews" || rec.Cluster != "e2e" {
 			t.Fatalf("webhook record %d: %+v, want event %s", i, rec, want[i])
 		}
 		ids = append(ids, rec.ID)

@@ -6,13 +6,15 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/sluicedev/sluice/e2e/scenario"
 )
 
 // podWithoutStats creates a Ready pod of subset at ip, where nothing listens: its stats
 // cannot be read.
-func (s *scenario) podWithoutStats(subset, ip string) *corev1.Pod {
-	s.t.Helper()
-	return s.createPod(fmt.Sprintf("%s-%s-nostats", s.svc, subset), subset, func(p *corev1.Pod) {
+func (s *rollout) podWithoutStats(subset, ip string) *corev1.Pod {
+	s.T.Helper()
+	return s.createPod(fmt.Sprintf("%s-%s-nostats", s.Svc, subset), subset, func(p *corev1.Pod) {
 		qos := p.Status.QOSClass // set by the API server at creation; immutable
 		p.Status = podStatus(ip, true, time.Now())
 		p.Status.QOSClass = qos
@@ -21,28 +23,28 @@ func (s *scenario) podWithoutStats(subset, ip string) *corev1.Pod {
 
 // createPod creates a pod of subset named name, then sets its status with edit, as the
 // kubelet would.
-func (s *scenario) createPod(name, subset string, edit func(*corev1.Pod)) *corev1.Pod {
-	s.t.Helper()
+func (s *rollout) createPod(name, subset string, edit func(*corev1.Pod)) *corev1.Pod {
+	s.T.Helper()
 	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.ns, Labels: map[string]string{"app": s.svc, "version": subset}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.invalid/" + s.svc + ":" + subset}}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: s.NS, Labels: map[string]string{"app": s.Svc, "version": subset}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.invalid/" + s.Svc + ":" + subset}}},
 	}
-	created, err := kube.CoreV1().Pods(s.ns).Create(s.ctx, p, metav1.CreateOptions{})
-	must(s.t, err)
+	created, err := kube.CoreV1().Pods(s.NS).Create(s.Ctx, p, metav1.CreateOptions{})
+	scenario.Must(s.T, err)
 	edit(created)
-	updated, err := kube.CoreV1().Pods(s.ns).UpdateStatus(s.ctx, created, metav1.UpdateOptions{})
-	must(s.t, err)
+	updated, err := kube.CoreV1().Pods(s.NS).UpdateStatus(s.Ctx, created, metav1.UpdateOptions{})
+	scenario.Must(s.T, err)
 	return updated
 }
 
 // updatePodStatus changes a pod's status as the kubelet would.
-func (s *scenario) updatePodStatus(name string, edit func(*corev1.Pod)) {
-	s.t.Helper()
-	p, err := kube.CoreV1().Pods(s.ns).Get(s.ctx, name, metav1.GetOptions{})
-	must(s.t, err)
+func (s *rollout) updatePodStatus(name string, edit func(*corev1.Pod)) {
+	s.T.Helper()
+	p, err := kube.CoreV1().Pods(s.NS).Get(s.Ctx, name, metav1.GetOptions{})
+	scenario.Must(s.T, err)
 	edit(p)
-	_, err = kube.CoreV1().Pods(s.ns).UpdateStatus(s.ctx, p, metav1.UpdateOptions{})
-	must(s.t, err)
+	_, err = kube.CoreV1().Pods(s.NS).UpdateStatus(s.Ctx, p, metav1.UpdateOptions{})
+	scenario.Must(s.T, err)
 }
 
 // podStatus is a running pod's status at ip, Ready or not since at.

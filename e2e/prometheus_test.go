@@ -10,6 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -33,33 +34,33 @@ func TestPrometheusSource(t *testing.T) {
 			Guard:        &sluicev1alpha1.Guard{MinRequests: ptr.To[int32](10)},
 		},
 	}
-	must(t, env.Client.Create(context.Background(), policy))
+	scenario.Must(t, env.Client.Create(context.Background(), policy))
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), policy) })
-	s := newScenario(t, "prom", 200, "")
+	s := newRollout(t, "prom", 200, "")
 	var targets []string
-	for _, pods := range s.pods {
+	for _, pods := range s.Pods {
 		for _, p := range pods {
 			targets = append(targets, net.JoinHostPort(p.Status.PodIP, "15090"))
 		}
 	}
-	must(t, prom.SetTargets(s.ns, targets))
-	t.Cleanup(func() { _ = prom.SetTargets(s.ns, nil) })
+	scenario.Must(t, prom.SetTargets(s.NS, targets))
+	t.Cleanup(func() { _ = prom.SetTargets(s.NS, nil) })
 
-	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-prometheus"})
-	ts := s.waitTS(60*time.Second, "Promoted through Prometheus", phaseIs(sluicev1alpha1.PhasePromoted))
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-prometheus"})
+	ts := s.WaitTS(60*time.Second, "Promoted through Prometheus", scenario.PhaseIs(sluicev1alpha1.PhasePromoted))
 	h := ts.Status.History[0]
 	if h.Canary != "v2" || h.Result != sluicev1alpha1.PhasePromoted {
-		t.Fatalf("history: %s", statusJSON(ts))
+		t.Fatalf("history: %s", scenario.StatusJSON(ts))
 	}
 
-	wl := s.watchWeights("reviews")
-	s.fleet.SetBehaviour("v3", standin.SubsetBehaviour{ErrorRate: 0.5})
-	s.annotate(map[string]string{"sluice.dev/canary": "v3"})
-	ts = s.waitTS(60*time.Second, "v3 rolled back through Prometheus", func(ts *sluicev1alpha1.TrafficShift) bool {
+	wl := s.WatchWeights("reviews")
+	s.Fleet.SetBehaviour("v3", standin.SubsetBehaviour{ErrorRate: 0.5})
+	s.Annotate(map[string]string{"sluice.dev/canary": "v3"})
+	ts = s.WaitTS(60*time.Second, "v3 rolled back through Prometheus", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.Status.Canary == "v3" && ts.Status.Phase == sluicev1alpha1.PhaseRolledBack
 	})
 	if ts.Status.LastDecision.Reason != "ErrorRate" || ts.Status.Window == nil || ts.Status.Window.Canary.Errors == 0 {
-		t.Fatalf("rollback should rest on the errors Prometheus saw: %s", statusJSON(ts))
+		t.Fatalf("rollback should rest on the errors Prometheus saw: %s", scenario.StatusJSON(ts))
 	}
 	if on, ok := wl.FirstAbove(time.Time{}, "v3"); ok {
 		if off, ok := wl.FirstAfter(on, "v3", 0); ok {

@@ -10,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -27,7 +28,7 @@ func TestP95LatencyFaultRolledBack(t *testing.T) {
 			MaxLatency:    &sluicev1alpha1.LatencyLimit{Quantile: 0.95, Limit: metav1.Duration{Duration: p95Limit}},
 		}},
 	}
-	must(t, env.Client.Create(context.Background(), policy))
+	scenario.Must(t, env.Client.Create(context.Background(), policy))
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), policy) })
 
 	// Healthy: p50 20 ms, p99 80 ms. Slow: log-normal with p50 40 ms and p99 400 ms, so p95
@@ -47,33 +48,33 @@ func TestP95LatencyFaultRolledBack(t *testing.T) {
 		{name: "p99 only", ann: p99Only, quantile: "0.99"},
 	}
 	type run struct {
-		s      *scenario
+		s      *rollout
 		fault  time.Time
 		weight func(time.Time) (time.Time, bool)
 		seq    func() []int32
 	}
 	runs := make([]run, len(variants))
 	for i, v := range variants {
-		s := newScenario(t, "p95-"+strings.ReplaceAll(v.name, " ", "-"), 200, "")
-		wl := s.watchWeights("reviews")
-		s.fleet.SetBehaviour("v1", healthy)
-		s.fleet.SetBehaviour("v2", healthy)
+		s := newRollout(t, "p95-"+strings.ReplaceAll(v.name, " ", "-"), 200, "")
+		wl := s.WatchWeights("reviews")
+		s.Fleet.SetBehaviour("v1", healthy)
+		s.Fleet.SetBehaviour("v2", healthy)
 		ann := fastRollout("v2")
 		// 20 s at 25 %: every variant is still there when its fault starts.
 		ann["sluice.dev/steps"] = "5,25:20s,50,100"
 		for k, val := range v.ann {
 			ann[k] = val
 		}
-		s.annotate(ann)
+		s.Annotate(ann)
 		runs[i] = run{s: s, weight: func(f time.Time) (time.Time, bool) { return wl.FirstAfter(f, "v2", 0) },
 			seq: func() []int32 { return wl.CanarySeq("v2") }}
 	}
 	// The fault starts at the 25 % step in each, once the step holds traffic.
 	for i := range runs {
 		r := &runs[i]
-		r.s.waitTS(30*time.Second, "step 2 (25 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+		r.s.WaitTS(30*time.Second, "step 2 (25 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
 		r.fault = time.Now()
-		r.s.fleet.SetBehaviour("v2", slow)
+		r.s.Fleet.SetBehaviour("v2", slow)
 	}
 
 	for i, v := range variants {
@@ -81,7 +82,7 @@ func TestP95LatencyFaultRolledBack(t *testing.T) {
 		if !v.rollback {
 			continue
 		}
-		ts := r.s.waitTS(20*time.Second, v.name+": RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+		ts := r.s.WaitTS(20*time.Second, v.name+": RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 		zeroAt, ok := r.weight(r.fault)
 		if !ok {
 			t.Fatalf("%s: no VirtualService event with canary weight 0 after the fault; seq %v", v.name, r.seq())
@@ -90,42 +91,42 @@ func TestP95LatencyFaultRolledBack(t *testing.T) {
 		d := ts.Status.LastDecision
 		if d == nil || d.Reason != "Latency" || !strings.Contains(d.Message, "canary p95 ") || !strings.Contains(d.Message, "limit 100ms") ||
 			strings.Contains(d.Message, "p99") {
-			t.Fatalf("%s: want a Latency rollback naming p95 and its limit only: %s", v.name, statusJSON(ts))
+			t.Fatalf("%s: want a Latency rollback naming p95 and its limit only: %s", v.name, scenario.StatusJSON(ts))
 		}
 		t.Logf("%s: %s", v.name, d.Message)
 		w := ts.Status.Window
 		if w == nil || w.Canary == nil || w.Stable == nil || w.Canary.Quantile != v.quantile || w.Stable.Quantile != v.quantile {
-			t.Fatalf("%s: the status window must show quantile %s for both subsets: %s", v.name, v.quantile, statusJSON(ts))
+			t.Fatalf("%s: the status window must show quantile %s for both subsets: %s", v.name, v.quantile, scenario.StatusJSON(ts))
 		}
 		if c := millis(t, w.Canary.LatencyMillis); c <= 100 {
-			t.Fatalf("%s: canary p95 in the status %q, want above the 100 ms limit: %s", v.name, w.Canary.LatencyMillis, statusJSON(ts))
+			t.Fatalf("%s: canary p95 in the status %q, want above the 100 ms limit: %s", v.name, w.Canary.LatencyMillis, scenario.StatusJSON(ts))
 		}
 		if s := millis(t, w.Stable.LatencyMillis); s >= 100 {
-			t.Fatalf("%s: stable p95 in the status %q, want under 100 ms: %s", v.name, w.Stable.LatencyMillis, statusJSON(ts))
+			t.Fatalf("%s: stable p95 in the status %q, want under 100 ms: %s", v.name, w.Stable.LatencyMillis, scenario.StatusJSON(ts))
 		}
 		if p99 := millis(t, w.Canary.P99Millis); p99 >= float64(p99Limit.Milliseconds()) {
-			t.Fatalf("%s: canary p99 %q should stay under the p99 limit: %s", v.name, w.Canary.P99Millis, statusJSON(ts))
+			t.Fatalf("%s: canary p99 %q should stay under the p99 limit: %s", v.name, w.Canary.P99Millis, scenario.StatusJSON(ts))
 		}
-		if got := r.s.weights("reviews"); len(got) != 1 || got["v1"] != 100 {
+		if got := r.s.Weights("reviews"); len(got) != 1 || got["v1"] != 100 {
 			t.Fatalf("%s: after rollback the route must hold v1 alone at 100, got %v", v.name, got)
 		}
-		r.s.waitEvent(5*time.Second, "RolledBack", "canary p95")
+		r.s.WaitEvent("TrafficShift", 5*time.Second, "RolledBack", "canary p95")
 	}
 
 	// The control: the same slow canary, judged at p99 only, is promoted.
 	ctl := runs[2]
-	ts := ctl.s.waitTS(45*time.Second, "p99 only: Promoted", func(ts *sluicev1alpha1.TrafficShift) bool {
+	ts := ctl.s.WaitTS(45*time.Second, "p99 only: Promoted", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.Status.Phase == sluicev1alpha1.PhasePromoted || ts.Status.Phase == sluicev1alpha1.PhaseRolledBack
 	})
 	if ts.Status.Phase != sluicev1alpha1.PhasePromoted {
-		t.Fatalf("p99 only: the slow canary must not be rolled back: %s", statusJSON(ts))
+		t.Fatalf("p99 only: the slow canary must not be rolled back: %s", scenario.StatusJSON(ts))
 	}
 	if seq := ctl.seq(); !slices.Equal(seq, []int32{0, 5, 25, 50, 100}) {
 		t.Fatalf("p99 only: canary weight sequence %v, want [0 5 25 50 100]", seq)
 	}
 	w := ts.Status.Window
 	if w == nil || w.Canary == nil || w.Canary.Quantile != "0.99" || w.Canary.LatencyMillis != w.Canary.P99Millis {
-		t.Fatalf("p99 only: the status window must show the default quantile 0.99 as p99: %s", statusJSON(ts))
+		t.Fatalf("p99 only: the status window must show the default quantile 0.99 as p99: %s", scenario.StatusJSON(ts))
 	}
 	t.Logf("p99 only: promoted %s after the fault; canary p99 %s ms (limit %s)", time.Since(ctl.fault).Round(time.Millisecond), w.Canary.P99Millis, p99Limit)
 }

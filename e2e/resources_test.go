@@ -16,6 +16,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/sluicedev/sluice/e2e/metricsapi"
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -40,22 +41,22 @@ func standInMetrics(t *testing.T) *metricsapi.Server {
 		defer cancel()
 		metricsErr = metricsServer.Register(ctx, env.Client)
 	})
-	must(t, metricsErr)
+	scenario.Must(t, metricsErr)
 	return metricsServer
 }
 
 // setMemory gives every pod of subset memory MiB in its app container (and a sidecar's
 // 40 MiB) in the stand-in metrics server.
-func (s *scenario) setMemory(m *metricsapi.Server, subset string, memory int64) {
-	for _, p := range s.pods[subset] {
-		m.SetPod(s.ns, p.Name, metricsapi.Pod{Labels: p.Labels, Usage: map[string]metricsapi.Usage{
+func (s *rollout) setMemory(m *metricsapi.Server, subset string, memory int64) {
+	for _, p := range s.Pods[subset] {
+		m.SetPod(s.NS, p.Name, metricsapi.Pod{Labels: p.Labels, Usage: map[string]metricsapi.Usage{
 			"app": {MemoryBytes: memory * mib, CPUCores: 0.1}, "istio-proxy": {MemoryBytes: 40 * mib, CPUCores: 0.02}}})
 	}
 }
 
 func createPolicy(t *testing.T, p *sluicev1alpha1.ShiftPolicy) {
 	t.Helper()
-	must(t, env.Client.Create(context.Background(), p))
+	scenario.Must(t, env.Client.Create(context.Background(), p))
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), p) })
 }
 
@@ -81,28 +82,28 @@ func memoryPolicy(name string) *sluicev1alpha1.ShiftPolicy {
 func TestMemorySpikeRollsBack(t *testing.T) {
 	m := standInMetrics(t)
 	createPolicy(t, memoryPolicy("e2e-memory"))
-	s := newScenario(t, "memory", 200, "")
+	s := newRollout(t, "memory", 200, "")
 	s.setMemory(m, "v1", 100)
 	s.setMemory(m, "v2", 110)
-	wl := s.watchWeights("reviews")
-	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-memory"})
-	s.waitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
+	wl := s.WatchWeights("reviews")
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-memory"})
+	s.WaitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
 	before := m.Requests()
 	time.Sleep(4 * time.Second) // 4 samples of a healthy canary
-	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 {
-		t.Fatalf("a canary within 1.5 × stable's memory was not left alone: %s", statusJSON(ts))
+	if ts := s.TS(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 {
+		t.Fatalf("a canary within 1.5 × stable's memory was not left alone: %s", scenario.StatusJSON(ts))
 	}
 	if m.Requests() <= before {
 		t.Fatal("sluice did not read PodMetrics through the API server")
 	}
 	fault := time.Now()
 	s.setMemory(m, "v2", 400)
-	ts := s.waitTS(20*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	ts := s.WaitTS(20*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	assertZeroWithin(t, wl, fault, "v2", 8*time.Second)
 	d := ts.Status.LastDecision
 	if d == nil || d.Reason != "CanaryMemorySpike" || !strings.Contains(d.Message, "canary memory per pod 440.0Mi") ||
-		!strings.Contains(d.Message, "stable 140.0Mi") || !strings.Contains(d.Message, s.pods["v2"][0].Name) {
-		t.Fatalf("status: %s", statusJSON(ts))
+		!strings.Contains(d.Message, "stable 140.0Mi") || !strings.Contains(d.Message, s.Pods["v2"][0].Name) {
+		t.Fatalf("status: %s", scenario.StatusJSON(ts))
 	}
 }
 
@@ -111,12 +112,12 @@ func TestMemorySpikeRollsBack(t *testing.T) {
 func TestHangingMetricsAPIDoesNotDelayGuard(t *testing.T) {
 	m := standInMetrics(t)
 	createPolicy(t, memoryPolicy("e2e-memory-hang"))
-	s := newScenario(t, "memhang", 200, "")
+	s := newRollout(t, "memhang", 200, "")
 	s.setMemory(m, "v1", 100)
 	s.setMemory(m, "v2", 100)
-	wl := s.watchWeights("reviews")
-	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-memory-hang"})
-	s.waitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
+	wl := s.WatchWeights("reviews")
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-memory-hang"})
+	s.WaitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
 	m.SetHang(true)
 	t.Cleanup(func() { m.SetHang(false) })
 	hangFrom := m.Requests()
@@ -125,11 +126,11 @@ func TestHangingMetricsAPIDoesNotDelayGuard(t *testing.T) {
 		t.Fatal("no PodMetrics read reached the hanging metrics server")
 	}
 	fault := time.Now()
-	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
-	ts := s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	s.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	ts := s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	assertZeroWithin(t, wl, fault, "v2", 3*time.Second)
 	if d := ts.Status.LastDecision; d == nil || d.Reason != "ErrorRate" {
-		t.Fatalf("status: %s", statusJSON(ts))
+		t.Fatalf("status: %s", scenario.StatusJSON(ts))
 	}
 }
 
@@ -140,25 +141,25 @@ func TestPrometheusMemorySpikeRollsBack(t *testing.T) {
 	p := memoryPolicy("e2e-memory-prometheus")
 	p.Spec.Guard.Resources.Source = sluicev1alpha1.ResourceSourcePrometheus
 	createPolicy(t, p)
-	s := newScenario(t, "prommem", 200, "")
+	s := newRollout(t, "prommem", 200, "")
 	kubelet := startKPI(t, "127.0.253.4")
 	kubelet.setCadvisorMemory(s, "v1", 100)
 	kubelet.setCadvisorMemory(s, "v2", 110)
-	must(t, prom.SetTargets(s.ns, []string{kubelet.addr}))
-	t.Cleanup(func() { _ = prom.SetTargets(s.ns, nil) })
-	wl := s.watchWeights("reviews")
-	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": p.Name})
-	s.waitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
+	scenario.Must(t, prom.SetTargets(s.NS, []string{kubelet.addr}))
+	t.Cleanup(func() { _ = prom.SetTargets(s.NS, nil) })
+	wl := s.WatchWeights("reviews")
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": p.Name})
+	s.WaitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
 	time.Sleep(4 * time.Second)
-	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 {
-		t.Fatalf("a canary within 1.5 × stable's memory was not left alone: %s", statusJSON(ts))
+	if ts := s.TS(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 {
+		t.Fatalf("a canary within 1.5 × stable's memory was not left alone: %s", scenario.StatusJSON(ts))
 	}
 	fault := time.Now()
 	kubelet.setCadvisorMemory(s, "v2", 400)
-	ts := s.waitTS(20*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	ts := s.WaitTS(20*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	assertZeroWithin(t, wl, fault, "v2", 10*time.Second)
 	if d := ts.Status.LastDecision; d == nil || d.Reason != "CanaryMemorySpike" || !strings.Contains(d.Message, "canary memory per pod 400.0Mi") {
-		t.Fatalf("status: %s", statusJSON(ts))
+		t.Fatalf("status: %s", scenario.StatusJSON(ts))
 	}
 }
 
@@ -173,7 +174,7 @@ type kpiServer struct {
 func startKPI(t *testing.T, ip string) *kpiServer {
 	t.Helper()
 	l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	must(t, err)
+	scenario.Must(t, err)
 	k := &kpiServer{values: map[string]float64{}, addr: l.Addr().String()}
 	srv := &http.Server{Handler: k, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
@@ -193,9 +194,9 @@ func (k *kpiServer) setSeries(series string, v float64) {
 
 // setCadvisorMemory serves, as a kubelet's cAdvisor does, the working set of the app
 // container of every pod of subset.
-func (k *kpiServer) setCadvisorMemory(s *scenario, subset string, memory int64) {
-	for _, p := range s.pods[subset] {
-		k.setSeries(fmt.Sprintf("container_memory_working_set_bytes{namespace=%q,pod=%q,container=\"app\"}", s.ns, p.Name), float64(memory*mib))
+func (k *kpiServer) setCadvisorMemory(s *rollout, subset string, memory int64) {
+	for _, p := range s.Pods[subset] {
+		k.setSeries(fmt.Sprintf("container_memory_working_set_bytes{namespace=%q,pod=%q,container=\"app\"}", s.NS, p.Name), float64(memory*mib))
 	}
 }
 
@@ -238,27 +239,27 @@ func TestCustomCheckFails(t *testing.T) {
 	createPolicy(t, checkPolicy("e2e-check", 10*time.Minute, sluicev1alpha1.Check{
 		Name: "queue-depth", Query: `max(queue_depth{namespace="{{namespace}}",version="{{subset}}"})`,
 		Op: sluicev1alpha1.CheckMax, Threshold: 100, Interval: &metav1.Duration{Duration: time.Second}, FailureLimit: ptr.To[int32](2)}))
-	s := newScenario(t, "check", 200, "")
+	s := newRollout(t, "check", 200, "")
 	kpi := startKPI(t, "127.0.253.2")
-	kpi.set("queue_depth", s.ns, "v1", 10)
-	kpi.set("queue_depth", s.ns, "v2", 12)
-	must(t, prom.SetTargets(s.ns, []string{kpi.addr}))
-	t.Cleanup(func() { _ = prom.SetTargets(s.ns, nil) })
-	wl := s.watchWeights("reviews")
-	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-check"})
-	s.waitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
+	kpi.set("queue_depth", s.NS, "v1", 10)
+	kpi.set("queue_depth", s.NS, "v2", 12)
+	scenario.Must(t, prom.SetTargets(s.NS, []string{kpi.addr}))
+	t.Cleanup(func() { _ = prom.SetTargets(s.NS, nil) })
+	wl := s.WatchWeights("reviews")
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-check"})
+	s.WaitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
 	time.Sleep(3 * time.Second) // scraped, and the check ran with data
-	if ts := s.ts(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 {
-		t.Fatalf("a passing check tripped: %s", statusJSON(ts))
+	if ts := s.TS(); ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 {
+		t.Fatalf("a passing check tripped: %s", scenario.StatusJSON(ts))
 	}
 	fault := time.Now()
-	kpi.set("queue_depth", s.ns, "v2", 500)
-	ts := s.waitTS(20*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	kpi.set("queue_depth", s.NS, "v2", 500)
+	ts := s.WaitTS(20*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	assertZeroWithin(t, wl, fault, "v2", 8*time.Second)
 	d := ts.Status.LastDecision
 	if d == nil || d.Reason != "CheckFailed" || !strings.Contains(d.Message, "check queue-depth: canary 500") ||
-		!strings.Contains(d.Message, fmt.Sprintf(`queue_depth{namespace="%s",version="v2"}`, s.ns)) {
-		t.Fatalf("status: %s", statusJSON(ts))
+		!strings.Contains(d.Message, fmt.Sprintf(`queue_depth{namespace="%s",version="v2"}`, s.NS)) {
+		t.Fatalf("status: %s", scenario.StatusJSON(ts))
 	}
 }
 
@@ -269,22 +270,22 @@ func TestCustomCheckNoDataHolds(t *testing.T) {
 	createPolicy(t, checkPolicy("e2e-check-nodata", 2*time.Second, sluicev1alpha1.Check{
 		Name: "kpi-ready", Query: `max(kpi_ready{namespace="{{namespace}}",version="{{subset}}"})`,
 		Op: sluicev1alpha1.CheckMin, Threshold: 1, Interval: &metav1.Duration{Duration: time.Second}}))
-	s := newScenario(t, "nodata", 200, "")
+	s := newRollout(t, "nodata", 200, "")
 	kpi := startKPI(t, "127.0.253.3")
-	must(t, prom.SetTargets(s.ns, []string{kpi.addr}))
-	t.Cleanup(func() { _ = prom.SetTargets(s.ns, nil) })
-	s.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-check-nodata"})
-	s.waitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
+	scenario.Must(t, prom.SetTargets(s.NS, []string{kpi.addr}))
+	t.Cleanup(func() { _ = prom.SetTargets(s.NS, nil) })
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2", "sluice.dev/policy": "e2e-check-nodata"})
+	s.WaitTS(20*time.Second, "step 1 (20 %)", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 20 })
 	time.Sleep(6 * time.Second) // three times the dwell
-	ts := s.ts()
+	ts := s.TS()
 	d := ts.Status.LastDecision
 	if ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 20 || d == nil || d.Reason != "NoData" ||
 		!strings.Contains(d.Message, "check kpi-ready has no data") {
-		t.Fatalf("a check without data should hold step 1: %s", statusJSON(ts))
+		t.Fatalf("a check without data should hold step 1: %s", scenario.StatusJSON(ts))
 	}
-	kpi.set("kpi_ready", s.ns, "v2", 1)
-	ts = s.waitTS(30*time.Second, "Promoted once the check has data", phaseIs(sluicev1alpha1.PhasePromoted))
+	kpi.set("kpi_ready", s.NS, "v2", 1)
+	ts = s.WaitTS(30*time.Second, "Promoted once the check has data", scenario.PhaseIs(sluicev1alpha1.PhasePromoted))
 	if h := ts.Status.History[0]; h.Canary != "v2" || h.Result != sluicev1alpha1.PhasePromoted {
-		t.Fatalf("history: %s", statusJSON(ts))
+		t.Fatalf("history: %s", scenario.StatusJSON(ts))
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -14,17 +15,17 @@ import (
 func fixture(t *testing.T, name string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", "istio", name))
-	must(t, err)
+	scenario.Must(t, err)
 	return string(b)
 }
 
 // httpRoutes returns the VirtualService's spec.http entries as raw JSON, one per route.
-func (s *scenario) httpRoutes(name string) []string {
-	s.t.Helper()
+func (s *rollout) httpRoutes(name string) []string {
+	s.T.Helper()
 	var spec struct {
 		HTTP []json.RawMessage `json:"http"`
 	}
-	must(s.t, json.Unmarshal(s.vsRaw(name), &spec))
+	scenario.Must(s.T, json.Unmarshal(s.VSRaw(name), &spec))
 	out := make([]string, len(spec.HTTP))
 	for i, r := range spec.HTTP {
 		out[i] = string(r)
@@ -34,10 +35,10 @@ func (s *scenario) httpRoutes(name string) []string {
 
 // Scenario 6a: a header route pinned to a subset survives a rollout and a rollback untouched.
 func TestPinnedHeaderRouteUntouched(t *testing.T) {
-	s := newScenario(t, "pinned", 200, fixture(t, "destination-rule-all.yaml")+"\n---\n"+fixture(t, "virtual-service-reviews-jason-v2-v3.yaml"))
+	s := newRollout(t, "pinned", 200, fixture(t, "destination-rule-all.yaml")+"\n---\n"+fixture(t, "virtual-service-reviews-jason-v2-v3.yaml"))
 	before := s.httpRoutes("reviews")
-	s.annotate(fastRollout("v1")) // stable is v3 (the default route), pinned jason route goes to v2
-	ts := s.waitTS(20*time.Second, "step 1", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
+	s.Annotate(fastRollout("v1")) // stable is v3 (the default route), pinned jason route goes to v2
+	ts := s.WaitTS(20*time.Second, "step 1", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 5 })
 	if ts.Status.Stable != "v3" {
 		t.Fatalf("stable inferred %q, want v3 (the default route's subset)", ts.Status.Stable)
 	}
@@ -45,29 +46,29 @@ func TestPinnedHeaderRouteUntouched(t *testing.T) {
 	if mid[0] != before[0] {
 		t.Fatalf("pinned jason route changed:\nbefore %s\nafter  %s", before[0], mid[0])
 	}
-	if w := s.weights("reviews"); w["v3"] != 95 || w["v1"] != 5 {
+	if w := s.Weights("reviews"); w["v3"] != 95 || w["v1"] != 5 {
 		t.Fatalf("default route weights %v, want v3=95 v1=5", w)
 	}
-	s.fleet.SetBehaviour("v1", standin.SubsetBehaviour{ErrorRate: 1})
-	s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	s.Fleet.SetBehaviour("v1", standin.SubsetBehaviour{ErrorRate: 1})
+	s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	after := s.httpRoutes("reviews")
 	if after[0] != before[0] {
 		t.Fatalf("pinned route changed by the rollback:\nbefore %s\nafter  %s", before[0], after[0])
 	}
-	if w := s.weights("reviews"); len(w) != 1 || w["v3"] != 100 {
+	if w := s.Weights("reviews"); len(w) != 1 || w["v3"] != 100 {
 		t.Fatalf("default route after rollback %v, want v3 alone (%s)", w, after[1])
 	}
 }
 
 // Scenario 6b: fault injection on a matched route survives the weight changes.
 func TestFaultInjectionPreserved(t *testing.T) {
-	s := newScenarioFor(t, "fault", "ratings", 200, fixture(t, "destination-rule-all.yaml")+"\n---\n"+fixture(t, "virtual-service-ratings-test-abort.yaml"))
+	s := newRolloutFor(t, "fault", "ratings", 200, fixture(t, "destination-rule-all.yaml")+"\n---\n"+fixture(t, "virtual-service-ratings-test-abort.yaml"))
 	var before []map[string]json.RawMessage
-	must(t, json.Unmarshal([]byte("["+join(s.httpRoutes("ratings"))+"]"), &before))
-	s.annotate(fastRollout("v2"))
-	s.waitTS(20*time.Second, "step 2", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	scenario.Must(t, json.Unmarshal([]byte("["+join(s.httpRoutes("ratings"))+"]"), &before))
+	s.Annotate(fastRollout("v2"))
+	s.WaitTS(20*time.Second, "step 2", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
 	var mid []map[string]json.RawMessage
-	must(t, json.Unmarshal([]byte("["+join(s.httpRoutes("ratings"))+"]"), &mid))
+	scenario.Must(t, json.Unmarshal([]byte("["+join(s.httpRoutes("ratings"))+"]"), &mid))
 	for i := range before {
 		for k, v := range before[i] {
 			if k == "route" {
@@ -87,7 +88,7 @@ func TestFaultInjectionPreserved(t *testing.T) {
 			Destination struct{ Subset string } `json:"destination"`
 			Weight      int32                   `json:"weight"`
 		}
-		must(t, json.Unmarshal(mid[i]["route"], &route))
+		scenario.Must(t, json.Unmarshal(mid[i]["route"], &route))
 		got := map[string]int32{}
 		for _, d := range route {
 			got[d.Destination.Subset] = d.Weight
@@ -112,21 +113,21 @@ func join(parts []string) string {
 // Scenario 6c: two VirtualServices routing to the host shift together and roll back together.
 func TestTwoVirtualServicesShiftTogether(t *testing.T) {
 	second := "\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: reviews-edge}\nspec:\n  hosts: [reviews.example.com]\n  http:\n  - timeout: 3s\n    route:\n    - destination: {host: reviews, subset: v1, port: {number: 9080}}\n"
-	s := newScenario(t, "twovs", 200, reviewsRouting+second)
-	s.annotate(fastRollout("v2"))
-	ts := s.waitTS(20*time.Second, "step 2", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
+	s := newRollout(t, "twovs", 200, scenario.Routing+second)
+	s.Annotate(fastRollout("v2"))
+	ts := s.WaitTS(20*time.Second, "step 2", func(ts *sluicev1alpha1.TrafficShift) bool { return ts.Status.Weight == 25 })
 	if len(ts.Status.VirtualServices) != 2 {
-		t.Fatalf("want both VirtualServices managed, status %s", statusJSON(ts))
+		t.Fatalf("want both VirtualServices managed, status %s", scenario.StatusJSON(ts))
 	}
 	for _, vs := range []string{"reviews", "reviews-edge"} {
-		if w := s.weights(vs); w["v1"] != 75 || w["v2"] != 25 {
+		if w := s.Weights(vs); w["v1"] != 75 || w["v2"] != 25 {
 			t.Fatalf("%s weights %v, want v1=75 v2=25", vs, w)
 		}
 	}
-	s.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
-	s.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	s.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	s.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	for _, vs := range []string{"reviews", "reviews-edge"} {
-		if w := s.weights(vs); len(w) != 1 || w["v1"] != 100 {
+		if w := s.Weights(vs); len(w) != 1 || w["v1"] != 100 {
 			t.Fatalf("%s after rollback %v, want v1 alone", vs, w)
 		}
 	}
@@ -135,7 +136,7 @@ func TestTwoVirtualServicesShiftTogether(t *testing.T) {
 			Timeout string `json:"timeout"`
 		} `json:"http"`
 	}
-	must(t, json.Unmarshal(s.vsRaw("reviews-edge"), &edge))
+	scenario.Must(t, json.Unmarshal(s.VSRaw("reviews-edge"), &edge))
 	if edge.HTTP[0].Timeout != "3s" {
 		t.Fatalf("timeout of reviews-edge lost: %+v", edge)
 	}
@@ -144,18 +145,18 @@ func TestTwoVirtualServicesShiftTogether(t *testing.T) {
 // Scenario 6d: a gateway-bound route to the host without subsets is reported, not guessed at.
 func TestGatewayRouteWithoutSubsetReported(t *testing.T) {
 	routing := fixture(t, "destination-rule-all.yaml") + "\n---\n" + fixture(t, "virtual-service-all-v1.yaml") + "\n---\n" + fixture(t, "bookinfo-gateway.yaml")
-	s := newScenarioFor(t, "gateway", "productpage", 50, routing)
-	before := s.vsRaw("bookinfo")
-	s.annotate(map[string]string{"sluice.dev/enabled": "true"})
-	ts := s.waitTS(15*time.Second, "bypass route reported", func(ts *sluicev1alpha1.TrafficShift) bool { return len(ts.Status.BypassRoutes) > 0 })
+	s := newRolloutFor(t, "gateway", "productpage", 50, routing)
+	before := s.VSRaw("bookinfo")
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true"})
+	ts := s.WaitTS(15*time.Second, "bypass route reported", func(ts *sluicev1alpha1.TrafficShift) bool { return len(ts.Status.BypassRoutes) > 0 })
 	if b := ts.Status.BypassRoutes[0]; b.VirtualService != "bookinfo" || b.Index != 0 {
 		t.Fatalf("bypass routes %+v, want bookinfo http[0]", ts.Status.BypassRoutes)
 	}
 	if ts.Status.Phase != sluicev1alpha1.PhaseIdle || ts.Status.Stable != "v1" {
-		t.Fatalf("status %s", statusJSON(ts))
+		t.Fatalf("status %s", scenario.StatusJSON(ts))
 	}
-	s.waitEvent(5*time.Second, "RoutesBypassShift", "bookinfo http[0]")
-	if after := s.vsRaw("bookinfo"); string(after) != string(before) {
+	s.WaitEvent("TrafficShift", 5*time.Second, "RoutesBypassShift", "bookinfo http[0]")
+	if after := s.VSRaw("bookinfo"); string(after) != string(before) {
 		t.Fatalf("gateway VirtualService changed")
 	}
 }

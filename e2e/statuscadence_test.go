@@ -8,6 +8,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -16,7 +17,7 @@ import (
 func tickCount(t *testing.T) uint64 {
 	t.Helper()
 	mfs, err := ctrlRun.Metrics.Gather()
-	must(t, err)
+	scenario.Must(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() == "sluice_tick_duration_seconds" {
 			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
@@ -31,21 +32,21 @@ func tickCount(t *testing.T) uint64 {
 // (--status-every), and still refreshed.
 func TestSteadyRolloutStatusCadence(t *testing.T) {
 	const span = 11 * time.Second
-	s := newScenario(t, "statuscadence", 200, "")
+	s := newRollout(t, "statuscadence", 200, "")
 	healthy := standin.SubsetBehaviour{ErrorRate: 0.002, LatencyP50: 20 * time.Millisecond, LatencyP99: 80 * time.Millisecond}
-	s.fleet.SetBehaviour("v1", healthy)
-	s.fleet.SetBehaviour("v2", healthy)
+	s.Fleet.SetBehaviour("v1", healthy)
+	s.Fleet.SetBehaviour("v2", healthy)
 	_, ann := s.addGateway("v2")
 	ann["sluice.dev/step-duration"] = "10m"
-	s.annotate(ann)
-	ts := s.waitTS(30*time.Second, "step 1 at 5% with a canary window", func(ts *sluicev1alpha1.TrafficShift) bool {
+	s.Annotate(ann)
+	ts := s.WaitTS(30*time.Second, "step 1 at 5% with a canary window", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.Status.Phase == sluicev1alpha1.PhaseProgressing && ts.Status.Weight == 5 &&
 			ts.Status.Window != nil && ts.Status.Window.Canary != nil && ts.Status.Window.Canary.Requests > 0
 	})
 
 	gvr := schema.GroupVersionResource{Group: sluicev1alpha1.GroupVersion.Group, Version: sluicev1alpha1.GroupVersion.Version, Resource: "trafficshifts"}
-	w, err := dyn.Resource(gvr).Namespace(s.ns).Watch(s.ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + s.svc, ResourceVersion: ts.ResourceVersion})
-	must(t, err)
+	w, err := dyn.Resource(gvr).Namespace(s.NS).Watch(s.Ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + s.Svc, ResourceVersion: ts.ResourceVersion})
+	scenario.Must(t, err)
 	defer w.Stop()
 	ticksBefore := tickCount(t)
 	var writes []time.Duration
@@ -73,12 +74,12 @@ func TestSteadyRolloutStatusCadence(t *testing.T) {
 	if len(writes) == 0 || len(writes) > 3 {
 		t.Errorf("%d writes in %s of steady ticks, want 1 to 3 (one per 5 s)", len(writes), span)
 	}
-	after := s.ts()
+	after := s.TS()
 	if after.Status.Weight != 5 || after.Status.Phase != sluicev1alpha1.PhaseProgressing {
-		t.Fatalf("the rollout moved while held: %s", statusJSON(after))
+		t.Fatalf("the rollout moved while held: %s", scenario.StatusJSON(after))
 	}
 	if after.Status.Window == nil || after.Status.Window.Canary == nil || after.Status.Window.Canary.Requests <= ts.Status.Window.Canary.Requests &&
 		after.Status.StepRequests <= ts.Status.StepRequests {
-		t.Errorf("the status window was not refreshed: before %s, after %s", statusJSON(ts), statusJSON(after))
+		t.Errorf("the status window was not refreshed: before %s, after %s", scenario.StatusJSON(ts), scenario.StatusJSON(after))
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
 
@@ -28,21 +29,21 @@ var holdAt25 = map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canar
 // over from its first step; the weights it had are never written back by themselves.
 func TestVirtualServiceDeletedMidRollout(t *testing.T) {
 	r := newRollout(t, "vsdeleted", 200)
-	r.annotate(holdAt25)
-	r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
+	r.Annotate(holdAt25)
+	r.WaitTS(30*time.Second, "step 2 (25 %)", scenario.WeightIs(25))
 
-	must(t, env.Client.Delete(r.ctx, &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: r.ns, Name: r.svc}}))
-	ts := r.waitTS(10*time.Second, "Invalid", phaseIs(sluicev1alpha1.PhaseInvalid))
+	scenario.Must(t, env.Client.Delete(r.Ctx, &networkingv1.VirtualService{ObjectMeta: metav1.ObjectMeta{Namespace: r.NS, Name: r.Svc}}))
+	ts := r.WaitTS(10*time.Second, "Invalid", scenario.PhaseIs(sluicev1alpha1.PhaseInvalid))
 	if d := ts.Status.LastDecision; d == nil || d.Reason != "NoVirtualService" {
-		t.Fatalf("status after the VirtualService was deleted: %s", statusJSON(ts))
+		t.Fatalf("status after the VirtualService was deleted: %s", scenario.StatusJSON(ts))
 	}
-	r.waitEvent("TrafficShift", 5*time.Second, "NoVirtualService", "no VirtualService")
-	r.waitEvent("Service", 5*time.Second, "NoVirtualService", "no VirtualService")
+	r.WaitEvent("TrafficShift", 5*time.Second, "NoVirtualService", "no VirtualService")
+	r.WaitEvent("Service", 5*time.Second, "NoVirtualService", "no VirtualService")
 
 	back := time.Now()
-	r.create(virtualService)
-	r.waitTS(30*time.Second, "the rollout started over, at 25 % again", func(ts *sluicev1alpha1.TrafficShift) bool {
-		return weightIs(25)(ts) && ts.Status.RolloutStartedAt != nil && ts.Status.RolloutStartedAt.After(back.Add(-time.Second))
+	r.Apply(scenario.VirtualService)
+	r.WaitTS(30*time.Second, "the rollout started over, at 25 % again", func(ts *sluicev1alpha1.TrafficShift) bool {
+		return scenario.WeightIs(25)(ts) && ts.Status.RolloutStartedAt != nil && ts.Status.RolloutStartedAt.After(back.Add(-time.Second))
 	})
 	r.canarySeq(0, 5, 25, 0, 5, 25)
 	r.checkInvariants(6)
@@ -55,11 +56,11 @@ func TestVirtualServiceDeletedMidRollout(t *testing.T) {
 // canary weight 0.
 func TestCanarySubsetRemovedMidRollout(t *testing.T) {
 	r := newRollout(t, "subsetgone", 200)
-	r.annotate(holdAt25)
-	r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
+	r.Annotate(holdAt25)
+	r.WaitTS(30*time.Second, "step 2 (25 %)", scenario.WeightIs(25))
 
 	dr := &networkingv1.DestinationRule{}
-	must(t, env.Client.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: r.svc}, dr))
+	scenario.Must(t, env.Client.Get(r.Ctx, client.ObjectKey{Namespace: r.NS, Name: r.Svc}, dr))
 	subsets := dr.Spec.Subsets[:0]
 	for _, s := range dr.Spec.Subsets {
 		if s.Name != "v2" {
@@ -68,22 +69,22 @@ func TestCanarySubsetRemovedMidRollout(t *testing.T) {
 	}
 	dr.Spec.Subsets = subsets
 	removed := time.Now()
-	must(t, env.Client.Update(r.ctx, dr))
+	scenario.Must(t, env.Client.Update(r.Ctx, dr))
 	zero, ok := r.pollCanaryZero(removed, 10*time.Second)
 	if !ok {
-		t.Fatalf("canary still routed after its subset was removed: %v", r.weights())
+		t.Fatalf("canary still routed after its subset was removed: %v", r.Weights(r.Svc))
 	}
 	t.Logf("DestinationRule subset removed → canary weight 0: %s (n=1)", zero.Sub(removed).Round(time.Millisecond))
-	if w := r.weights(); len(w) != 1 || w["v1"] != 100 {
+	if w := r.Weights(r.Svc); len(w) != 1 || w["v1"] != 100 {
 		t.Fatalf("route after the rollback: %v, want v1 alone at 100", w)
 	}
-	r.waitEvent("TrafficShift", 5*time.Second, "RolledBack", "CanarySubsetRemoved")
-	ts := r.waitTS(10*time.Second, "Invalid after the rollback", phaseIs(sluicev1alpha1.PhaseInvalid))
+	r.WaitEvent("TrafficShift", 5*time.Second, "RolledBack", "CanarySubsetRemoved")
+	ts := r.WaitTS(10*time.Second, "Invalid after the rollback", scenario.PhaseIs(sluicev1alpha1.PhaseInvalid))
 	if h := ts.Status.History; len(h) != 1 || h[0].Result != sluicev1alpha1.PhaseRolledBack || h[0].Reason != "CanarySubsetRemoved" {
-		t.Fatalf("history: %s", statusJSON(ts))
+		t.Fatalf("history: %s", scenario.StatusJSON(ts))
 	}
 	if d := ts.Status.LastDecision; d == nil || d.Reason != "SubsetNotFound" || ts.Status.Weight != 0 {
-		t.Fatalf("status: %s", statusJSON(ts))
+		t.Fatalf("status: %s", scenario.StatusJSON(ts))
 	}
 	r.canarySeq(0, 5, 25, 0)
 	r.checkInvariants(4)
@@ -97,13 +98,13 @@ var tsGVR = schema.GroupVersionResource{Group: "sluice.dev", Version: "v1alpha1"
 // write) on the watch events of the VirtualService and of the TrafficShift.
 func TestOptOutMidRollout(t *testing.T) {
 	r := newRollout(t, "optout", 200)
-	r.annotate(holdAt25)
-	ts := r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
-	w, err := dyn.Resource(tsGVR).Namespace(r.ns).Watch(r.ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + r.svc, ResourceVersion: ts.ResourceVersion})
-	must(t, err)
+	r.Annotate(holdAt25)
+	ts := r.WaitTS(30*time.Second, "step 2 (25 %)", scenario.WeightIs(25))
+	w, err := dyn.Resource(tsGVR).Namespace(r.NS).Watch(r.Ctx, metav1.ListOptions{FieldSelector: "metadata.name=" + r.Svc, ResourceVersion: ts.ResourceVersion})
+	scenario.Must(t, err)
 	defer w.Stop()
 
-	r.annotate(map[string]string{"sluice.dev/enabled": ""})
+	r.Annotate(map[string]string{"sluice.dev/enabled": ""})
 	var endedRV, deletedRV int64
 	deadline := time.After(15 * time.Second)
 	for deletedRV == 0 {
@@ -122,7 +123,7 @@ func TestOptOutMidRollout(t *testing.T) {
 				endedRV = rv(t, u.GetResourceVersion())
 			}
 		case <-deadline:
-			t.Fatalf("the TrafficShift was not deleted within 15s of the opt-out; status %s", statusJSON(r.ts()))
+			t.Fatalf("the TrafficShift was not deleted within 15s of the opt-out; status %s", scenario.StatusJSON(r.TS()))
 		}
 	}
 	if endedRV == 0 {
@@ -131,7 +132,7 @@ func TestOptOutMidRollout(t *testing.T) {
 	zeroRV := int64(0)
 	for _, ev := range r.vs.Events() {
 		var vs networkingv1.VirtualService
-		must(t, json.Unmarshal(ev.Object, &vs))
+		scenario.Must(t, json.Unmarshal(ev.Object, &vs))
 		if zeroRV == 0 && ev.Type != watch.Deleted && r.canaryWeight(&vs) == 0 && rv(t, vs.ResourceVersion) > rv(t, ts.ResourceVersion) {
 			zeroRV = rv(t, vs.ResourceVersion)
 		}
@@ -139,11 +140,11 @@ func TestOptOutMidRollout(t *testing.T) {
 	if zeroRV == 0 || zeroRV > endedRV || endedRV > deletedRV {
 		t.Fatalf("order of writes (resourceVersions): canary weight 0 at %d, TrafficShift says RolledBack at %d, deleted at %d; want them in that order", zeroRV, endedRV, deletedRV)
 	}
-	if got := r.weights(); len(got) != 1 || got["v1"] != 100 {
+	if got := r.Weights(r.Svc); len(got) != 1 || got["v1"] != 100 {
 		t.Fatalf("route after the opt-out: %v", got)
 	}
-	r.waitEvent("TrafficShift", 5*time.Second, "OptedOut", "all traffic returned")
-	if err := env.Client.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: r.svc}, &sluicev1alpha1.TrafficShift{}); !apierrors.IsNotFound(err) {
+	r.WaitEvent("TrafficShift", 5*time.Second, "OptedOut", "all traffic returned")
+	if err := env.Client.Get(r.Ctx, client.ObjectKey{Namespace: r.NS, Name: r.Svc}, &sluicev1alpha1.TrafficShift{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("TrafficShift still there after the opt-out: %v", err)
 	}
 	r.canarySeq(0, 5, 25, 0)
@@ -156,22 +157,22 @@ func TestOptOutMidRollout(t *testing.T) {
 // the rollout then goes on to promotion. Only the deleted history is lost.
 func TestTrafficShiftDeletedMidRollout(t *testing.T) {
 	r := newRollout(t, "tsdeleted", 200)
-	r.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
+	r.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
 		"sluice.dev/steps": "5:1s,25:4s,50:2s,100:1s", "sluice.dev/min-requests": "20"})
-	old := r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
+	old := r.WaitTS(30*time.Second, "step 2 (25 %)", scenario.WeightIs(25))
 
-	must(t, env.Client.Delete(r.ctx, old))
-	ts := r.waitTS(10*time.Second, "a new TrafficShift adopting the rollout", func(ts *sluicev1alpha1.TrafficShift) bool {
+	scenario.Must(t, env.Client.Delete(r.Ctx, old))
+	ts := r.WaitTS(10*time.Second, "a new TrafficShift adopting the rollout", func(ts *sluicev1alpha1.TrafficShift) bool {
 		return ts.UID != old.UID && ts.Status.Phase != ""
 	})
 	if c := meta.FindStatusCondition(ts.Status.Conditions, sluicev1alpha1.ConditionProgressing); c == nil || c.Reason != "RolloutAdopted" || ts.Status.Step != 2 || ts.Status.Weight != 25 ||
 		ts.Status.Stable != "v1" || ts.Status.Canary != "v2" || ts.Status.Phase != sluicev1alpha1.PhaseProgressing {
-		t.Fatalf("the new TrafficShift: %s", statusJSON(ts))
+		t.Fatalf("the new TrafficShift: %s", scenario.StatusJSON(ts))
 	}
-	r.waitEvent("TrafficShift", 5*time.Second, "RolloutAdopted", "no rollout on record")
-	ts = r.waitTS(30*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
+	r.WaitEvent("TrafficShift", 5*time.Second, "RolloutAdopted", "no rollout on record")
+	ts = r.WaitTS(30*time.Second, "Promoted", scenario.PhaseIs(sluicev1alpha1.PhasePromoted))
 	if ts.Status.Stable != "v2" {
-		t.Fatalf("promoted status: %s", statusJSON(ts))
+		t.Fatalf("promoted status: %s", scenario.StatusJSON(ts))
 	}
 	r.canarySeq(0, 5, 25, 50, 100)
 	r.checkInvariants(5)
@@ -180,6 +181,6 @@ func TestTrafficShiftDeletedMidRollout(t *testing.T) {
 func rv(t *testing.T, s string) int64 {
 	t.Helper()
 	n, err := strconv.ParseInt(s, 10, 64)
-	must(t, err)
+	scenario.Must(t, err)
 	return n
 }

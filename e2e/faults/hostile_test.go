@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -34,9 +35,9 @@ const hostilePods = 50
 // at a healthy probe pod: the time between its scrapes, minus the 500 ms interval).
 func TestHostileStatsEndpoints(t *testing.T) {
 	r := newRollout(t, "hostile", 200)
-	r.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
+	r.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
 		"sluice.dev/steps": "5:1s,25:5m,50,100", "sluice.dev/min-requests": "20"})
-	r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
+	r.WaitTS(30*time.Second, "step 2 (25 %)", scenario.WeightIs(25))
 
 	n := nsCounter.Add(1)
 	kinds := []hostility{hang, garbage, truncated, endless, drip}
@@ -49,17 +50,17 @@ func TestHostileStatsEndpoints(t *testing.T) {
 		r.addHostilePod(fmt.Sprintf("hostile-%s-%d", h, i), subset, ip)
 	}
 	added := time.Now()
-	ctx, cancel := context.WithCancel(r.ctx)
+	ctx, cancel := context.WithCancel(r.Ctx)
 	peak := heapPeak(ctx)
 	cpu0 := cpuTime(t)
 	var failedSeen [2]int32
 	for time.Since(added) < 20*time.Second {
-		ts := r.ts()
+		ts := r.TS()
 		if ts == nil {
 			continue
 		}
 		if ts.Status.Phase != sluicev1alpha1.PhaseProgressing || ts.Status.Weight != 25 {
-			t.Fatalf("the hostile endpoints moved the rollout: %s", statusJSON(ts))
+			t.Fatalf("the hostile endpoints moved the rollout: %s", scenario.StatusJSON(ts))
 		}
 		if w := ts.Status.Window; w != nil && w.Canary != nil && w.Stable != nil {
 			failedSeen = [2]int32{max(failedSeen[0], w.Stable.FailedPods), max(failedSeen[1], w.Canary.FailedPods)}
@@ -105,7 +106,7 @@ func intervalLags(hits []time.Time, since time.Time, every time.Duration) []time
 func tickLagSummary(t *testing.T) string {
 	t.Helper()
 	mfs, err := ctrlRun.Metrics.Gather()
-	must(t, err)
+	scenario.Must(t, err)
 	for _, mf := range mfs {
 		if mf.GetName() != "sluice_tick_lag_seconds" {
 			continue
@@ -130,7 +131,7 @@ func bucketBound(h *dto.Histogram, q float64) time.Duration {
 func cpuTime(t *testing.T) time.Duration {
 	t.Helper()
 	var ru syscall.Rusage
-	must(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	scenario.Must(t, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
@@ -156,7 +157,7 @@ type hostileServer struct {
 func startHostile(t *testing.T, ip string, h hostility) *hostileServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(standin.StatsPort)))
-	must(t, err)
+	scenario.Must(t, err)
 	hs := &hostileServer{}
 	hs.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { hs.serve(w, req, h) })}
 	go func() { _ = hs.srv.Serve(ln) }()
@@ -215,16 +216,16 @@ func (hs *hostileServer) hits() []time.Time {
 // addHostilePod creates a Running, Ready pod of subset at ip, as a kubelet would report
 // it, whose stats port is served by a hostile server.
 func (r *rollout) addHostilePod(name, subset, ip string) {
-	r.t.Helper()
+	r.T.Helper()
 	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.ns, Labels: map[string]string{"app": r.svc, "version": subset}},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.NS, Labels: map[string]string{"app": r.Svc, "version": subset}},
 		Spec: corev1.PodSpec{Containers: []corev1.Container{
 			{Name: "app", Image: standin.Image},
 			{Name: "istio-proxy", Image: standin.Image, Ports: []corev1.ContainerPort{{ContainerPort: standin.StatsPort}}},
 		}},
 	}
-	created, err := kube.CoreV1().Pods(r.ns).Create(r.ctx, pod, metav1.CreateOptions{})
-	must(r.t, err)
+	created, err := kube.CoreV1().Pods(r.NS).Create(r.Ctx, pod, metav1.CreateOptions{})
+	scenario.Must(r.T, err)
 	now := metav1.Now()
 	created.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}, StartTime: &now, QOSClass: created.Status.QOSClass}
 	for _, c := range []corev1.PodConditionType{corev1.PodScheduled, corev1.PodInitialized, corev1.ContainersReady, corev1.PodReady} {
@@ -235,21 +236,21 @@ func (r *rollout) addHostilePod(name, subset, ip string) {
 		created.Status.ContainerStatuses = append(created.Status.ContainerStatuses, corev1.ContainerStatus{Name: c.Name, Image: c.Image, Ready: true, Started: &started,
 			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
 	}
-	_, err = kube.CoreV1().Pods(r.ns).UpdateStatus(r.ctx, created, metav1.UpdateOptions{})
-	must(r.t, err)
+	_, err = kube.CoreV1().Pods(r.NS).UpdateStatus(r.Ctx, created, metav1.UpdateOptions{})
+	scenario.Must(r.T, err)
 }
 
 // vmHWM is this process's peak resident set size (VmHWM), in bytes.
 func vmHWM(t *testing.T) int64 {
 	t.Helper()
 	f, err := os.Open("/proc/self/status")
-	must(t, err)
+	scenario.Must(t, err)
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
 			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			must(t, err)
+			scenario.Must(t, err)
 			return kb << 10
 		}
 	}

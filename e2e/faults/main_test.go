@@ -13,6 +13,7 @@ import (
 
 	"github.com/sluicedev/sluice/e2e/cluster"
 	"github.com/sluicedev/sluice/e2e/inproc"
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/pkg/controller/manager"
 )
 
@@ -20,6 +21,8 @@ var (
 	env  *cluster.Cluster
 	kube kubernetes.Interface
 	dyn  dynamic.Interface
+	// clients are env's clients, for e2e/scenario.
+	clients scenario.Env
 	// ctrlRun is the sluice controller running in this process.
 	ctrlRun *inproc.Controller
 )
@@ -42,14 +45,11 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
-	if kube, err = kubernetes.NewForConfig(env.Config); err != nil {
+	if clients, err = scenario.NewEnv(env.Client, env.Config); err != nil {
 		fmt.Println("faults:", err)
 		return 1
 	}
-	if dyn, err = dynamic.NewForConfig(env.Config); err != nil {
-		fmt.Println("faults:", err)
-		return 1
-	}
+	kube, dyn = clients.Kube, clients.Dyn
 	logPath := filepath.Join(os.TempDir(), fmt.Sprintf("sluice-faults-controller-%d.log", os.Getpid()))
 	fmt.Println("faults: controller log at", logPath)
 	if ctrlRun, err = inproc.Start(context.Background(), env.Config, manager.Options{ScrapeTimeout: scrapeTimeout, ClusterName: "faults"}, logPath); err != nil {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicedev/sluice/e2e/scenario"
 	"github.com/sluicedev/sluice/e2e/standin"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
 )
@@ -24,21 +25,21 @@ const outage = 6 * time.Second
 // moved while the control plane was away.
 func TestEtcdThenAPIServerRestartedMidRollout(t *testing.T) {
 	r := newRollout(t, "restart", 200)
-	r.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
+	r.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
 		"sluice.dev/steps": "5:1s,25:4s,50:4s,100:1s", "sluice.dev/min-requests": "20"})
-	before := r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
+	before := r.WaitTS(30*time.Second, "step 2 (25 %)", scenario.WeightIs(25))
 
 	down(t, "etcd", env.StopEtcd, env.StartEtcd, nil)
-	r.waitTS(30*time.Second, "step 3 (50 %)", weightIs(50))
+	r.WaitTS(30*time.Second, "step 3 (50 %)", scenario.WeightIs(50))
 	down(t, "the API server", env.StopAPIServer, env.StartAPIServer, nil)
 
-	ts := r.waitTS(60*time.Second, "Promoted", phaseIs(sluicev1alpha1.PhasePromoted))
+	ts := r.WaitTS(60*time.Second, "Promoted", scenario.PhaseIs(sluicev1alpha1.PhasePromoted))
 	r.canarySeq(0, 5, 25, 50, 100)
 	if ts.Status.RolloutStartedAt == nil || !ts.Status.RolloutStartedAt.Equal(before.Status.RolloutStartedAt) {
 		t.Fatalf("the rollout started over: started %v before the restarts, %v after", before.Status.RolloutStartedAt, ts.Status.RolloutStartedAt)
 	}
 	if h := ts.Status.History; len(h) != 1 || h[0].Result != sluicev1alpha1.PhasePromoted {
-		t.Fatalf("history after the restarts: %s", statusJSON(ts))
+		t.Fatalf("history after the restarts: %s", scenario.StatusJSON(ts))
 	}
 	r.checkInvariants(5)
 }
@@ -48,24 +49,24 @@ func TestEtcdThenAPIServerRestartedMidRollout(t *testing.T) {
 // VirtualService (polled every 10 ms).
 func TestRollbackWhileAPIServerDown(t *testing.T) {
 	r := newRollout(t, "apidown", 200)
-	r.annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
+	r.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
 		"sluice.dev/steps": "5:1s,25:5m,50,100", "sluice.dev/min-requests": "20"})
-	r.waitTS(30*time.Second, "step 2 (25 %)", weightIs(25))
+	r.WaitTS(30*time.Second, "step 2 (25 %)", scenario.WeightIs(25))
 
 	down(t, "the API server", env.StopAPIServer, env.StartAPIServer, func() {
-		r.fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 0.5})
+		r.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 0.5})
 	})
 	back := time.Now() // healthy and answering reads
 	zero, ok := r.pollCanaryZero(back, 30*time.Second)
 	if !ok {
-		t.Fatalf("canary weight not 0 within 30s of the API server's return; weights %v", r.weights())
+		t.Fatalf("canary weight not 0 within 30s of the API server's return; weights %v", r.Weights(r.Svc))
 	}
 	t.Logf("API server back → canary weight 0: %s (n=1, outage %s)", zero.Sub(back).Round(time.Millisecond), outage)
-	ts := r.waitTS(10*time.Second, "RolledBack", phaseIs(sluicev1alpha1.PhaseRolledBack))
+	ts := r.WaitTS(10*time.Second, "RolledBack", scenario.PhaseIs(sluicev1alpha1.PhaseRolledBack))
 	if d := ts.Status.LastDecision; d == nil || d.Reason != "ErrorRate" || ts.Status.Weight != 0 {
-		t.Fatalf("rolled-back status: %s", statusJSON(ts))
+		t.Fatalf("rolled-back status: %s", scenario.StatusJSON(ts))
 	}
-	r.waitEvent("TrafficShift", 10*time.Second, "RolledBack", "ErrorRate")
+	r.WaitEvent("TrafficShift", 10*time.Second, "RolledBack", "ErrorRate")
 	r.canarySeq(0, 5, 25, 0)
 	r.checkInvariants(4)
 }
@@ -74,12 +75,12 @@ func TestRollbackWhileAPIServerDown(t *testing.T) {
 // again and waits until the API server answers reads again.
 func down(t *testing.T, what string, stop, start func() error, whileDown func()) {
 	t.Helper()
-	must(t, stop())
+	scenario.Must(t, stop())
 	if whileDown != nil {
 		whileDown()
 	}
 	time.Sleep(outage)
-	must(t, start())
+	scenario.Must(t, start())
 	deadline := time.Now().Add(30 * time.Second)
 	for env.Client.Get(context.Background(), client.ObjectKey{Name: "default"}, &corev1.Namespace{}) != nil {
 		if time.Now().After(deadline) {
@@ -98,9 +99,9 @@ func waitControllerSees(t *testing.T, what string) {
 	ctx := context.Background()
 	ns := fmt.Sprintf("faults-probe-%d", nsCounter.Add(1))
 	start := time.Now()
-	must(t, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
+	scenario.Must(t, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
 	defer func() { _ = env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) }()
-	must(t, env.Client.Create(ctx, &corev1.Service{
+	scenario.Must(t, env.Client.Create(ctx, &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns, Annotations: map[string]string{"sluice.dev/enabled": "true"}},
 		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
 	}))
@@ -118,8 +119,8 @@ func waitControllerSees(t *testing.T, what string) {
 func (r *rollout) pollCanaryZero(since time.Time, timeout time.Duration) (time.Time, bool) {
 	for time.Since(since) < timeout {
 		vs := &networkingv1.VirtualService{}
-		if err := env.Client.Get(r.ctx, client.ObjectKey{Namespace: r.ns, Name: r.svc}, vs); err == nil {
-			if standin.DefaultRouteWeights(vs, r.ns, r.svc)["v2"] == 0 {
+		if err := env.Client.Get(r.Ctx, client.ObjectKey{Namespace: r.NS, Name: r.Svc}, vs); err == nil {
+			if standin.DefaultRouteWeights(vs, r.NS, r.Svc)["v2"] == 0 {
 				return time.Now(), true
 			}
 		}
