@@ -97,6 +97,13 @@ func (rm *rolloutMemory) noteFailure(in analysis.Input, now time.Time) {
 	}
 }
 
+// size is how many rollouts are remembered: the active ones.
+func (m *memory) size() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.m)
+}
+
 func (m *memory) forget(key types.NamespacedName) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

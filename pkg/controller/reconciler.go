@@ -55,6 +55,9 @@ type Reconciler struct {
 	// StatusEvery bounds how often a tick that changed nothing but the window rewrites the
 	// status (default DefaultStatusEvery, 5s).
 	StatusEvery time.Duration
+	// StatusRefreshRate bounds the window-only refreshes of all rollouts together, per
+	// second (0: DefaultStatusRefreshRate; negative: no bound).
+	StatusRefreshRate float64
 	// Cluster names this cluster in rollout records (--cluster-name).
 	Cluster string
 	// RecordLog writes one JSON line per rollout record (info, warn for rollbacks); nil

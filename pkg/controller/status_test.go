@@ -112,3 +112,25 @@ func TestTickStatusDue(t *testing.T) {
 		})
 	}
 }
+
+func TestRefreshEvery(t *testing.T) {
+	for name, tc := range map[string]struct {
+		base   time.Duration
+		active int
+		rate   float64
+		want   time.Duration
+	}{
+		"few rollouts keep the base":             {5 * time.Second, 10, 20, 5 * time.Second},
+		"exactly rate × base keeps the base":     {5 * time.Second, 100, 20, 5 * time.Second},
+		"1,000 rollouts at 20/s: every 50 s":     {5 * time.Second, 1000, 20, 50 * time.Second},
+		"101 rollouts spread just past the base": {5 * time.Second, 101, 20, 5050 * time.Millisecond},
+		"no budget":                              {5 * time.Second, 1000, -1, 5 * time.Second},
+		"nothing active":                         {5 * time.Second, 0, 20, 5 * time.Second},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := refreshEvery(tc.base, tc.active, tc.rate); got != tc.want {
+				t.Fatalf("refreshEvery(%v, %d, %v) = %v, want %v", tc.base, tc.active, tc.rate, got, tc.want)
+			}
+		})
+	}
+}

@@ -59,6 +59,11 @@ type Options struct {
 	// StatusEvery bounds how often a steady rollout's status window is rewritten
 	// (0: controller.DefaultStatusEvery).
 	StatusEvery time.Duration
+	// StatusRefreshRate bounds all rollouts' window-only status refreshes per second.
+	StatusRefreshRate float64
+	// APIQPS and APIBurst are the client's rate limit towards the API server.
+	APIQPS   float64
+	APIBurst int
 	// CallerPageMaxAge is how old a stats-from caller's page may be and still serve
 	// another Service's read (0: source.DefaultPageMaxAge, half the default tick; negative:
 	// only overlapping reads share a request).
@@ -101,6 +106,9 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ScrapeTimeout, "scrape-timeout", 400*time.Millisecond, "timeout of one stats scrape")
 	fs.IntVar(&o.StatsPort, "stats-port", 15090, "port of the sidecars' Prometheus stats")
 	fs.DurationVar(&o.StatusEvery, "status-every", controller.DefaultStatusEvery, "how often a rollout's TrafficShift status is rewritten when only its stats window changed (a change of phase, step, weight, conditions or decision is written at once)")
+	fs.Float64Var(&o.StatusRefreshRate, "status-refresh-rate", controller.DefaultStatusRefreshRate, "window-only status refreshes per second for all rollouts together: past status-refresh-rate × status-every active rollouts, each refreshes less often (negative: no bound)")
+	fs.Float64Var(&o.APIQPS, "kube-api-qps", 100, "requests per second to the API server (the Lease has its own connection and limit)")
+	fs.IntVar(&o.APIBurst, "kube-api-burst", 200, "burst of requests to the API server")
 	fs.DurationVar(&o.CallerPageMaxAge, "caller-page-max-age", source.DefaultPageMaxAge, "how old a stats-from caller's page may be and still serve another Service's read: every Service reading a caller pod shares one scrape of it within this age (keep it at most half the shortest tick interval; negative: share only overlapping reads)")
 	fs.IntVar(&o.ConfigDumpPort, "config-dump-port", 0, "port of the stats-from callers' /config_dump; when set, each weight write is confirmed there and a step's dwell starts at confirmation (0 disables)")
 	fs.Func("istiod-debug-url", "debug HTTP endpoint of istiod, e.g. http://istiod.istio-system:15014 (repeat or comma-separate for every replica); when set, each weight write is confirmed through istiod's /debug/syncz and /debug/config_dump, for callers whose Envoy admin is not reachable", func(v string) error {
@@ -193,6 +201,7 @@ func newLogger(o Options) (logr.Logger, *uberzap.Logger, error) {
 // newManager creates the controller-runtime manager, with leader election when o asks;
 // the fence then guards the reconciler's writes.
 func newManager(cfg *rest.Config, o Options, logger logr.Logger) (ctrl.Manager, *Fence, error) {
+	cfg = withRateLimit(cfg, o.APIQPS, o.APIBurst)
 	scheme, err := Scheme()
 	if err != nil {
 		return nil, nil, err
@@ -238,11 +247,12 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 			Callers: &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort,
 				Pages: source.NewCallerPages(scraper, o.CallerPageMaxAge)},
 		},
-		Metrics:     m,
-		StatusEvery: o.StatusEvery,
-		Cluster:     o.ClusterName,
-		RecordLog:   raw.Named("rollout"),
-		Notify:      o.Notify,
+		Metrics:           m,
+		StatusEvery:       o.StatusEvery,
+		StatusRefreshRate: o.StatusRefreshRate,
+		Cluster:           o.ClusterName,
+		RecordLog:         raw.Named("rollout"),
+		Notify:            o.Notify,
 	}
 	if err := dataPlane(r, mgr, o, scraper); err != nil {
 		return nil, err
@@ -342,4 +352,16 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// withRateLimit is cfg with the client's rate limit set (controller-runtime's default is
+// 20/s, burst 30: with a hundred rollouts a rollback's patch would queue behind status
+// writes). qps <= 0 keeps cfg's own.
+func withRateLimit(cfg *rest.Config, qps float64, burst int) *rest.Config {
+	if qps <= 0 {
+		return cfg
+	}
+	c := rest.CopyConfig(cfg)
+	c.QPS, c.Burst = float32(qps), max(burst, 1)
+	return c
 }
