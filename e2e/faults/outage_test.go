@@ -26,7 +26,9 @@ const outage = 6 * time.Second
 func TestEtcdThenAPIServerRestartedMidRollout(t *testing.T) {
 	r := newRollout(t, "restart", 200)
 	r.Annotate(map[string]string{"sluice.dev/enabled": "true", "sluice.dev/canary": "v2",
-		"sluice.dev/steps": "5:1s,25:4s,50:4s,100:1s", "sluice.dev/min-requests": "20"})
+		// Step 3 dwells 10 s: the test must still see it after the etcd restart's wait for
+		// a healthy API server (with 4 s a slow restart let it pass unseen to 100 %).
+		"sluice.dev/steps": "5:1s,25:4s,50:10s,100:1s", "sluice.dev/min-requests": "20"})
 	before := r.WaitTS(30*time.Second, "step 2 (25 %)", scenario.WeightIs(25))
 
 	down(t, "etcd", env.StopEtcd, env.StartEtcd, nil)
