@@ -46,6 +46,12 @@ func watchPhases(t *testing.T) *phaseLog {
 }
 
 func (l *phaseLog) add(u *unstructured.Unstructured) {
+	// Before its rollout starts a TrafficShift can be briefly Invalid while the cache has
+	// not yet seen the DestinationRule created with the Service (SubsetNotFound, "looked
+	// at none"): set-up, not an edit's doing.
+	if started, _, _ := unstructured.NestedString(u.Object, "status", "rolloutStartedAt"); started == "" {
+		return
+	}
 	phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
 	why, _, _ := unstructured.NestedString(u.Object, "status", "pausedReason")
 	if why == "" {
