@@ -44,6 +44,7 @@ func TestEtcdThenAPIServerRestartedMidRollout(t *testing.T) {
 		t.Fatalf("history after the restarts: %s", scenario.StatusJSON(ts))
 	}
 	r.checkInvariants(5)
+	checkDwells(t, stepRecords(t, r.NS), []time.Duration{time.Second, 4 * time.Second, 10 * time.Second, time.Second})
 }
 
 // The canary fails while the API server is down: the rollback is written as soon as the

@@ -110,19 +110,23 @@ func (r *Reconciler) promote(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	return nil
 }
 
-// advance writes the next step's weight; the step's dwell starts now (or at confirmation).
+// advance writes the next step's weight. The step's dwell starts when every
+// VirtualService took the weight (or at confirmation), not at the decision: a write that
+// waited on the API server (etcd down: the patch is held until etcd is back) would
+// otherwise count the wait as dwell, and the step could end at its first tick.
 func (r *Reconciler) advance(ctx context.Context, w *world, ts *sluicev1alpha1.TrafficShift, rm *rolloutMemory, t lifecycle.Transition, now time.Time) error {
 	if o := r.setWeight(ctx, w, client.ObjectKeyFromObject(ts), t.Stable, t.Canary, t.Weight); !o.Complete() {
 		r.undoStep(ctx, w, ts, t, o, ts.Status.Weight, now)
 		return errStepNotWritten
 	}
+	applied := r.Clock.Now()
 	r.writesComplete(ts, t.Weight)
 	st := &ts.Status
 	st.LastDecision = decision(t, now)
 	st.Step, st.Weight = t.Step, t.Weight
-	st.StepStartedAt, st.StepRequests = microPtr(now), 0
+	st.StepStartedAt, st.StepRequests = microPtr(applied), 0
 	rm.step, rm.stepReqs = st.Step, 0
-	r.expectWrite(w, ts, rm, t.Weight, r.Clock.Now(), true)
+	r.expectWrite(w, ts, rm, t.Weight, applied, true)
 	setCondition(ts, sluicev1alpha1.ConditionProgressing, true, reason.StepAdvanced, t.Events[0].Note)
 	return nil
 }

@@ -39,6 +39,7 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 		r.undoStep(ctx, w, ts, t, o, 0, now)
 		return ctrl.Result{RequeueAfter: startRetry}, r.writeStatusIfChanged(ctx, ts, before)
 	}
+	applied := r.Clock.Now() // the first step's dwell counts from here (see advance)
 	r.writesComplete(ts, t.Weight)
 	r.events(ts, w.svc, t.Events)
 	st := &ts.Status
@@ -47,14 +48,14 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	st.Phase, st.PausedReason = t.Phase, t.PausedReason
 	st.Stable, st.Canary = t.Stable, t.Canary
 	st.Step, st.Weight = t.Step, t.Weight
-	st.RolloutStartedAt, st.StepStartedAt, st.WaitingSince = microPtr(now), microPtr(now), nil
+	st.RolloutStartedAt, st.StepStartedAt, st.WaitingSince = microPtr(now), microPtr(applied), nil
 	st.StepRequests, st.Window = 0, nil
 	if t.Retry != "" {
 		st.LastRetry = t.Retry
 	}
 	r.noteRoutes(w, ts, w.routing(t.Stable, t.Canary), nil)
 	rm.lastTick, rm.world = now, w
-	r.expectWrite(w, ts, rm, t.Weight, r.Clock.Now(), true)
+	r.expectWrite(w, ts, rm, t.Weight, applied, true)
 	why := reason.RolloutStarted
 	if t.Adopt { // the routes held t.Weight already: nothing moved
 		why, weightBefore = t.Reason, t.Weight
