@@ -2,13 +2,11 @@ package faults
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/e2e/scenario"
@@ -95,26 +93,22 @@ func down(t *testing.T, what string, stop, start func() error, whileDown func())
 	t.Cleanup(func() { waitControllerSees(t, what) })
 }
 
-// waitControllerSees measures, after an outage, how long until the controller notices a
-// newly opted-in Service (its informers resume watching only after their backoff), and
-// waits for it so that the next test starts with a controller that sees what it creates.
+// waitControllerSees measures, after an outage, how long until the controller judges a
+// newly opted-in Service valid: its Service, VirtualService and DestinationRule all seen
+// (its informers resume watching only after their backoff, up to about a minute). It
+// waits for it, so that the next test starts with a controller that sees what it creates.
 func waitControllerSees(t *testing.T, what string) {
-	ctx := context.Background()
-	ns := fmt.Sprintf("faults-probe-%d", nsCounter.Add(1))
+	spec := rolloutSpec("probe", 0, 0)
+	spec.Pods = nil
 	start := time.Now()
-	scenario.Must(t, env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}))
-	defer func() { _ = env.Client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}) }()
-	scenario.Must(t, env.Client.Create(ctx, &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: "probe", Namespace: ns, Annotations: map[string]string{"sluice.dev/enabled": "true"}},
-		Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
-	}))
-	for env.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "probe"}, &sluicev1alpha1.TrafficShift{}) != nil {
-		if time.Since(start) > 3*time.Minute {
-			t.Fatalf("the controller did not see a new Service within 3 min after %s came back", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("after %s came back: a new opted-in Service seen by the controller (its TrafficShift created) %s after its creation", what, time.Since(start).Round(100*time.Millisecond))
+	s, err := scenario.Build(clients, spec)
+	scenario.Must(t, err)
+	defer s.Close()
+	s.T = t
+	s.Annotate(map[string]string{"sluice.dev/enabled": "true"})
+	s.WaitTS(3*time.Minute, "Idle (the new Service and its routing seen)", scenario.PhaseIs(sluicev1alpha1.PhaseIdle))
+	t.Logf("after %s came back: a new opted-in Service, its VirtualService and DestinationRule seen by the controller (TrafficShift Idle) %s after their creation",
+		what, time.Since(start).Round(100*time.Millisecond))
 }
 
 // pollCanaryZero reads the VirtualService every 10 ms from since until the canary's

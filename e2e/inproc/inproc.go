@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,7 +85,8 @@ func withDefaults(o manager.Options) manager.Options {
 func (c *Controller) Done() <-chan struct{} { return c.done }
 
 // Stop stops the controller, waits at most StopTimeout for it to exit and returns
-// manager.Run's error. Calling it again returns the same result.
+// manager.Run's error, or else an error when its log shows a reconcile that panicked.
+// Calling it again returns the same result.
 func (c *Controller) Stop() error {
 	c.stopOnce.Do(func() {
 		c.cancel()
@@ -92,10 +94,26 @@ func (c *Controller) Stop() error {
 		case <-c.done:
 			if c.runErr != nil {
 				c.stopErr = fmt.Errorf("running the sluice controller: %w", c.runErr)
+				return
 			}
+			c.stopErr = c.checkPanics()
 		case <-time.After(StopTimeout):
 			c.stopErr = errors.New("the sluice controller did not stop within " + StopTimeout.String())
 		}
 	})
 	return c.stopErr
+}
+
+// checkPanics fails when the log records a reconcile panic, naming the first few.
+func (c *Controller) checkPanics() error {
+	f, err := os.Open(c.LogPath)
+	if err != nil {
+		return fmt.Errorf("reading the controller log: %w", err)
+	}
+	defer f.Close()
+	ps, err := panics(f)
+	if err != nil || len(ps) == 0 {
+		return err
+	}
+	return fmt.Errorf("the sluice controller recovered from %d panic(s) in Reconcile; the first: %s", len(ps), strings.Join(ps[:min(len(ps), 3)], "; "))
 }

@@ -148,13 +148,25 @@ func (r *Reconciler) createTrafficShift(ctx context.Context, svc *corev1.Service
 	}
 	if err := r.Client.Create(ctx, ts); err != nil {
 		if apierrors.IsAlreadyExists(err) {
-			return r.trafficShift(ctx, client.ObjectKeyFromObject(svc), true)
+			return r.existingTrafficShift(ctx, ts)
 		}
 		return nil, fmt.Errorf("creating TrafficShift %s/%s: %w", svc.Namespace, svc.Name, err)
 	}
 	r.wrote(ts)
 	log.FromContext(ctx).Info("tracking Service", "trafficshift", ts.Name)
 	return ts, nil
+}
+
+// existingTrafficShift reads ts from the API server after its create found it there: the
+// cache that said there was none lags (an informer can take tens of seconds to resume
+// watching after the API server restarts), so the read must not go to the cache again.
+func (r *Reconciler) existingTrafficShift(ctx context.Context, ts *sluicev1alpha1.TrafficShift) (*sluicev1alpha1.TrafficShift, error) {
+	r.stale(ts)
+	got, err := r.trafficShift(ctx, client.ObjectKeyFromObject(ts), true)
+	if err == nil && got == nil {
+		err = fmt.Errorf("TrafficShift %s/%s: the create found it, the read did not (deleted meanwhile?)", ts.Namespace, ts.Name)
+	}
+	return got, err
 }
 
 // fresh is the reader of the objects sluice writes: Fresh, or the API server without it.
