@@ -2,6 +2,13 @@
 SHELL := /usr/bin/env bash
 GO ?= go
 TOOLS := $(GO) run -modfile=tools/go.mod
+# The checks and tests build with the image's settings (static, paths trimmed: see
+# hack/image), so that vet, staticcheck, the tests, check-selfcontained's copy and the
+# image's binary share one build cache; only the race detector needs cgo. e2e/cluster's
+# RepoRoot finds the checkout from the working directory, which trimmed paths do not name.
+BUILD_ENV := GOFLAGS='-trimpath $(shell $(GO) env GOFLAGS)'
+TEST_ENV := CGO_ENABLED=0 $(BUILD_ENV)
+RACE_ENV := CGO_ENABLED=1 $(BUILD_ENV)
 FUZZTIME ?= 4s
 # Packages whose code runs concurrently get the race detector.
 RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics/... ./pkg/cli/... ./pkg/source/... ./e2e/standin/... ./pkg/dataplane/... ./e2e/inproc/... ./pkg/notify/... ./pkg/sampler/...
@@ -50,27 +57,27 @@ check-generated:
 ## check-selfcontained: fail when a file names a path outside the repository, then run the
 ## tests of the packages that read testdata in a copy of the work tree with nothing beside it.
 check-selfcontained:
-	@hack/check-selfcontained.sh
+	@$(TEST_ENV) hack/check-selfcontained.sh
 
 lint:
 	@out=$$(gofmt -l cmd pkg e2e bench hack 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./...
-	$(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...
+	$(TEST_ENV) $(GO) vet ./...
+	$(TEST_ENV) $(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...
 
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
 # The race packages run once, under the race detector; the others run plain.
 unit: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 \
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(TEST_ENV) $(GO) test -count=1 \
 		$$(comm -23 <($(GO) list ./... | grep -v -E '$(E2E_ONLY)' | sort) <($(GO) list $(RACE_PKGS) | sort))
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -race $(RACE_PKGS)
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(RACE_ENV) $(GO) test -count=1 -race $(RACE_PKGS)
 
 fuzz:
 	@hack/fuzz.sh $(FUZZTIME)
 
 e2e: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(GO) test -count=1 -p 1 -timeout 30m -v $(E2E_PKGS)
+	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(TEST_ENV) $(GO) test -count=1 -p 1 -timeout 30m -v $(E2E_PKGS)
 
 ## node: sluice on a real node (e2e/node): containerd, runc and a kubelet in private
 ## namespaces; its image imported, `kubectl apply -k` of the manifests, a rollout and a
@@ -78,7 +85,7 @@ e2e: bins
 node: bins nodebins
 	@hack/install-debs.sh
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) SLUICE_NODE_BINS=$$(e2e/nodebins/build.sh) SLUICE_NODE=1 \
-		$(GO) test -count=1 -timeout 15m -v ./e2e/node/
+		$(TEST_ENV) $(GO) test -count=1 -timeout 15m -v ./e2e/node/
 
 ## istiod: build (or reuse from cache) the real istiod for the mesh lab.
 istiod:
@@ -87,7 +94,7 @@ istiod:
 ## meshlab: sluice driving real istiod and proxyless gRPC clients (e2e/meshlab).
 meshlab: bins istiod
 	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) SLUICE_ISTIOD_BIN=$$(e2e/istiodbin/build.sh) SLUICE_MESHLAB=1 \
-		$(GO) test -count=1 -timeout 15m -v ./e2e/meshlab/
+		$(TEST_ENV) $(GO) test -count=1 -timeout 15m -v ./e2e/meshlab/
 
 ## test: everything CI runs — lint, generated-file and self-containment checks, unit, race, fuzz,
 ## end-to-end, mesh lab, real node. hack/test.sh runs them in that order, with the binary

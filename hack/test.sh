@@ -21,10 +21,14 @@ start=$SECONDS
 
 stamp() { printf '== %s (%ds)\n' "$1" "$((SECONDS - start))"; }
 
+# cost NAME: the format of bash's `time` for a stage or job: its wall time and the CPU
+# time it and its children used, which says what a cold run spends its cores on.
+cost() { printf '== %s took %%0R s; CPU: %%0U s user, %%0S s system' "$1"; }
+
 # spawn NAME CMD...: runs CMD in its own process group, output to $logs/NAME.log.
 spawn() {
   local name=$1; shift
-  setsid bash -c "$*" >"$logs/$name.log" 2>&1 &
+  TIMEFORMAT=$(cost "$name") setsid bash -c "time ( $* )" >"$logs/$name.log" 2>&1 &
   pids[$name]=$!
   stamp "started $name in the background"
 }
@@ -51,7 +55,9 @@ trap cleanup EXIT
 stage() {
   local name=$1; shift
   stamp "$name"
-  "$@"
+  local TIMEFORMAT
+  TIMEFORMAT=$(cost "$name")
+  time "$@"
   stamp "$name done"
 }
 

@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	goruntime "runtime"
 	"strings"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
@@ -50,12 +49,6 @@ func NewScheme() (*runtime.Scheme, error) {
 		}
 	}
 	return s, nil
-}
-
-// RepoRoot is the sluice checkout this package was compiled from.
-func RepoRoot() string {
-	_, file, _, _ := goruntime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
 // IstioCRDs returns the path of Istio's CRD bundle inside the istio.io/api module.

@@ -19,10 +19,12 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   ld="$ld -X $p.gitVersion=$v -X $p.gitMajor=1 -X $p.gitMinor=37 -X $p.gitTreeState=clean"
 done
 cd "$here"
-# -p 2: the machine has 2 cores; more parallel compiles only add memory pressure.
-go build -p 2 -trimpath -ldflags "$ld" -o "$tmp/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2
-go build -p 2 -trimpath -ldflags "$ld" -o "$tmp/kubectl" k8s.io/kubernetes/cmd/kubectl >&2
-go build -p 2 -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3 >&2
+# One go build for the three, so that one binary's link overlaps the others' compiles.
+# -p 2: the machine has 2 cores; more parallel compiles only add memory pressure. The -X
+# settings name packages etcd does not link, which the linker ignores.
+go build -p 2 -trimpath -ldflags "$ld" -o "$tmp/" \
+  k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3 >&2
+mv "$tmp/server" "$tmp/etcd" # go build names go.etcd.io/etcd/server/v3's binary "server"
 mkdir -p "$cache"
 rm -rf "$out"
 mv "$tmp" "$out"
