@@ -65,12 +65,20 @@ lint:
 	$(TEST_ENV) $(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...
 
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
-# The race packages run once, under the race detector; the others run plain.
+# The race packages run once, under the race detector; the others run plain. The two runs
+# go side by side with -p 3 each: a cold compile is mostly one long chain of packages, and
+# a test binary holds a build slot for as long as it runs (pkg/cli's, under -race, ~3 min),
+# so with go test's default of one slot per core the cores sit idle.
+UNIT_PKGS = $$(comm -23 <($(GO) list ./... | grep -v -E '$(E2E_ONLY)' | sort) <($(GO) list $(RACE_PKGS) | sort))
 unit: bins
 	@hack/install-debs.sh
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(TEST_ENV) $(GO) test -count=1 \
-		$$(comm -23 <($(GO) list ./... | grep -v -E '$(E2E_ONLY)' | sort) <($(GO) list $(RACE_PKGS) | sort))
-	KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh) $(RACE_ENV) $(GO) test -count=1 -race $(RACE_PKGS)
+	@export KUBEBUILDER_ASSETS=$$(e2e/k8sbins/build.sh); \
+	echo "$(TEST_ENV) $(GO) test -count=1 -p 3 <the packages not in RACE_PKGS> &"; \
+	$(TEST_ENV) $(GO) test -count=1 -p 3 $(UNIT_PKGS) & plain=$$!; \
+	echo "$(RACE_ENV) $(GO) test -count=1 -p 3 -race $(RACE_PKGS)"; \
+	$(RACE_ENV) $(GO) test -count=1 -p 3 -race $(RACE_PKGS); race=$$?; \
+	wait $$plain; plainrc=$$?; \
+	if [ $$plainrc -ne 0 ] || [ $$race -ne 0 ]; then echo "unit: plain run exit $$plainrc, race run exit $$race"; exit 1; fi
 
 fuzz:
 	@hack/fuzz.sh $(FUZZTIME)

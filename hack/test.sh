@@ -52,12 +52,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# stage NAME CMD...: runs CMD in the foreground, timed in a shell of its own (this one's
+# `time` would also count the background jobs it reaps meanwhile).
 stage() {
   local name=$1; shift
   stamp "$name"
-  local TIMEFORMAT
-  TIMEFORMAT=$(cost "$name")
-  time "$@"
+  TIMEFORMAT=$(cost "$name") bash -c 'time "$@"' bash "$@"
   stamp "$name done"
 }
 

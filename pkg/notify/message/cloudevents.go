@@ -72,7 +72,9 @@ func Event(r record.Record, now time.Time) (event.Event, error) {
 	if typ, ok := cdeventTypes[m.Event]; ok {
 		e.SetType(typ)
 		e.SetDataSchema(cdeventSchemas[typ])
-		data = cdevent(m, typ, id, source, subject, at)
+		// The values as the event holds them: its setters trim spaces, and the CDEvent's
+		// context and subject must match its CloudEvent's exactly.
+		data = cdevent(m, typ, e.ID(), e.Source(), e.Subject(), at)
 	} else {
 		e.SetType(SluiceTypePrefix + typeWord(string(m.Event)))
 	}
