@@ -212,3 +212,40 @@ func TestCallersTrimmedStats(t *testing.T) {
 		t.Logf("event %s %s: %.120s", e.Type, e.Reason, e.Note)
 	}
 }
+
+// A canary rolled back on caller-side stats is healed and retried at once, and the callers
+// count failures between the rollback's read and the retry (requests in flight when the
+// weight went to 0): those belong to the rollout that was rolled back. sluice reads a
+// rollout's baseline afresh, never from a caller page read for an earlier tick (a page is
+// shared for up to 250 ms), so the retried rollout does not roll back for them. It did:
+// in bench/scale a healed canary was rolled back 0.5 s into its retry for 7 such errors.
+func TestCallersRetryBaselineIsFresh(t *testing.T) {
+	s := newRollout(t, "callers-retry", 200, "")
+	_, ann := s.addGateway("v2")
+	wl := s.WatchWeights("reviews")
+	s.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{ErrorRate: 1})
+	begin := time.Now()
+	s.Annotate(ann)
+	var zero time.Time
+	for deadline := time.Now().Add(20 * time.Second); zero.IsZero(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the failing canary was not rolled back; canary weights %v", wl.CanarySeq("v2"))
+		}
+		if started, ok := wl.FirstAfter(begin, "v2", 5); ok {
+			zero, _ = wl.FirstAfter(started, "v2", 0)
+		}
+	}
+	s.Fleet.CountAtCallers("v2", 503, 30)
+	s.Fleet.SetBehaviour("v2", standin.SubsetBehaviour{})
+	s.Annotate(map[string]string{"sluice.dev/retry": "v2@healed"})
+	t.Logf("retried %s after the weight-0 event", time.Since(zero).Round(time.Millisecond))
+	ts := s.WaitTS(20*time.Second, "the retried rollout past its first step, or rolled back", func(ts *sluicev1alpha1.TrafficShift) bool {
+		return ts.Status.LastRetry == "v2@healed" && (ts.Status.Step >= 2 || ts.Status.Phase == sluicev1alpha1.PhaseRolledBack)
+	})
+	if ts.Status.Phase == sluicev1alpha1.PhaseRolledBack {
+		t.Fatalf("the healed canary's retry was rolled back for failures counted before it began: %s", scenario.StatusJSON(ts))
+	}
+	if seq := wl.CanarySeq("v2"); !slices.Equal(seq[:min(len(seq), 5)], []int32{0, 5, 0, 5, 25}) {
+		t.Fatalf("canary weight sequence %v, want it to begin [0 5 0 5 25]", seq)
+	}
+}

@@ -38,8 +38,9 @@ func run(ctx context.Context, o options, out string) (err error) {
 	if err != nil {
 		return err
 	}
+	keep := false // a run with notes (a fault run that did not finish) keeps the logs
 	defer func() {
-		if err != nil {
+		if err != nil || keep {
 			fmt.Println("bench/scale: sluice's logs kept in", dir)
 			return
 		}
@@ -60,6 +61,7 @@ func run(ctx context.Context, o options, out string) (err error) {
 		if err != nil {
 			return err
 		}
+		keep = keep || len(p.Notes) > 0
 		r.merge(p)
 		if err := write(out, r); err != nil {
 			return err

@@ -139,6 +139,17 @@ func (f *Fleet) CallerCounts(subset string) (requests, errors uint64) {
 	return 0, 0
 }
 
+// CountAtCallers records n requests to subset answered with code at the callers (spread
+// over them, 1 ms each) at this instant, without traffic reaching any pod: a test puts an
+// exact number of caller-side results at an exact moment with it.
+func (f *Fleet) CountAtCallers(subset string, code, n int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for range n {
+		f.callers.count(subset, code, 1, true, false)
+	}
+}
+
 // forward passes r through the next caller. It reports false when the request failed at
 // the caller (its subset is unreachable) and so never reached r.Pod. Call with f.mu held.
 func (c *callerSide) forward(r Request) bool {

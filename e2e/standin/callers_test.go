@@ -204,6 +204,19 @@ func TestCallersWithFakeClients(t *testing.T) {
 			}
 		}
 	})
+	t.Run("counted at the callers", func(t *testing.T) {
+		reqs, errs := f.CallerCounts("v2")
+		served, _ := f.Served("v2")
+		before := callerReport(t, scrape(t, callers[0].Status.PodIP)).Subsets["v2"].Rq5xx +
+			callerReport(t, scrape(t, callers[1].Status.PodIP)).Subsets["v2"].Rq5xx
+		f.CountAtCallers("v2", 503, 10)
+		after := callerReport(t, scrape(t, callers[0].Status.PodIP)).Subsets["v2"].Rq5xx +
+			callerReport(t, scrape(t, callers[1].Status.PodIP)).Subsets["v2"].Rq5xx
+		n, e := f.CallerCounts("v2")
+		if now, _ := f.Served("v2"); n != reqs+10 || e != errs+10 || after != before+10 || now != served {
+			t.Errorf("after 10 counted: CallerCounts %d %d (before %d %d), scraped 5xx %d (before %d), pods served %d (before %d)", n, e, reqs, errs, after, before, now, served)
+		}
+	})
 	t.Run("trimmed", func(t *testing.T) {
 		f.SetCallerStatsTrimmed(true)
 		page := scrapeURL(t, "http://"+net.JoinHostPort(callers[0].Status.PodIP, "15090")+StatsPath)

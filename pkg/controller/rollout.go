@@ -30,8 +30,10 @@ func (r *Reconciler) start(ctx context.Context, w *world, ts *sluicev1alpha1.Tra
 	rm := r.mem.get(key, t.Canary, now.Truncate(time.Microsecond), w.spec.Guard.Window, 0, 1)
 	// The windows' first read, before the canary gets traffic: counters are cumulative, so
 	// without it the first tick would only set the baseline, and a canary failing from its
-	// first request would be judged a tick later.
-	if _, _, _, err := r.readStats(ctx, w, rm, t.Stable, t.Canary, now); err != nil {
+	// first request would be judged a tick later. It reads afresh: a caller page shared
+	// from before this decision would put the requests between that page and the decision
+	// (a canary failing until just before a retry) into the new rollout's window.
+	if _, _, _, err := r.readStats(ctx, w, rm, t.Stable, t.Canary, now, true); err != nil {
 		log.FromContext(ctx).V(1).Info("no baseline read of the stats at the rollout's start; the first tick takes it", "error", err.Error())
 	}
 	if o := r.setWeight(ctx, w, key, t.Stable, t.Canary, t.Weight); !o.Complete() {

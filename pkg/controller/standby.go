@@ -142,7 +142,7 @@ func (r *Reconciler) warm(ctx context.Context, ts *sluicev1alpha1.TrafficShift, 
 	// The step's requests are the leader's count (its last status write); the standby's
 	// own reads only fill the windows.
 	rm.step, rm.stepReqs = st.Step, st.StepRequests
-	_, stable, _, err := r.readStats(ctx, w, rm, st.Stable, st.Canary, now)
+	_, stable, _, err := r.readStats(ctx, w, rm, st.Stable, st.Canary, now, false)
 	if err != nil {
 		return err
 	}

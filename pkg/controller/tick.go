@@ -39,7 +39,7 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	})
 	rm.pending = nil
 
-	canaryStats, stableStats, note, err := r.readStats(ctx, w, rm, t.Stable, t.Canary, now)
+	canaryStats, stableStats, note, err := r.readStats(ctx, w, rm, t.Stable, t.Canary, now, false)
 	if err != nil {
 		return err
 	}
@@ -139,10 +139,11 @@ type subsetObservation struct {
 }
 
 // readStats reads both subsets once (destination side, or the callers named by
-// sluice.dev/stats-from) and feeds the windows.
-func (r *Reconciler) readStats(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time) (c, s subsetObservation, note string, err error) {
+// sluice.dev/stats-from) and feeds the windows. A baseline read (a rollout's first) takes
+// no page read before it began: what the callers counted before the rollout stays out.
+func (r *Reconciler) readStats(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time, baseline bool) (c, s subsetObservation, note string, err error) {
 	req := source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, Subsets: map[string][]corev1.Pod{}, StatsFrom: w.spec.StatsFrom,
-		MaxAge: rm.tickEvery(now, w.spec.Interval) / 2}
+		MaxAge: rm.tickEvery(now, w.spec.Interval) / 2, Fresh: baseline}
 	for _, sub := range []string{canary, stable} {
 		if req.Subsets[sub], err = r.subsetPods(ctx, w, sub); err != nil {
 			return c, s, "", err

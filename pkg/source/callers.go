@@ -167,7 +167,13 @@ func (c *Callers) scrape(ctx context.Context, req Request, callers []corev1.Pod)
 		p := &callers[i]
 		wg.Go(func() {
 			url := envoy.CallerStatsURL(endpointURL(p.Status.PodIP, c.Port, c.Path))
-			rep, err := c.Pages.Read(ctx, url, req.Host, req.MaxAge)
+			var rep envoy.Report
+			var err error
+			if req.Fresh {
+				rep, err = c.Pages.ReadFresh(ctx, url, req.Host)
+			} else {
+				rep, err = c.Pages.Read(ctx, url, req.Host, req.MaxAge)
+			}
 			reads[i] = callerRead{id: PodIdentity(p), rep: rep, err: err}
 		})
 	}

@@ -63,10 +63,25 @@ func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Du
 	if maxAge > 0 {
 		age = min(age, maxAge)
 	}
-	p := c.fresh(url, age)
-	if p == nil {
+	return c.read(ctx, url, host, age, time.Time{})
+}
+
+// ReadFresh is Read from a page whose request started after ReadFresh was called: no
+// page fetched before, and no request already in flight, serves it. A rollout's
+// baseline is read this way, so that what the callers counted before the rollout began
+// (a canary that failed until just before a retry) cannot fall into its window. Reads
+// that begin together still share one request.
+func (c *CallerPages) ReadFresh(ctx context.Context, url, host string) (envoy.Report, error) {
+	return c.read(ctx, url, host, c.maxAge, c.now())
+}
+
+// read returns host's Report from a page of url younger than age whose request started
+// at or after notBefore, fetching one when there is none.
+func (c *CallerPages) read(ctx context.Context, url, host string, age time.Duration, notBefore time.Time) (envoy.Report, error) {
+	p := c.fresh(url, age, notBefore)
+	for joined := 0; p == nil; joined++ {
 		ch := c.flight.DoChan(url, func() (any, error) {
-			if p := c.fresh(url, age); p != nil {
+			if p := c.fresh(url, age, notBefore); p != nil {
 				return p, nil
 			}
 			// The request outlives any one reader: others may be waiting on it. The
@@ -79,6 +94,11 @@ func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Du
 		case <-ctx.Done():
 			return envoy.Report{}, fmt.Errorf("reading %s: %w", url, ctx.Err())
 		}
+		if joined == 0 && p.at.Before(notBefore) {
+			// A request begun before this read: wait for the next one, which begins after
+			// this one ended, so after this read began.
+			p = nil
+		}
 	}
 	if p.err != nil {
 		return envoy.Report{}, p.err
@@ -86,11 +106,12 @@ func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Du
 	return cloneReport(p.hosts[host]), nil
 }
 
-// fresh returns the page of url fetched less than age ago, nil when there is none.
-func (c *CallerPages) fresh(url string, age time.Duration) *callerPage {
+// fresh returns the page of url fetched less than age ago and not before notBefore, nil
+// when there is none.
+func (c *CallerPages) fresh(url string, age time.Duration, notBefore time.Time) *callerPage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p := c.pages[url]; p != nil && c.now().Sub(p.at) < age {
+	if p := c.pages[url]; p != nil && c.now().Sub(p.at) < age && !p.at.Before(notBefore) {
 		return p
 	}
 	return nil

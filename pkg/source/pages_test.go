@@ -231,3 +231,108 @@ envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|
 		t.Errorf("second reader sees the first one's changes: %+v, %v", b, err)
 	}
 }
+
+// gated serves its page's body as it is when a request arrives; the first request waits
+// until release is closed.
+type gated struct {
+	counting
+	release chan struct{}
+}
+
+func (g *gated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := g.n.Add(1)
+	g.mu.Lock()
+	body := g.body
+	g.mu.Unlock()
+	if n == 1 {
+		<-g.release
+	}
+	_, _ = w.Write([]byte(body))
+}
+
+// A fresh read (a rollout's baseline) takes no page requested before it began: neither a
+// page still within max age nor a request in flight, which it waits out before making
+// its own. Its page then serves later reads like any other.
+func TestCallerPagesReadFresh(t *testing.T) {
+	tests := map[string]struct {
+		inFlight bool // the earlier read is still waiting on the gateway when the fresh one begins
+		advance  time.Duration
+		wantNew  bool
+	}{
+		"cached page from before":           {advance: time.Millisecond, wantNew: true},
+		"request in flight from before":     {inFlight: true, advance: time.Millisecond, wantNew: true},
+		"cached page from the same instant": {advance: 0},
+		"request in flight, same instant":   {inFlight: true, advance: 0},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			gw := &gated{release: make(chan struct{})}
+			gw.set(manyHosts(1, 1))
+			url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+			earlier := make(chan envoy.Report, 1)
+			go func() {
+				rep, err := cp.Read(context.Background(), url, hostN(0), 0)
+				if err != nil {
+					t.Error(err)
+				}
+				earlier <- rep
+			}()
+			for gw.n.Load() == 0 { // the earlier request has reached the gateway
+				time.Sleep(time.Millisecond)
+			}
+			if !tc.inFlight {
+				close(gw.release)
+				<-earlier
+			}
+			gw.set(manyHosts(1, 7))
+			clk.add(tc.advance)
+			fresh := make(chan envoy.Report, 1)
+			go func() {
+				rep, err := cp.ReadFresh(context.Background(), url, hostN(0))
+				if err != nil {
+					t.Error(err)
+				}
+				fresh <- rep
+			}()
+			if tc.inFlight {
+				time.Sleep(50 * time.Millisecond) // the fresh read joins the request in flight
+				close(gw.release)
+				if got := (<-earlier).Subsets["v2"].Rq5xx; got != 1 {
+					t.Errorf("earlier read: v2 5xx = %d, want 1", got)
+				}
+			}
+			want, wantReqs := uint64(1), int64(1)
+			if tc.wantNew {
+				want, wantReqs = 7, 2
+			}
+			if got := (<-fresh).Subsets["v2"].Rq5xx; got != want || gw.n.Load() != wantReqs {
+				t.Errorf("fresh read: v2 5xx = %d after %d requests, want %d after %d", got, gw.n.Load(), want, wantReqs)
+			}
+			// The fresh read's page serves the next plain read within max age.
+			if rep, err := cp.Read(context.Background(), url, hostN(0), 0); err != nil || rep.Subsets["v2"].Rq5xx != want || gw.n.Load() != wantReqs {
+				t.Errorf("plain read after it: %+v, %v after %d requests", rep, err, gw.n.Load())
+			}
+		})
+	}
+}
+
+// Fresh reads that begin together share one request, as plain reads do.
+func TestCallerPagesFreshReadsShare(t *testing.T) {
+	const services = 50
+	gw := &counting{}
+	gw.set(manyHosts(services, 3))
+	url, cp, _ := newPagesFor(t, gw, DefaultPageMaxAge)
+	var wg sync.WaitGroup
+	for i := range services {
+		wg.Go(func() {
+			rep, err := cp.ReadFresh(context.Background(), url, hostN(i))
+			if err != nil || rep.Subsets["v2"].Rq5xx != 3 {
+				t.Errorf("%s: %+v, %v", hostN(i), rep, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := gw.n.Load(); got != 1 {
+		t.Errorf("%d requests to the gateway pod, want 1", got)
+	}
+}

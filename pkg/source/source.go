@@ -56,6 +56,10 @@ type Request struct {
 	// serves this read too (the caller side shares each caller's page, see CallerPages):
 	// half the reader's tick interval. 0 leaves it to the source.
 	MaxAge time.Duration
+	// Fresh asks for data read after Read began, never a page read earlier for another
+	// Service: a rollout's baseline, so that what was counted before the rollout began
+	// stays out of its window. The destination side always reads afresh.
+	Fresh bool
 }
 
 // Source reads one Snapshot. A returned error means nothing could be read at all (e.g.
