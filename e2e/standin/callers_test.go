@@ -127,8 +127,8 @@ func TestCallerPageMatchesIstioFixture(t *testing.T) {
 	}
 }
 
-func TestCallersWithFakeClients(t *testing.T) {
-	client, dyn := fakeClients(t, vsObject(t, map[string]int32{"v1": 50, "v2": 50}))
+func TestCallers(t *testing.T) {
+	client, dyn := apiClients(t, "default", vsObject(t, map[string]int32{"v1": 50, "v2": 50}))
 	ctx := t.Context()
 	f, err := Start(ctx, Config{Client: client, Dynamic: dyn, Namespace: "default", Service: "reviews",
 		VirtualService: "reviews", Rate: 0, IPPrefix: "127.0.96.", Seed: 1})

@@ -16,15 +16,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
-	k8sfake "k8s.io/client-go/kubernetes/fake"
 	"sigs.k8s.io/yaml"
 )
-
-// The fleet tests use fake clients: they check the pod objects the fleet writes, the
-// servers and the generator loop. Behaviour against a real API server is e2e's.
 
 func vsObject(t *testing.T, weights map[string]int32) *unstructured.Unstructured {
 	t.Helper()
@@ -40,13 +33,6 @@ func vsObject(t *testing.T, weights map[string]int32) *unstructured.Unstructured
 		t.Fatal(err)
 	}
 	return u
-}
-
-func fakeClients(t *testing.T, objs ...k8sruntime.Object) (*k8sfake.Clientset, *dynamicfake.FakeDynamicClient) {
-	t.Helper()
-	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(k8sruntime.NewScheme(),
-		map[schema.GroupVersionResource]string{VirtualServiceGVR: "VirtualServiceList"}, objs...)
-	return k8sfake.NewClientset(), dyn
 }
 
 func scrape(t *testing.T, ip string) []byte {
@@ -86,11 +72,12 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestFleetWithFakeClients(t *testing.T) {
+func TestFleet(t *testing.T) {
+	const ns = "fleet"
+	client, dyn := apiClients(t, ns, vsObject(t, map[string]int32{"v1": 100}))
 	before := runtime.NumGoroutine()
-	client, dyn := fakeClients(t, vsObject(t, map[string]int32{"v1": 100}))
 	ctx := t.Context()
-	f, err := Start(ctx, Config{Client: client, Dynamic: dyn, Namespace: "default", Service: "reviews",
+	f, err := Start(ctx, Config{Client: client, Dynamic: dyn, Namespace: ns, Service: "reviews",
 		VirtualService: "reviews", Rate: 2000, IPPrefix: "127.0.91.", Seed: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +97,7 @@ func TestFleetWithFakeClients(t *testing.T) {
 	}
 	t.Run("pod objects", func(t *testing.T) {
 		for i, p := range append(v1, v2...) {
-			stored, err := client.CoreV1().Pods("default").Get(ctx, p.Name, metav1.GetOptions{})
+			stored, err := client.CoreV1().Pods(ns).Get(ctx, p.Name, metav1.GetOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,12 +125,8 @@ func TestFleetWithFakeClients(t *testing.T) {
 		if got := requestsByCode(t, scrape(t, v2[0].Status.PodIP)); len(got) != 0 {
 			t.Fatalf("v2 pod reports %v", got)
 		}
-		vsClient := dyn.Resource(VirtualServiceGVR).Namespace("default")
-		eventually(t, "weights 50/50", func() bool {
-			// the fake client may drop events between list and watch: re-send until seen
-			_, _ = vsClient.Update(ctx, vsObject(t, map[string]int32{"v1": 50, "v2": 50}), metav1.UpdateOptions{})
-			return maps.Equal(f.Weights(), map[string]int32{"v1": 50, "v2": 50})
-		})
+		setWeights(t, dyn, ns, map[string]int32{"v1": 50, "v2": 50})
+		eventually(t, "weights 50/50", func() bool { return maps.Equal(f.Weights(), map[string]int32{"v1": 50, "v2": 50}) })
 		eventually(t, "v2 traffic", func() bool { n, _ := f.Served("v2"); return n > 200 })
 		f.SetBehaviour("v2", SubsetBehaviour{ErrorRate: 1})
 		eventually(t, "v2 errors", func() bool { _, e := f.Served("v2"); return e > 100 })
@@ -185,7 +168,7 @@ func TestFleetWithFakeClients(t *testing.T) {
 		if err := f.DeletePod(ctx, gone.Name); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := client.CoreV1().Pods("default").Get(ctx, gone.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		if _, err := client.CoreV1().Pods(ns).Get(ctx, gone.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("pod object still there: %v", err)
 		}
 		if c, err := net.DialTimeout("tcp", gone.Status.PodIP+":15090", time.Second); err == nil {
@@ -205,10 +188,8 @@ func TestFleetWithFakeClients(t *testing.T) {
 	})
 
 	t.Run("subset without pods is dropped", func(t *testing.T) {
-		eventually(t, "weights with v3", func() bool {
-			_, _ = dyn.Resource(VirtualServiceGVR).Namespace("default").Update(ctx, vsObject(t, map[string]int32{"v1": 50, "v3": 50}), metav1.UpdateOptions{})
-			return maps.Equal(f.Weights(), map[string]int32{"v1": 50, "v3": 50})
-		})
+		setWeights(t, dyn, ns, map[string]int32{"v1": 50, "v3": 50})
+		eventually(t, "weights with v3", func() bool { return maps.Equal(f.Weights(), map[string]int32{"v1": 50, "v3": 50}) })
 		eventually(t, "dropped v3 requests", func() bool { return f.Dropped("v3") > 100 })
 		if n, _ := f.Served("v3"); n != 0 {
 			t.Errorf("v3 served %d without pods", n)
@@ -238,9 +219,9 @@ func podReady(p *corev1.Pod) bool {
 }
 
 func TestStopOnContextCancel(t *testing.T) {
-	client, dyn := fakeClients(t, vsObject(t, map[string]int32{"v1": 100}))
+	client, dyn := apiClients(t, "stop-on-cancel", vsObject(t, map[string]int32{"v1": 100}))
 	ctx, cancel := context.WithCancel(t.Context())
-	f, err := Start(ctx, Config{Client: client, Dynamic: dyn, Namespace: "default", Service: "reviews",
+	f, err := Start(ctx, Config{Client: client, Dynamic: dyn, Namespace: "stop-on-cancel", Service: "reviews",
 		VirtualService: "reviews", Rate: 100, IPPrefix: "127.0.93.", Seed: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -260,8 +241,8 @@ func TestStopOnContextCancel(t *testing.T) {
 }
 
 func TestStartRejectsBadConfig(t *testing.T) {
-	client, dyn := fakeClients(t)
-	good := Config{Client: client, Dynamic: dyn, Namespace: "default", Service: "reviews", VirtualService: "reviews", Rate: 1, IPPrefix: "127.0.94."}
+	client, dyn := apiClients(t, "bad-config")
+	good := Config{Client: client, Dynamic: dyn, Namespace: "bad-config", Service: "reviews", VirtualService: "reviews", Rate: 1, IPPrefix: "127.0.94."}
 	tests := map[string]struct {
 		edit func(*Config)
 		want string
@@ -289,8 +270,8 @@ func TestStartRejectsBadConfig(t *testing.T) {
 }
 
 func TestStartWithoutVirtualService(t *testing.T) {
-	client, dyn := fakeClients(t)
-	f, err := Start(t.Context(), Config{Client: client, Dynamic: dyn, Namespace: "default", Service: "reviews",
+	client, dyn := apiClients(t, "no-vs")
+	f, err := Start(t.Context(), Config{Client: client, Dynamic: dyn, Namespace: "no-vs", Service: "reviews",
 		VirtualService: "missing", Rate: 100, IPPrefix: "127.0.95."})
 	if err != nil {
 		t.Fatal(err)
