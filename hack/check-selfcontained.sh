@@ -23,6 +23,10 @@ if [ "$(ls -A "$tmp")" != sluice ]; then
   echo "check-selfcontained: $tmp holds more than the copy" >&2; exit 1
 fi
 
+# Some of those packages start a real API server (e2e/standin): the cached binaries,
+# built first when missing.
+KUBEBUILDER_ASSETS=$(e2e/k8sbins/build.sh)
+export KUBEBUILDER_ASSETS
 cd "$copy"
 mapfile -t pkgs < <(grep -rl --include='*.go' -e testdata . | xargs -n1 dirname | sort -u | grep -vx '\./e2e')
 if [ "${#pkgs[@]}" -eq 0 ]; then
