@@ -187,7 +187,16 @@ func (f *Fleet) tick(router *Router, rng *rand.Rand, d time.Duration) {
 		Rate:      f.rate,
 		Duration:  d,
 	})
-	for _, r := range res.Requests {
+	f.deliver(res.Requests)
+	for subset, n := range res.Dropped {
+		f.dropped[subset] += n
+		f.callers.noHealthyUpstream(subset, n)
+	}
+}
+
+// deliver records requests in the callers' and the pods' stats. Call with f.mu held.
+func (f *Fleet) deliver(reqs []Request) {
+	for _, r := range reqs {
 		if !f.callers.forward(r) {
 			continue // failed at the caller, never reached r.Pod
 		}
@@ -202,10 +211,25 @@ func (f *Fleet) tick(router *Router, rng *rand.Rand, d time.Duration) {
 			s[1]++
 		}
 	}
-	for subset, n := range res.Dropped {
-		f.dropped[subset] += n
-		f.callers.noHealthyUpstream(subset, n)
+}
+
+// Send delivers n requests answered with code (5 ms each) to subset's pods, round-robin,
+// at this instant, whatever the weights and the rate: a test puts an exact number of
+// results at an exact moment with it. It returns how many were delivered: 0 when the
+// subset has no pods.
+func (f *Fleet) Send(subset string, code, n int) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pods := f.order[subset]
+	if len(pods) == 0 || n <= 0 {
+		return 0
 	}
+	reqs := make([]Request, n)
+	for i := range reqs {
+		reqs[i] = Request{Subset: subset, Pod: pods[i%len(pods)], Code: code, LatencyMs: 5}
+	}
+	f.deliver(reqs)
+	return n
 }
 
 // SetBehaviour sets how the pods of subset answer from now on.

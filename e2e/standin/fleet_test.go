@@ -156,6 +156,26 @@ func TestFleet(t *testing.T) {
 		f.SetRate(2000)
 	})
 
+	t.Run("Send", func(t *testing.T) {
+		f.SetRate(0)
+		time.Sleep(5 * sliceEvery) // let an in-flight slice finish
+		defer f.SetRate(2000)
+		n, e := f.Served("v2")
+		scraped := requestsByCode(t, scrape(t, v2[0].Status.PodIP))["503"]
+		if got := f.Send("v2", 503, 7); got != 7 {
+			t.Fatalf("Send to v2 delivered %d, want 7", got)
+		}
+		if n2, e2 := f.Served("v2"); n2 != n+7 || e2 != e+7 {
+			t.Errorf("after sending 7 errors: served %d, %d errors; before %d, %d", n2, e2, n, e)
+		}
+		if got := requestsByCode(t, scrape(t, v2[0].Status.PodIP))["503"]; got != scraped+7 {
+			t.Errorf("v2 pod reports %d 503s, want %d", got, scraped+7)
+		}
+		if got := f.Send("v9", 200, 3); got != 0 {
+			t.Errorf("Send to a subset without pods delivered %d", got)
+		}
+	})
+
 	t.Run("servers bind only to the pod IP", func(t *testing.T) {
 		if c, err := net.DialTimeout("tcp", "127.0.91.250:15090", time.Second); err == nil {
 			c.Close()
