@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -95,11 +96,21 @@ func (r *editRun) retry(e *edited, edit func() error) error {
 }
 
 // moveWeights sets the weights of each Service edited by hand to the hand's, once its
-// VirtualService's watch shows the canary at 25 %.
+// VirtualService, read from the API server, has the canary at 25 %. (Not from the
+// VirtualService's watch log: on a loaded machine its events can come seconds late, and
+// a hand edit after the promotion left the Service Promoted.)
 func (r *editRun) moveWeights(svcs []*edited, deadline time.Time) {
 	for time.Now().Before(deadline) && r.err() == nil {
 		for _, e := range svcs {
-			if _, at25 := e.vs.FirstAfter(time.Time{}, "v2", 25); !e.byHand || e.moved || !at25 {
+			if !e.byHand || e.moved {
+				continue
+			}
+			vs := &networkingv1.VirtualService{}
+			if err := e.Env.Client.Get(context.WithoutCancel(e.Ctx), client.ObjectKey{Namespace: e.NS, Name: e.Svc}, vs); err != nil {
+				r.fail(fmt.Errorf("%s: reading the VirtualService: %w", e.NS, err))
+				return
+			}
+			if standin.DefaultRouteWeights(vs, e.NS, e.Svc)["v2"] != 25 {
 				continue
 			}
 			if err := r.retry(e, e.editWeights); err != nil {

@@ -165,7 +165,7 @@ func waitAllSettled(t *testing.T, svcs []*edited, timeout time.Duration) {
 		var left []string
 		for _, e := range svcs {
 			if want, _ := e.finalPhase(); phases[e.NS] != want {
-				left = append(left, fmt.Sprintf("%s: %q", e.NS, phases[e.NS]))
+				left = append(left, fmt.Sprintf("%s: %q, want %q (weights moved by hand: %t)", e.NS, phases[e.NS], want, e.moved))
 			}
 		}
 		if len(left) == 0 {
