@@ -6,7 +6,7 @@
 # unit and race, end-to-end, mesh lab, real node). Alongside:
 #   - at once, at normal priority: the Debian packages and the kube-apiserver/etcd/kubectl
 #     build, which self-containment is the first stage to need;
-#   - once those are done, at the lowest CPU priority (nice 19): the istiod and kubelet
+#   - once self-containment is checked, at the lowest CPU priority (nice 19): the istiod and kubelet
 #     builds, and beside them the fuzz search of the packages that do not pull in the
 #     Kubernetes libraries (hack/fuzz.sh explains; `make fuzz` searches every target). They are needed last, and they soak up the CPU the
 #     end-to-end stages leave idle while they wait for ticks, without taking it from them.
@@ -66,12 +66,13 @@ spawn prereqs 'hack/install-debs.sh && e2e/k8sbins/build.sh'
 stage lint make --no-print-directory lint
 stage check-generated make --no-print-directory check-generated
 
+# After prereqs: some of the packages it tests in the copy start a real API server.
 await prereqs
+stage check-selfcontained make --no-print-directory check-selfcontained
+
 spawn late-builds 'nice -n 19 e2e/istiodbin/build.sh && nice -n 19 e2e/nodebins/build.sh'
 spawn fuzz 'FUZZ_MAX_DEPS=400 nice -n 19 hack/fuzz.sh "${FUZZTIME:-4s}"'
 
-# After prereqs: some of the packages it tests in the copy start a real API server.
-stage check-selfcontained make --no-print-directory check-selfcontained
 stage unit make --no-print-directory unit
 stage e2e make --no-print-directory e2e
 
