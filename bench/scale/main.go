@@ -34,6 +34,7 @@ func main() {
 	flag.Float64Var(&o.Rate, "rate", 20, "requests per second to each Service (the canary gets 5 %)")
 	flag.Float64Var(&o.BadRate, "bad-rate", 400, "requests per second to the Service whose canary goes bad")
 	flag.StringVar(&o.Sluice, "sluice", "", "a prebuilt sluice binary to measure (default: build ./cmd/sluice of this checkout)")
+	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (sluice's binary, logs and CPU profiles) after a successful run")
 	out := flag.String("out", "bench/scale", "directory for results.json and README.md")
 	reportOnly := flag.Bool("report-only", false, "rebuild README.md from the directory's results.json")
 	flag.Parse()
@@ -60,6 +61,7 @@ type options struct {
 	Callers       int
 	Rate, BadRate float64
 	Sluice        string
+	Keep          bool
 }
 
 func parseNs(s string) ([]int, error) {
