@@ -38,7 +38,7 @@ func run(ctx context.Context, o options, out string) (err error) {
 	if err != nil {
 		return err
 	}
-	keep := o.Keep // a run with notes (a fault run that did not finish) keeps the logs
+	keep := o.Keep // -keep, or a run with notes (a fault run that did not finish), keeps the logs
 	defer func() {
 		if err != nil || keep {
 			fmt.Println("bench/scale: sluice's logs kept in", dir)
