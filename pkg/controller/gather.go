@@ -28,7 +28,8 @@ type world struct {
 	spec   spec.Spec
 	target istio.Target
 	vss    []*networkingv1.VirtualService
-	drs    []*networkingv1.DestinationRule
+	// drs are the informer cache's objects themselves: never change them.
+	drs []*networkingv1.DestinationRule
 	// problem is bad input found in the spec, the policy or the routing objects.
 	problem *lifecycle.Problem
 	// serving is the subset the routes send everything to ("" with servingProblem).
@@ -78,7 +79,9 @@ func (r *Reconciler) read(ctx context.Context, w *world) error {
 		return err
 	}
 	drs := &networkingv1.DestinationRuleList{}
-	if err := r.Client.List(ctx, drs, client.InNamespace(w.svc.Namespace)); err != nil {
+	// The cache's own objects, not copies (Istio's DeepCopy is a reflective proto.Clone,
+	// and a tick lists the whole namespace): w.drs is read-only.
+	if err := r.Client.List(ctx, drs, client.InNamespace(w.svc.Namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return fmt.Errorf("listing DestinationRules in %s: %w", w.svc.Namespace, err)
 	}
 	w.drs = drs.Items
@@ -176,7 +179,8 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 	// Discovery lists from the cache; the VirtualServices that route to the host are then
 	// read by name through Fresh, which knows which of them sluice wrote last.
 	list := &networkingv1.VirtualServiceList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(ns)); err != nil {
+	// Only looked at, so the cache's own objects, not copies.
+	if err := r.Client.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing VirtualServices in %s: %w", ns, err)
 	}
 	var out []*networkingv1.VirtualService
