@@ -76,35 +76,46 @@ func TestScraperFetchCopies(t *testing.T) {
 }
 
 // Reading a chunked page again and again allocates far less than the page per read: the
-// body buffers are reused (before, each read allocated 64 KiB, 128 KiB, … up to twice the page).
+// body buffers are reused (before, each read allocated 64 KiB, 128 KiB, … up to twice the
+// page; and until bench/scale's gateway pages, any page over 4 MiB on every read).
 func TestScraperReusesBuffers(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops buffers at random under the race detector")
 	}
-	body := []byte(strings.Repeat(page, 4000)) // ~440 KB
-	url := serve(t, chunked(body))
-	s := NewScraper(ScrapeOptions{Timeout: 2 * time.Second})
-	ctx := context.Background()
-	read := func() {
-		if err := s.FetchFunc(ctx, url, func(p []byte) error {
-			if len(p) != len(body) {
-				t.Fatalf("page %d bytes, want %d", len(p), len(body))
+	for _, tc := range []struct {
+		name   string
+		copies int
+	}{
+		{"a pod's page (~440 KB)", 4000},
+		{"a gateway's page in front of 1,000 Services (~6 MiB)", 57000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := []byte(strings.Repeat(page, tc.copies))
+			url := serve(t, chunked(body))
+			s := NewScraper(ScrapeOptions{Timeout: 5 * time.Second})
+			ctx := context.Background()
+			read := func() {
+				if err := s.FetchFunc(ctx, url, func(p []byte) error {
+					if len(p) != len(body) {
+						t.Fatalf("page %d bytes, want %d", len(p), len(body))
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
 			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	read()
-	const n = 20
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	for range n {
-		read()
-	}
-	runtime.ReadMemStats(&after)
-	if perRead := (after.TotalAlloc - before.TotalAlloc) / n; perRead > uint64(len(body))/4 {
-		t.Errorf("%d bytes allocated per read of a %d-byte page, want < a quarter of the page", perRead, len(body))
+			read()
+			const n = 20
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for range n {
+				read()
+			}
+			runtime.ReadMemStats(&after)
+			if perRead := (after.TotalAlloc - before.TotalAlloc) / n; perRead > uint64(len(body))/4 {
+				t.Errorf("%d bytes allocated per read of a %d-byte page, want < a quarter of the page", perRead, len(body))
+			}
+		})
 	}
 }
 
