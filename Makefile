@@ -18,7 +18,7 @@ RACE_PKGS := ./pkg/window/... ./pkg/envoy/... ./pkg/controller/... ./pkg/metrics
 E2E_PKGS := ./e2e/ ./e2e/install/ ./e2e/takeover/ ./e2e/faults/
 E2E_ONLY := /e2e(/install|/takeover|/faults|/node)?$$
 
-.PHONY: all build bins nodebins node istiod generate check-generated check-selfcontained lint test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink bench-takeover bench-scale image plugin dist lab
+.PHONY: all build bins nodebins node istiod generate check-generated check-selfcontained lint fmt-check vet staticcheck test unit fuzz e2e meshlab demo demo-standin bench bench-detect bench-alerts bench-hangingsink bench-takeover bench-scale image plugin dist lab
 
 all: build
 
@@ -59,9 +59,16 @@ check-generated:
 check-selfcontained:
 	@$(TEST_ENV) hack/check-selfcontained.sh
 
-lint:
+## lint: gofmt, go vet and staticcheck (make test runs gofmt first and the other two beside e2e).
+lint: fmt-check vet staticcheck
+
+fmt-check:
 	@out=$$(gofmt -l cmd pkg e2e bench hack 2>/dev/null); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
 	$(TEST_ENV) $(GO) vet ./...
+
+staticcheck:
 	$(TEST_ENV) $(TOOLS) honnef.co/go/tools/cmd/staticcheck ./...
 
 # Unit tests include packages that start their own real API server (pkg/cli, e2e/cluster).
