@@ -7,6 +7,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sluicedev/sluice/pkg/analysis"
+	"github.com/sluicedev/sluice/pkg/source"
 	"github.com/sluicedev/sluice/pkg/window"
 )
 
@@ -42,6 +43,8 @@ type rolloutMemory struct {
 	firstFailAt time.Time
 	// nextTickAt is when the next full tick was scheduled, for the tick-lag metric.
 	nextTickAt time.Time
+	// pages are the callers' pages the last tick read: the next takes newer ones.
+	pages source.PageMarks
 }
 
 type memory struct {

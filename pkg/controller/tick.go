@@ -143,7 +143,7 @@ type subsetObservation struct {
 // no page read before it began: what the callers counted before the rollout stays out.
 func (r *Reconciler) readStats(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time, baseline bool) (c, s subsetObservation, note string, err error) {
 	req := source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, Subsets: map[string][]corev1.Pod{}, StatsFrom: w.spec.StatsFrom,
-		MaxAge: rm.tickEvery(now, w.spec.Interval) / 2, Fresh: baseline}
+		MaxAge: rm.tickEvery(now, w.spec.Interval), Seen: &rm.pages, Fresh: baseline}
 	for _, sub := range []string{canary, stable} {
 		if req.Subsets[sub], err = r.subsetPods(ctx, w, sub); err != nil {
 			return c, s, "", err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -162,6 +163,7 @@ func (c *Callers) scrape(ctx context.Context, req Request, callers []corev1.Pod)
 		}
 	})
 	reads := make([]callerRead, len(callers))
+	marks := make([]time.Time, len(callers))
 	var wg sync.WaitGroup
 	for i := range callers {
 		p := &callers[i]
@@ -169,15 +171,25 @@ func (c *Callers) scrape(ctx context.Context, req Request, callers []corev1.Pod)
 			url := envoy.CallerStatsURL(endpointURL(p.Status.PodIP, c.Port, c.Path))
 			var rep envoy.Report
 			var err error
-			if req.Fresh {
-				rep, err = c.Pages.ReadFresh(ctx, url, req.Host)
-			} else {
+			switch {
+			case req.Fresh:
+				rep, marks[i], err = c.Pages.ReadFresh(ctx, url, req.Host)
+			case req.Seen != nil:
+				rep, marks[i], err = c.Pages.ReadAfter(ctx, url, req.Host, req.MaxAge, req.Seen.last(url))
+			default:
 				rep, err = c.Pages.Read(ctx, url, req.Host, req.MaxAge)
 			}
 			reads[i] = callerRead{id: PodIdentity(p), rep: rep, err: err}
 		})
 	}
 	wg.Wait()
+	if req.Seen != nil {
+		seen := make(map[string]time.Time, len(callers))
+		for i := range callers {
+			seen[envoy.CallerStatsURL(endpointURL(callers[i].Status.PodIP, c.Port, c.Path))] = marks[i]
+		}
+		req.Seen.replace(seen)
+	}
 	return reads
 }
 

@@ -15,10 +15,11 @@ import (
 )
 
 // DefaultPageMaxAge is how old a caller's page may be and still serve another Service's
-// read: half the default tick interval (500 ms), so every tick of every Service sees a
-// page rendered within the tick it runs in, and N Services reading one ingress gateway
-// cost one scrape of each gateway pod per tick, not N.
-const DefaultPageMaxAge = 250 * time.Millisecond
+// read: the default tick interval (500 ms). A rollout's tick also names the page it was
+// served last (Request.Seen), and takes only a newer one: so every tick sees a page begun
+// within its interval and after its previous tick's, and N Services reading one ingress
+// gateway cost one scrape of each gateway pod per tick interval, not N.
+const DefaultPageMaxAge = 500 * time.Millisecond
 
 // CallerPages reads the callers' host-independent stats pages (envoy.CallerStatsURL) on
 // behalf of every Service at once. Reads of one page that overlap share one request; a
@@ -59,25 +60,39 @@ func NewCallerPages(s *envoy.Scraper, maxAge time.Duration) *CallerPages {
 // age of a page this read may reuse (a Service ticking faster than the default, e.g.
 // while it rechecks a suspect canary, wants fresher pages); it never raises it.
 func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Duration) (envoy.Report, error) {
+	rep, _, err := c.ReadAfter(ctx, url, host, maxAge, time.Time{})
+	return rep, err
+}
+
+// ReadAfter is Read from a page whose request started after after, and also returns when
+// the page it read began (zero when the read gave up before a page came). A reader that
+// passes the start of the page it read last never reads the same page twice: with maxAge
+// at its tick interval, its ticks see a new page each, and a caller pod is fetched about
+// once per interval however many readers tick in between.
+func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, error) {
 	age := c.maxAge
 	if maxAge > 0 {
 		age = min(age, maxAge)
 	}
-	return c.read(ctx, url, host, age, time.Time{})
+	var notBefore time.Time
+	if !after.IsZero() {
+		notBefore = after.Add(time.Nanosecond)
+	}
+	return c.read(ctx, url, host, age, notBefore)
 }
 
 // ReadFresh is Read from a page whose request started after ReadFresh was called: no
 // page fetched before, and no request already in flight, serves it. A rollout's
 // baseline is read this way, so that what the callers counted before the rollout began
 // (a canary that failed until just before a retry) cannot fall into its window. Reads
-// that begin together still share one request.
-func (c *CallerPages) ReadFresh(ctx context.Context, url, host string) (envoy.Report, error) {
+// that begin together still share one request. It also returns when the page began.
+func (c *CallerPages) ReadFresh(ctx context.Context, url, host string) (envoy.Report, time.Time, error) {
 	return c.read(ctx, url, host, c.maxAge, c.now())
 }
 
 // read returns host's Report from a page of url younger than age whose request started
-// at or after notBefore, fetching one when there is none.
-func (c *CallerPages) read(ctx context.Context, url, host string, age time.Duration, notBefore time.Time) (envoy.Report, error) {
+// at or after notBefore, fetching one when there is none, and when that page began.
+func (c *CallerPages) read(ctx context.Context, url, host string, age time.Duration, notBefore time.Time) (envoy.Report, time.Time, error) {
 	p := c.fresh(url, age, notBefore)
 	for joined := 0; p == nil; joined++ {
 		ch := c.flight.DoChan(url, func() (any, error) {
@@ -92,7 +107,7 @@ func (c *CallerPages) read(ctx context.Context, url, host string, age time.Durat
 		case res := <-ch:
 			p = res.Val.(*callerPage)
 		case <-ctx.Done():
-			return envoy.Report{}, fmt.Errorf("reading %s: %w", url, ctx.Err())
+			return envoy.Report{}, time.Time{}, fmt.Errorf("reading %s: %w", url, ctx.Err())
 		}
 		if joined == 0 && p.at.Before(notBefore) {
 			// A request begun before this read: wait for the next one, which begins after
@@ -101,9 +116,9 @@ func (c *CallerPages) read(ctx context.Context, url, host string, age time.Durat
 		}
 	}
 	if p.err != nil {
-		return envoy.Report{}, p.err
+		return envoy.Report{}, p.at, p.err
 	}
-	return cloneReport(p.hosts[host]), nil
+	return cloneReport(p.hosts[host]), p.at, nil
 }
 
 // fresh returns the page of url fetched less than age ago and not before notBefore, nil

@@ -288,7 +288,7 @@ func TestCallerPagesReadFresh(t *testing.T) {
 			clk.add(tc.advance)
 			fresh := make(chan envoy.Report, 1)
 			go func() {
-				rep, err := cp.ReadFresh(context.Background(), url, hostN(0))
+				rep, _, err := cp.ReadFresh(context.Background(), url, hostN(0))
 				if err != nil {
 					t.Error(err)
 				}
@@ -325,7 +325,7 @@ func TestCallerPagesFreshReadsShare(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range services {
 		wg.Go(func() {
-			rep, err := cp.ReadFresh(context.Background(), url, hostN(i))
+			rep, _, err := cp.ReadFresh(context.Background(), url, hostN(i))
 			if err != nil || rep.Subsets["v2"].Rq5xx != 3 {
 				t.Errorf("%s: %+v, %v", hostN(i), rep, err)
 			}
@@ -334,5 +334,94 @@ func TestCallerPagesFreshReadsShare(t *testing.T) {
 	wg.Wait()
 	if got := gw.n.Load(); got != 1 {
 		t.Errorf("%d requests to the gateway pod, want 1", got)
+	}
+}
+
+// Readers that each pass the page they read last (ReadAfter), ticking every max age at
+// phases spread over the interval, as a thousand rollouts do: one request per interval,
+// however many readers, and every reader's ticks see a new page each. Plain reads at
+// half the interval (the rule before ReadAfter) cost two requests per interval.
+func TestCallerPagesReadAfterOnePagePerInterval(t *testing.T) {
+	const readers, rounds, interval = 100, 6, 500 * time.Millisecond
+	tests := map[string]struct {
+		after        bool // ReadAfter with the reader's last page, max age = interval
+		wantRequests int64
+	}{
+		"each reader passes its last page": {after: true, wantRequests: rounds},
+		"plain reads at half the interval": {after: false, wantRequests: 2 * rounds},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			gw := &counting{}
+			url, cp, clk := newPagesFor(t, gw, interval)
+			last := make([]time.Time, readers)
+			seen := make([]uint64, readers) // the v2 count of the page the reader read last
+			step := interval / readers
+			for round := range rounds {
+				for i := range readers {
+					// The page counts requests: a new page says so in v2's count.
+					gw.set(manyHosts(1, int(gw.n.Load())+1))
+					var rep envoy.Report
+					var at time.Time
+					var err error
+					if tc.after {
+						rep, at, err = cp.ReadAfter(context.Background(), url, hostN(0), interval, last[i])
+					} else {
+						rep, err = cp.Read(context.Background(), url, hostN(0), interval/2)
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					got := rep.Subsets["v2"].Rq5xx
+					if tc.after && (round > 0 && (got <= seen[i] || !at.After(last[i]))) {
+						t.Fatalf("round %d, reader %d: page %d begun %v, after page %d begun %v: want a newer one", round, i, got, at, seen[i], last[i])
+					}
+					last[i], seen[i] = at, got
+					clk.add(step)
+				}
+			}
+			if got := gw.n.Load(); got != tc.wantRequests {
+				t.Errorf("%d requests to the gateway pod in %d intervals, want %d", got, rounds, tc.wantRequests)
+			}
+		})
+	}
+}
+
+// A reader that ticks again before max age has passed (a recheck, a requeue) is served a
+// page begun after the one it read last: a new request, never the same page twice.
+func TestCallerPagesReadAfterNeverTheSamePage(t *testing.T) {
+	gw := &counting{}
+	gw.set(manyHosts(1, 1))
+	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	_, first, err := cp.ReadAfter(context.Background(), url, hostN(0), 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another reader, with no page read before, takes the same page.
+	if _, at, err := cp.ReadAfter(context.Background(), url, hostN(0), 0, time.Time{}); err != nil || !at.Equal(first) || gw.n.Load() != 1 {
+		t.Fatalf("second reader: page begun %v (%v) after %d requests, want the first page (%v) after 1", at, err, gw.n.Load(), first)
+	}
+	gw.set(manyHosts(1, 2))
+	clk.add(time.Millisecond)
+	rep, at, err := cp.ReadAfter(context.Background(), url, hostN(0), 0, first)
+	if err != nil || !at.After(first) || rep.Subsets["v2"].Rq5xx != 2 || gw.n.Load() != 2 {
+		t.Fatalf("first reader again 1 ms later: %+v begun %v (%v) after %d requests, want the new page after 2", rep.Subsets, at, err, gw.n.Load())
+	}
+}
+
+// PageMarks keeps the pages of the callers read last time only: a caller gone since is
+// forgotten, and a read that got no page leaves no mark (the next read takes any page).
+func TestPageMarksReplace(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	var m PageMarks
+	if got := m.last("a"); !got.IsZero() {
+		t.Fatalf("zero PageMarks: last = %v, want zero", got)
+	}
+	m.replace(map[string]time.Time{"a": t0, "b": t0.Add(time.Second)})
+	m.replace(map[string]time.Time{"b": t0.Add(2 * time.Second), "c": {}})
+	for url, want := range map[string]time.Time{"a": {}, "b": t0.Add(2 * time.Second), "c": {}} {
+		if got := m.last(url); !got.Equal(want) {
+			t.Errorf("last(%q) = %v, want %v", url, got, want)
+		}
 	}
 }

@@ -54,8 +54,12 @@ type Request struct {
 	StatsFrom *spec.StatsFrom
 	// MaxAge, when positive, bounds how old data read for other Services may be when it
 	// serves this read too (the caller side shares each caller's page, see CallerPages):
-	// half the reader's tick interval. 0 leaves it to the source.
+	// the reader's tick interval with Seen, half of it without. 0 leaves it to the source.
 	MaxAge time.Duration
+	// Seen, when set, is the reader's memory of the caller pages it read: the caller
+	// side serves it only pages newer than those, and updates it. A rollout keeps one
+	// across its ticks, so that no two of its ticks see the same page.
+	Seen *PageMarks
 	// Fresh asks for data read after Read began, never a page read earlier for another
 	// Service: a rollout's baseline, so that what was counted before the rollout began
 	// stays out of its window. The destination side always reads afresh.

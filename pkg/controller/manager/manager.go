@@ -65,7 +65,7 @@ type Options struct {
 	APIQPS   float64
 	APIBurst int
 	// CallerPageMaxAge is how old a stats-from caller's page may be and still serve
-	// another Service's read (0: source.DefaultPageMaxAge, half the default tick; negative:
+	// another Service's read (0: source.DefaultPageMaxAge, the default tick; negative:
 	// only overlapping reads share a request).
 	CallerPageMaxAge time.Duration
 	// ConfigDumpPort enables data-plane confirmation: the callers' proxies' config dump
@@ -109,7 +109,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.StatusRefreshRate, "status-refresh-rate", controller.DefaultStatusRefreshRate, "window-only status refreshes per second for all rollouts together: past status-refresh-rate × status-every active rollouts, each refreshes less often (negative: no bound)")
 	fs.Float64Var(&o.APIQPS, "kube-api-qps", 100, "requests per second to the API server (the Lease has its own connection and limit)")
 	fs.IntVar(&o.APIBurst, "kube-api-burst", 200, "burst of requests to the API server")
-	fs.DurationVar(&o.CallerPageMaxAge, "caller-page-max-age", source.DefaultPageMaxAge, "how old a stats-from caller's page may be and still serve another Service's read: every Service reading a caller pod shares one scrape of it within this age (keep it at most half the shortest tick interval; negative: share only overlapping reads)")
+	fs.DurationVar(&o.CallerPageMaxAge, "caller-page-max-age", source.DefaultPageMaxAge, "how old a stats-from caller's page may be and still serve another Service's read: every Service reading a caller pod shares one scrape of it within this age, and a rollout takes only pages newer than the one its last tick read (a rollout with a shorter tick interval asks for younger pages; negative: share only overlapping reads)")
 	fs.IntVar(&o.ConfigDumpPort, "config-dump-port", 0, "port of the stats-from callers' /config_dump; when set, each weight write is confirmed there and a step's dwell starts at confirmation (0 disables)")
 	fs.Func("istiod-debug-url", "debug HTTP endpoint of istiod, e.g. http://istiod.istio-system:15014 (repeat or comma-separate for every replica); when set, each weight write is confirmed through istiod's /debug/syncz and /debug/config_dump, for callers whose Envoy admin is not reachable", func(v string) error {
 		for _, u := range strings.Split(v, ",") {

@@ -1,0 +1,35 @@
+package source
+
+import (
+	"sync"
+	"time"
+)
+
+// PageMarks is one reader's memory of the caller pages it was served: per caller page URL,
+// when the request of the page it read last began. Passed as Request.Seen, it makes each
+// read take a page newer than the reader's previous one (see CallerPages.ReadAfter). The
+// zero value is ready to use; safe for concurrent use.
+type PageMarks struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+// last returns when the page of url this reader read last began; zero when none.
+func (m *PageMarks) last(url string) time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.at[url]
+}
+
+// replace keeps exactly marks: the pages of the callers read this time, so that callers
+// gone since are forgotten. Zero times (reads that got no page) are left out.
+func (m *PageMarks) replace(marks map[string]time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.at = make(map[string]time.Time, len(marks))
+	for url, at := range marks {
+		if !at.IsZero() {
+			m.at[url] = at
+		}
+	}
+}
