@@ -14,14 +14,16 @@ import (
 )
 
 // allSubsetPods lists every pod of subset, Ready or not, from the cache (the Service's
-// selector plus the DestinationRule subset's labels), once per reconcile.
+// selector plus the DestinationRule subset's labels), once per reconcile. The pods share
+// their maps and slices with the cache (no deep copy, as for the DestinationRules): they
+// are read, never changed.
 func (r *Reconciler) allSubsetPods(ctx context.Context, w *world, subset string) ([]corev1.Pod, error) {
 	if pods, ok := w.pods[subset]; ok {
 		return pods, nil
 	}
 	sel := subsetSelector(w, subset)
 	list := &corev1.PodList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(w.svc.Namespace), client.MatchingLabelsSelector{Selector: sel.AsSelector()}); err != nil {
+	if err := r.Client.List(ctx, list, client.InNamespace(w.svc.Namespace), client.MatchingLabelsSelector{Selector: sel.AsSelector()}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)
 	}
 	pods := slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return p.DeletionTimestamp != nil })

@@ -140,9 +140,11 @@ func (c *Callers) listCallers(ctx context.Context, sel labels.Selector, ns strin
 }
 
 // ReadyPods lists the pods matching sel in ns that are Ready, not being deleted, and have an IP.
+// From an informer cache, the pods share their maps and slices with the cache (no deep
+// copy: every tick lists its callers): the caller must not change them.
 func ReadyPods(ctx context.Context, r client.Reader, sel labels.Selector, ns string) ([]corev1.Pod, error) {
 	list := &corev1.PodList{}
-	if err := r.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}); err != nil {
+	if err := r.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing stats-from pods %q in namespace %s: %w", sel, ns, err)
 	}
 	out := make([]corev1.Pod, 0, len(list.Items))
