@@ -34,10 +34,12 @@ func main() {
 	flag.Float64Var(&o.Rate, "rate", 20, "requests per second to each Service (the canary gets 5 %)")
 	flag.Float64Var(&o.BadRate, "bad-rate", 400, "requests per second to the Service whose canary goes bad")
 	flag.StringVar(&o.Sluice, "sluice", "", "a prebuilt sluice binary to measure (default: build ./cmd/sluice of this checkout)")
+	sluiceFlags := flag.String("sluice-flags", "", "extra flags for sluice, space-separated (e.g. --workers=16); recorded with each N")
 	flag.BoolVar(&o.Keep, "keep", false, "keep the work directory (sluice's binary, logs and CPU profiles) after a successful run")
 	out := flag.String("out", "bench/scale", "directory for results.json and README.md")
 	reportOnly := flag.Bool("report-only", false, "rebuild README.md from the directory's results.json")
 	flag.Parse()
+	o.SluiceFlags = strings.Fields(*sluiceFlags)
 	var err error
 	if *reportOnly {
 		err = rewrite(*out)
@@ -61,6 +63,7 @@ type options struct {
 	Callers       int
 	Rate, BadRate float64
 	Sluice        string
+	SluiceFlags   []string
 	Keep          bool
 }
 
@@ -86,6 +89,7 @@ type point struct {
 	N              int       `json:"n"`
 	Started        time.Time `json:"started"`
 	Callers        int       `json:"callers"`
+	SluiceFlags    []string  `json:"sluiceFlags,omitempty"`
 	Rate           float64   `json:"ratePerService"`
 	WindowSeconds  float64   `json:"windowSeconds"`
 	SetupSeconds   float64   `json:"setupSeconds"`

@@ -79,7 +79,11 @@ func report(r results, analysis []byte) string {
 	}
 	b.WriteString("\nRuns: ")
 	for _, p := range r.Points {
-		fmt.Fprintf(&b, "N=%d on %s (%.0f s window, set-up %.0f s, %d callers, %.0f req/s per Service); ", p.N, p.Started.Format("2006-01-02 15:04 MST"), p.WindowSeconds, p.SetupSeconds, p.Callers, p.Rate)
+		flags := ""
+		if len(p.SluiceFlags) > 0 {
+			flags = ", sluice " + strings.Join(p.SluiceFlags, " ")
+		}
+		fmt.Fprintf(&b, "N=%d on %s (%.0f s window, set-up %.0f s, %d callers, %.0f req/s per Service%s); ", p.N, p.Started.Format("2006-01-02 15:04 MST"), p.WindowSeconds, p.SetupSeconds, p.Callers, p.Rate, flags)
 	}
 	b.WriteString("\n")
 	goals(&b, r)

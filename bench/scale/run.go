@@ -90,7 +90,7 @@ type bench struct {
 }
 
 func measureN(ctx context.Context, o options, n int, bin, dir string) (point, error) {
-	p := point{N: n, Started: time.Now().UTC(), Callers: o.Callers, Rate: o.Rate}
+	p := point{N: n, Started: time.Now().UTC(), Callers: o.Callers, Rate: o.Rate, SluiceFlags: o.SluiceFlags}
 	fmt.Printf("N=%d: starting the API server\n", n)
 	c, err := cluster.Start(ctx)
 	if err != nil {
@@ -221,8 +221,8 @@ func (b *bench) startController(bin string) error {
 		return err
 	}
 	b.metrics, b.pprof = "http://"+maddr+"/metrics", "http://"+paddr
-	b.ctrl, err = takeover.StartReplica(bin, "sluice", kc, filepath.Join(b.dir, fmt.Sprintf("sluice-%d.log", b.n)),
-		"--metrics-bind-address="+maddr, "--pprof-bind-address="+paddr, "--health-probe-bind-address=0", "--log-format=json")
+	args := append([]string{"--metrics-bind-address=" + maddr, "--pprof-bind-address=" + paddr, "--health-probe-bind-address=0", "--log-format=json"}, b.o.SluiceFlags...)
+	b.ctrl, err = takeover.StartReplica(bin, "sluice", kc, filepath.Join(b.dir, fmt.Sprintf("sluice-%d.log", b.n)), args...)
 	return err
 }
 
