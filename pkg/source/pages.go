@@ -16,9 +16,10 @@ import (
 
 // DefaultPageMaxAge is how old a caller's page may be and still serve another Service's
 // read: the default tick interval (500 ms). A rollout's tick also names the page it was
-// served last (Request.Seen), and takes only a newer one: so every tick sees a page begun
-// within its interval and after its previous tick's, and N Services reading one ingress
-// gateway cost one scrape of each gateway pod per tick interval, not N.
+// served last (Request.Seen), and takes only a newer one (see ReadAfter): so N Services
+// reading one ingress gateway cost one scrape of each gateway pod per tick interval, not
+// N, and a tick's page began within its interval, or is its last one again while the
+// next is in flight.
 const DefaultPageMaxAge = 500 * time.Millisecond
 
 // CallerPages reads the callers' host-independent stats pages (envoy.CallerStatsURL) on
@@ -36,7 +37,9 @@ type CallerPages struct {
 	flight singleflight.Group
 	mu     sync.Mutex
 	pages  map[string]*callerPage // by URL
-	swept  time.Time
+	// fetching holds when the request in flight for a URL began.
+	fetching map[string]time.Time
+	swept    time.Time
 }
 
 // callerPage is one read of one caller's page: every host's Report, or why it failed.
@@ -52,7 +55,7 @@ func NewCallerPages(s *envoy.Scraper, maxAge time.Duration) *CallerPages {
 	if maxAge == 0 {
 		maxAge = DefaultPageMaxAge
 	}
-	return &CallerPages{scraper: s, maxAge: maxAge, now: time.Now, pages: map[string]*callerPage{}}
+	return &CallerPages{scraper: s, maxAge: maxAge, now: time.Now, pages: map[string]*callerPage{}, fetching: map[string]time.Time{}}
 }
 
 // Read returns the Report of host from the page at url: empty (no subsets) when the page
@@ -64,21 +67,45 @@ func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Du
 	return rep, err
 }
 
-// ReadAfter is Read from a page whose request started after after, and also returns when
-// the page it read began (zero when the read gave up before a page came). A reader that
-// passes the start of the page it read last never reads the same page twice: with maxAge
-// at its tick interval, its ticks see a new page each, and a caller pod is fetched about
-// once per interval however many readers tick in between.
+// ReadAfter is Read from a page whose request started after after (the start of the page
+// this reader read last, which it returns for the next read; zero when it gave up before
+// a page came). A reader that passes its last page never reads an older one, and with
+// maxAge at its tick interval its ticks see a new page each: a caller pod is fetched
+// about once per interval however many readers tick in between. One exception keeps
+// readers from queueing behind a request they did not start: while a request begun
+// after after is in flight and the newest page is the reader's last, that page serves
+// again (no new counts this tick, the next one sees the new page) rather than the read
+// waiting for the request.
 func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, error) {
 	age := c.maxAge
 	if maxAge > 0 {
 		age = min(age, maxAge)
 	}
-	var notBefore time.Time
-	if !after.IsZero() {
-		notBefore = after.Add(time.Nanosecond)
+	if after.IsZero() {
+		return c.read(ctx, url, host, age, time.Time{})
+	}
+	notBefore := after.Add(time.Nanosecond)
+	if p := c.fresh(url, age, notBefore); p == nil {
+		if p := c.lastWhileFetching(url, after); p != nil {
+			return cloneReport(p.hosts[host]), p.at, nil
+		}
 	}
 	return c.read(ctx, url, host, age, notBefore)
+}
+
+// lastWhileFetching returns the stored page of url when it is the one begun at after, was
+// read without error, and a request begun after it is in flight; nil otherwise.
+func (c *CallerPages) lastWhileFetching(url string, after time.Time) *callerPage {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.pages[url]
+	if p == nil || p.err != nil || !p.at.Equal(after) {
+		return nil
+	}
+	if began, ok := c.fetching[url]; !ok || !began.After(after) {
+		return nil
+	}
+	return p
 }
 
 // ReadFresh is Read from a page whose request started after ReadFresh was called: no
@@ -135,6 +162,9 @@ func (c *CallerPages) fresh(url string, age time.Duration, notBefore time.Time) 
 // fetch reads and parses the page of url once and keeps the result for maxAge.
 func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
 	p := &callerPage{at: c.now()}
+	c.mu.Lock()
+	c.fetching[url] = p.at
+	c.mu.Unlock()
 	// Parsed in the scrape's reused buffer: ParseHosts' reports share no memory with it.
 	p.err = c.scraper.FetchFunc(ctx, url, func(data []byte) error {
 		if len(bytes.TrimSpace(data)) == 0 {
@@ -161,6 +191,7 @@ func (c *CallerPages) store(url string, p *callerPage) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pages[url] = p
+	delete(c.fetching, url)
 	now := c.now()
 	if now.Sub(c.swept) < max(c.maxAge, time.Second) {
 		return

@@ -425,3 +425,75 @@ func TestPageMarksReplace(t *testing.T) {
 		}
 	}
 }
+
+// secondGated serves its page at once, except the second request, which waits for release.
+type secondGated struct {
+	counting
+	release chan struct{}
+}
+
+func (g *secondGated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := g.n.Add(1)
+	g.mu.Lock()
+	body := g.body
+	g.mu.Unlock()
+	if n == 2 {
+		<-g.release
+	}
+	_, _ = w.Write([]byte(body))
+}
+
+// While a request is in flight, a reader whose last page is the newest one is served that
+// page again at once (no new counts) rather than queueing behind a request it did not
+// start; a reader with no page read yet waits for the request, and so does the reader
+// that started it. Both then get the new page.
+func TestCallerPagesReadAfterDoesNotQueue(t *testing.T) {
+	gw := &secondGated{release: make(chan struct{})}
+	gw.set(manyHosts(1, 1))
+	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	ctx := context.Background()
+	_, first, err := cp.ReadAfter(ctx, url, hostN(0), 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.set(manyHosts(1, 2))
+	clk.add(DefaultPageMaxAge + 100*time.Millisecond) // the first page is too old now
+
+	type result struct {
+		v2 uint64
+		at time.Time
+	}
+	read := func(after time.Time) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			rep, at, err := cp.ReadAfter(ctx, url, hostN(0), 0, after)
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- result{rep.Subsets["v2"].Rq5xx, at}
+		}()
+		return ch
+	}
+	starter := read(first)
+	for gw.n.Load() < 2 { // the starter's request has reached the gateway
+		time.Sleep(time.Millisecond)
+	}
+	newcomer := read(time.Time{})
+	select {
+	case r := <-read(first):
+		if r.v2 != 1 || !r.at.Equal(first) {
+			t.Errorf("reader during the request: page %d begun %v, want its last page again (1, %v)", r.v2, r.at, first)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader whose last page is the newest waited for a request in flight")
+	}
+	close(gw.release)
+	for name, ch := range map[string]chan result{"starter": starter, "newcomer": newcomer} {
+		if r := <-ch; r.v2 != 2 || !r.at.After(first) {
+			t.Errorf("%s: page %d begun %v, want the new page (2, after %v)", name, r.v2, r.at, first)
+		}
+	}
+	if got := gw.n.Load(); got != 2 {
+		t.Errorf("%d requests, want 2", got)
+	}
+}

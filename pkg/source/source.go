@@ -57,8 +57,9 @@ type Request struct {
 	// the reader's tick interval with Seen, half of it without. 0 leaves it to the source.
 	MaxAge time.Duration
 	// Seen, when set, is the reader's memory of the caller pages it read: the caller
-	// side serves it only pages newer than those, and updates it. A rollout keeps one
-	// across its ticks, so that no two of its ticks see the same page.
+	// side serves it only pages newer than those (or, while a newer one is being
+	// fetched, the same again: see CallerPages.ReadAfter), and updates it. A rollout
+	// keeps one across its ticks.
 	Seen *PageMarks
 	// Fresh asks for data read after Read began, never a page read earlier for another
 	// Service: a rollout's baseline, so that what was counted before the rollout began
