@@ -41,7 +41,7 @@ func newRolloutFor(t *testing.T, name, svc string, rate float64, routing string)
 	s := scenario.New(t, clients, scenario.Spec{
 		Namespace: fmt.Sprintf("e2e-%s-%d", name, n), Service: svc, Routing: routing,
 		Pods: map[string]int{"v1": 2, "v2": 2, "v3": 1},
-		Rate: rate, IPPrefix: fmt.Sprintf("127.0.%d.", 10+n), Seed: uint64(n),
+		Rate: rate, IPPrefix: fmt.Sprintf("127.10.%d.", n%256), Seed: uint64(n),
 	})
 	for _, v := range []string{"v1", "v2"} {
 		scenario.Must(t, env.Client.Create(s.Ctx, deployment(s.NS, svc+"-"+v, svc, v)))
