@@ -109,7 +109,7 @@ sluice reads no cluster IP) is opted in with a VirtualService, a DestinationRule
 (two per subset; Pod objects with status Ready and a 127.x podIP written through the API,
 each serving its sidecar's stats), and reads its stats from the same few caller pods
 (` + "`sluice.dev/stats-from`" + `): stand-ins of an ingress gateway whose one stats page carries every
-Service's outbound clusters, as a real gateway's does (re-rendered at most every 50 ms, or eight times its rendering time if longer, so that rendering a page of every host costs the bench little).
+Service's outbound clusters, as a real gateway's does (rendered anew for every scrape, as Envoy does; until 2026-12-04 a page was served again for up to eight times its rendering time).
 The default ShiftPolicy is installed; each Service overrides only its steps (5, 100) and a
 24 h dwell, which holds every rollout active at 5 % and ticking. Traffic: 20 req/s per
 Service (the canary's 5 % is 1 req/s, under the guard's 20 requests per window, so healthy

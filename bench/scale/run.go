@@ -147,7 +147,7 @@ func (b *bench) objects(ctx context.Context) error {
 		return err
 	}
 	b.gw, err = standin.StartGateway(ctx, standin.GatewayConfig{Client: b.kube, Namespace: gatewayNS,
-		Labels: map[string]string{"app": "gateway", "istio": "ingressgateway"}, Pods: b.o.Callers, IPPrefix: "127.9.0.", CacheFor: 50 * time.Millisecond})
+		Labels: map[string]string{"app": "gateway", "istio": "ingressgateway"}, Pods: b.o.Callers, IPPrefix: "127.9.0."})
 	if err != nil {
 		return err
 	}

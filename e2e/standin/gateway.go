@@ -29,10 +29,9 @@ type GatewayConfig struct {
 	Pods     int
 	IPPrefix string
 	// CacheFor, when positive, serves a rendered page again to scrapes within this long
-	// of its rendering, or within eight times the rendering's own duration if that is
-	// longer, so that a page carrying thousands of clusters is not rebuilt for every
-	// scrape and rendering takes at most a ninth of a core per pod (its counters are then
-	// that old at most).
+	// of its rendering (its counters are then that old). 0 renders every scrape's page
+	// anew, as Envoy does: a page older than the scrape would put counts from before a
+	// reader's "fresh" read (a rollout's baseline) after it.
 	CacheFor time.Duration
 }
 
@@ -55,7 +54,6 @@ type gatewayPod struct {
 	stats      []*callerStats
 	page       []byte
 	renderedAt time.Time
-	took       time.Duration // the last rendering's
 }
 
 // StartGateway creates the gateway's pods (status Running and Ready, podIP from IPPrefix)
@@ -115,18 +113,16 @@ func (g *Gateway) addPod(ctx context.Context, cfg GatewayConfig, n int) error {
 	return nil
 }
 
-// render returns the page, rendered again unless the last one is younger than
-// cacheFor (or eight times its rendering).
+// render returns the page, rendered again unless the last one is younger than cacheFor.
 func (gp *gatewayPod) render(now time.Time) []byte {
 	gp.mu.Lock()
 	defer gp.mu.Unlock()
-	if gp.page != nil && now.Sub(gp.renderedAt) < max(gp.cacheFor, 8*gp.took) {
+	if gp.page != nil && now.Sub(gp.renderedAt) < gp.cacheFor {
 		return gp.page
 	}
-	start := time.Now()
 	buf := bytes.NewBuffer(make([]byte, 0, len(gp.page)+len(gp.page)/8))
 	_ = writeCallerPage(buf, gp.stats...) // writing to a buffer does not fail
-	gp.page, gp.renderedAt, gp.took = buf.Bytes(), now, time.Since(start)
+	gp.page, gp.renderedAt = buf.Bytes(), now
 	return gp.page
 }
 
