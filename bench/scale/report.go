@@ -153,7 +153,9 @@ func goals(b *strings.Builder, r results) {
 	check("fault → weight 0 p99 ≤ 1 s", len(p.FaultToZeroMs) > 0 && !faultNotes && f99 <= goalFaultToZeroP99Ms, faultFig)
 	check("controller < 1 core", p.SluiceCores < goalCores, fmt.Sprintf("%.2f cores", p.SluiceCores))
 	check("controller < 512 MiB", p.SluicePeakMiB < goalMiB, fmt.Sprintf("%.0f MiB peak", p.SluicePeakMiB))
-	check("no API read per tick the cache could serve", readsPerTick(p) == 0, fmt.Sprintf("%.2f per tick", readsPerTick(p)))
+	// A read per tick shows as about 1 per tick; an informer's relist when the API server
+	// ends its watch (every 5-10 min) is one LIST in a window of a hundred thousand ticks.
+	check("no API read per tick the cache could serve", readsPerTick(p) < 0.001, fmt.Sprintf("%.5f per tick", readsPerTick(p)))
 	check("status writes ≤ 1 per 5 s per active rollout", statusPerRollout(p) <= goalStatusPerRollout, fmt.Sprintf("%.2f per 5 s", statusPerRollout(p)*5))
 	per := p.ScrapesPerS / float64(max(p.Callers, 1)) / 2
 	check("one scrape per caller pod per tick", per <= 1.05, fmt.Sprintf("%.1f per caller pod per 500 ms", per))
