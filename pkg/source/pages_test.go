@@ -232,11 +232,13 @@ envoy_cluster_upstream_rq{response_code_class="2xx",cluster_name="outbound|9080|
 	}
 }
 
-// gated serves its page's body as it is when a request arrives; the first request waits
-// until release is closed.
+// gated serves its page's body as it is when a request arrives; request hold (the first
+// when 0) waits until release is closed.
 type gated struct {
 	counting
 	release chan struct{}
+	// hold is the request (counting from 1) that waits; 0 means the first.
+	hold int64
 }
 
 func (g *gated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -244,7 +246,7 @@ func (g *gated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	body := g.body
 	g.mu.Unlock()
-	if n == 1 {
+	if n == max(g.hold, 1) {
 		<-g.release
 	}
 	_, _ = w.Write([]byte(body))
@@ -426,29 +428,12 @@ func TestPageMarksReplace(t *testing.T) {
 	}
 }
 
-// secondGated serves its page at once, except the second request, which waits for release.
-type secondGated struct {
-	counting
-	release chan struct{}
-}
-
-func (g *secondGated) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := g.n.Add(1)
-	g.mu.Lock()
-	body := g.body
-	g.mu.Unlock()
-	if n == 2 {
-		<-g.release
-	}
-	_, _ = w.Write([]byte(body))
-}
-
 // While a request is in flight, a reader whose last page is the newest one is served that
 // page again at once (no new counts) rather than queueing behind a request it did not
 // start; a reader with no page read yet waits for the request, and so does the reader
 // that started it. Both then get the new page.
 func TestCallerPagesReadAfterDoesNotQueue(t *testing.T) {
-	gw := &secondGated{release: make(chan struct{})}
+	gw := &gated{release: make(chan struct{}), hold: 2}
 	gw.set(manyHosts(1, 1))
 	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
 	ctx := context.Background()
