@@ -13,7 +13,7 @@
 #     mostly waiting for ticks (a cold run measured 242 s of CPU in 597 s), so it runs
 #     beside self-containment and unit, which run at nice 10: end-to-end gets a core when
 #     it wants one, and they take the rest. Its stand-ins use 127.10.x, 127.42.x and
-#     127.0.61-64/150-151.x, no address a unit package binds.
+#     127.0.61-64/150-151/253-254.x, no address a unit package binds.
 #   - once unit is done, at nice 19: vet and staticcheck (`make lint`), which reuse unit's
 #     compiled packages (same settings).
 # Each stage and job prints how long it took; a failure anywhere fails the run, and the

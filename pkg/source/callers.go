@@ -165,32 +165,29 @@ func (c *Callers) scrape(ctx context.Context, req Request, callers []corev1.Pod)
 		}
 	})
 	reads := make([]callerRead, len(callers))
+	urls := make([]string, len(callers))
 	marks := make([]time.Time, len(callers))
 	var wg sync.WaitGroup
 	for i := range callers {
 		p := &callers[i]
+		urls[i] = envoy.CallerStatsURL(endpointURL(p.Status.PodIP, c.Port, c.Path))
 		wg.Go(func() {
-			url := envoy.CallerStatsURL(endpointURL(p.Status.PodIP, c.Port, c.Path))
 			var rep envoy.Report
 			var err error
 			switch {
 			case req.Fresh:
-				rep, marks[i], err = c.Pages.ReadFresh(ctx, url, req.Host)
+				rep, marks[i], err = c.Pages.ReadFresh(ctx, urls[i], req.Host)
 			case req.Seen != nil:
-				rep, marks[i], err = c.Pages.ReadAfter(ctx, url, req.Host, req.MaxAge, req.Seen.last(url))
+				rep, marks[i], err = c.Pages.ReadAfter(ctx, urls[i], req.Host, req.MaxAge, req.Seen.last(urls[i]))
 			default:
-				rep, err = c.Pages.Read(ctx, url, req.Host, req.MaxAge)
+				rep, err = c.Pages.Read(ctx, urls[i], req.Host, req.MaxAge)
 			}
 			reads[i] = callerRead{id: PodIdentity(p), rep: rep, err: err}
 		})
 	}
 	wg.Wait()
 	if req.Seen != nil {
-		seen := make(map[string]time.Time, len(callers))
-		for i := range callers {
-			seen[envoy.CallerStatsURL(endpointURL(callers[i].Status.PodIP, c.Port, c.Path))] = marks[i]
-		}
-		req.Seen.replace(seen)
+		req.Seen.replace(urls, marks)
 	}
 	return reads
 }

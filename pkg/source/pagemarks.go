@@ -21,15 +21,19 @@ func (m *PageMarks) last(url string) time.Time {
 	return m.at[url]
 }
 
-// replace keeps exactly marks: the pages of the callers read this time, so that callers
-// gone since are forgotten. Zero times (reads that got no page) are left out.
-func (m *PageMarks) replace(marks map[string]time.Time) {
+// replace keeps exactly the marks of urls (at[i] for urls[i]): the pages of the callers
+// read this time, so that callers gone since are forgotten. Zero times (reads that got no
+// page) are left out. The map is reused: a tick allocates nothing here.
+func (m *PageMarks) replace(urls []string, at []time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.at = make(map[string]time.Time, len(marks))
-	for url, at := range marks {
-		if !at.IsZero() {
-			m.at[url] = at
+	if m.at == nil {
+		m.at = make(map[string]time.Time, len(urls))
+	}
+	clear(m.at)
+	for i, url := range urls {
+		if !at[i].IsZero() {
+			m.at[url] = at[i]
 		}
 	}
 }

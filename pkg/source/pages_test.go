@@ -419,8 +419,8 @@ func TestPageMarksReplace(t *testing.T) {
 	if got := m.last("a"); !got.IsZero() {
 		t.Fatalf("zero PageMarks: last = %v, want zero", got)
 	}
-	m.replace(map[string]time.Time{"a": t0, "b": t0.Add(time.Second)})
-	m.replace(map[string]time.Time{"b": t0.Add(2 * time.Second), "c": {}})
+	m.replace([]string{"a", "b"}, []time.Time{t0, t0.Add(time.Second)})
+	m.replace([]string{"b", "c"}, []time.Time{t0.Add(2 * time.Second), {}})
 	for url, want := range map[string]time.Time{"a": {}, "b": t0.Add(2 * time.Second), "c": {}} {
 		if got := m.last(url); !got.Equal(want) {
 			t.Errorf("last(%q) = %v, want %v", url, got, want)
