@@ -3,7 +3,6 @@ package envoy
 import (
 	"bytes"
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/sluicedev/sluice/pkg/traffic"
@@ -32,6 +31,14 @@ type clusterAcc struct {
 	hist    histAcc
 	p50     float64
 	p99     float64
+	// used says the current page has a sample of the cluster (HostsParser keeps the
+	// accumulators of the last page and drops those the next page does not use).
+	used bool
+}
+
+// reset empties a for the next page, keeping its histogram's arrays.
+func (a *clusterAcc) reset() {
+	*a = clusterAcc{hist: a.hist.emptied()}
 }
 
 // addCode records v requests of the given class from src.
@@ -44,7 +51,8 @@ func (a *clusterAcc) addClass(src codeSource, class int, v uint64) {
 }
 
 // counts resolves the accumulated stats into Counts, never adding two sources together.
-func (a *clusterAcc) counts() traffic.Counts {
+// The histogram's arrays come from slab (nil: their own).
+func (a *clusterAcc) counts(slab *histSlab) traffic.Counts {
 	var c traffic.Counts
 	var sum uint64
 	for src := range nSources {
@@ -59,7 +67,7 @@ func (a *clusterAcc) counts() traffic.Counts {
 		break
 	}
 	c.Requests = max(a.completed, sum)
-	c.Latency = a.hist.histogram()
+	c.Latency = a.hist.histogram(slab)
 	c.P50, c.P99 = a.p50, a.p99
 	return c
 }
@@ -78,12 +86,13 @@ func newClusterSet(keep func([]byte) bool) *clusterSet {
 // get returns the accumulator of cluster name, or nil when the cluster is not wanted.
 func (s *clusterSet) get(name []byte) *clusterAcc {
 	if a, ok := s.m[string(name)]; ok {
+		a.used = true
 		return a
 	}
 	if s.keep != nil && !s.keep(name) {
 		return nil
 	}
-	a := &clusterAcc{}
+	a := &clusterAcc{used: true}
 	s.m[string(name)] = a
 	return a
 }
@@ -187,25 +196,22 @@ func (h *histAcc) addBucket(le float64, v uint64) {
 	h.counts = append(h.counts, v)
 }
 
-// histogram returns the accumulated histogram with sorted bounds; empty when nothing was seen.
-func (h *histAcc) histogram() traffic.Histogram {
+// emptied returns h with nothing accumulated and its arrays kept for the next page.
+func (h *histAcc) emptied() histAcc {
+	return histAcc{les: h.les[:0], counts: h.counts[:0]}
+}
+
+// histogram returns the accumulated histogram with sorted bounds, its arrays from slab
+// (nil: their own); empty when nothing was seen.
+func (h *histAcc) histogram(slab *histSlab) traffic.Histogram {
 	if len(h.les) == 0 && !h.hasInf && h.count == 0 && h.sum == 0 {
 		return traffic.Histogram{}
 	}
-	idx := make([]int, len(h.les))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.Slice(idx, func(i, j int) bool { return h.les[idx[i]] < h.les[idx[j]] })
-	out := traffic.Histogram{Bounds: make([]float64, len(idx)), Counts: make([]uint64, len(idx)), Sum: h.sum}
-	for i, j := range idx {
-		out.Bounds[i] = h.les[j]
-		out.Counts[i] = h.counts[j]
-	}
-	out.Count = h.count
+	out := traffic.Histogram{Sum: h.sum, Count: h.count}
 	if h.hasInf {
 		out.Count = h.inf
 	}
+	out.Bounds, out.Counts = slab.histogram(h.les, h.counts)
 	return out
 }
 
@@ -213,17 +219,18 @@ func (h *histAcc) histogram() traffic.Histogram {
 type istioAcc struct {
 	byClass [6]uint64
 	hist    histAcc
+	used    bool // as clusterAcc.used
 	// grpcIn2xx counts the gRPC server failures among the HTTP 2xx answers (also in byClass[5]).
 	grpcIn2xx uint64
 }
 
-func (a *istioAcc) counts() traffic.Counts {
+func (a *istioAcc) counts(slab *histSlab) traffic.Counts {
 	var c traffic.Counts
 	for _, v := range a.byClass {
 		c.Requests += v
 	}
 	c.Rq2xx, c.Rq3xx, c.Rq4xx, c.Rq5xx = a.byClass[2], a.byClass[3], a.byClass[4], a.byClass[5]
-	c.Latency = a.hist.histogram()
+	c.Latency = a.hist.histogram(slab)
 	return c
 }
 
@@ -242,10 +249,10 @@ func grpcIn2xx(m map[string]*istioAcc) map[string]uint64 {
 	return out
 }
 
-func istioReport(m map[string]*istioAcc) Report {
+func istioReport(m map[string]*istioAcc, slab *histSlab) Report {
 	r := Report{Subsets: make(map[string]traffic.Counts, len(m))}
 	for v, a := range m {
-		r.Subsets[v] = a.counts()
+		r.Subsets[v] = a.counts(slab)
 	}
 	return r
 }

@@ -97,7 +97,7 @@ func clustersString(s *clusterSet) string {
 	}
 	out := map[string]traffic.Counts{}
 	for name, a := range s.m {
-		out[name] = a.counts()
+		out[name] = a.counts(nil)
 	}
 	return fmt.Sprintf("%#v", out)
 }

@@ -222,7 +222,7 @@ func TestFixture1_5IstioRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := h.histogram()
+	got := h.histogram(nil)
 	want := map[float64]uint64{50: 0, 100: 3, 250: 4, 2500: 6, 5000: 7, 10000: 8}
 	for i, b := range got.Bounds {
 		if w, ok := want[b]; ok && got.Counts[i] != w {

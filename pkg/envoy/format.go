@@ -153,7 +153,7 @@ func ParseClusters(data []byte) (map[string]traffic.Counts, error) {
 	}
 	out := make(map[string]traffic.Counts, len(acc.m))
 	for name, a := range acc.m {
-		out[name] = a.counts()
+		out[name] = a.counts(nil)
 	}
 	return out, nil
 }
@@ -166,7 +166,7 @@ func clusterReport(acc *clusterSet, q Query) Report {
 		if !ok || host != q.Host || subset == "" {
 			continue
 		}
-		r.Subsets[subset] = addCounts(r.Subsets[subset], a.counts())
+		r.Subsets[subset] = addCounts(r.Subsets[subset], a.counts(nil))
 	}
 	return r
 }

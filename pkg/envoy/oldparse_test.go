@@ -197,9 +197,9 @@ func oldParsePrometheus(data []byte, q Query) (Report, error) {
 			r.GRPCFailuresIn2xx = grpcIn2xx(istio.src)
 			return r, nil
 		}
-		return istioReport(istio.src), nil
+		return istioReport(istio.src, nil), nil
 	}
-	return istioReport(istio.dest), nil
+	return istioReport(istio.dest, nil), nil
 }
 
 // oldScanPrometheusStats accumulates the cluster stats of a /stats/prometheus page.

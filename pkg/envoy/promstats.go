@@ -19,6 +19,7 @@ type istioFilter struct {
 	host string // destination_service; "" matches all
 	dest map[string]*istioAcc
 	src  map[string]*istioAcc
+	used bool // as clusterAcc.used
 }
 
 // promAgg folds the samples of a /stats/prometheus page into cluster and Istio accumulators.
@@ -75,9 +76,9 @@ func parsePrometheus(data []byte, q Query) (Report, error) {
 			r.GRPCFailuresIn2xx = grpcIn2xx(istio.src)
 			return r, nil
 		}
-		return istioReport(istio.src), nil
+		return istioReport(istio.src, nil), nil
 	}
-	return istioReport(istio.dest), nil
+	return istioReport(istio.dest, nil), nil
 }
 
 // scanPrometheusStats accumulates the cluster stats of a /stats/prometheus page.
@@ -209,6 +210,7 @@ func (a *promAgg) istioSeries(s *sample) *istioAcc {
 		acc = &istioAcc{}
 		m[string(version)] = acc
 	}
+	acc.used = true
 	return acc
 }
 

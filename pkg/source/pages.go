@@ -39,7 +39,10 @@ type CallerPages struct {
 	pages  map[string]*callerPage // by URL
 	// fetching holds when the request in flight for a URL began.
 	fetching map[string]time.Time
-	swept    time.Time
+	// parsers keep each URL's accumulators from one page to the next (a caller's pages
+	// name the same clusters every time); a fetch takes its URL's out while it parses.
+	parsers map[string]*envoy.HostsParser
+	swept   time.Time
 }
 
 // callerPage is one read of one caller's page: every host's Report, or why it failed.
@@ -55,7 +58,7 @@ func NewCallerPages(s *envoy.Scraper, maxAge time.Duration) *CallerPages {
 	if maxAge == 0 {
 		maxAge = DefaultPageMaxAge
 	}
-	return &CallerPages{scraper: s, maxAge: maxAge, now: time.Now, pages: map[string]*callerPage{}, fetching: map[string]time.Time{}}
+	return &CallerPages{scraper: s, maxAge: maxAge, now: time.Now, pages: map[string]*callerPage{}, fetching: map[string]time.Time{}, parsers: map[string]*envoy.HostsParser{}}
 }
 
 // Read returns the Report of host from the page at url: empty (no subsets) when the page
@@ -164,8 +167,14 @@ func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
 	p := &callerPage{at: c.now()}
 	c.mu.Lock()
 	c.fetching[url] = p.at
+	parser := c.parsers[url]
+	delete(c.parsers, url)
 	c.mu.Unlock()
-	// Parsed in the scrape's reused buffer: ParseHosts' reports share no memory with it.
+	if parser == nil {
+		parser = &envoy.HostsParser{}
+	}
+	// Parsed in the scrape's reused buffer: the parser's reports share no memory with it,
+	// nor with the parser.
 	p.err = c.scraper.FetchFunc(ctx, url, func(data []byte) error {
 		if len(bytes.TrimSpace(data)) == 0 {
 			// With `usedonly`, Envoy sends nothing at all while no matching stat has been used.
@@ -173,7 +182,7 @@ func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
 			return nil
 		}
 		var err error
-		if p.hosts, err = envoy.ParseHosts(data, envoy.Source); err != nil {
+		if p.hosts, err = parser.Parse(data, envoy.Source); err != nil {
 			return fmt.Errorf("parsing stats from %s: %w", url, err)
 		}
 		return nil
@@ -181,16 +190,17 @@ func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
 	if p.err != nil {
 		p.hosts = nil
 	}
-	c.store(url, p)
+	c.store(url, p, parser)
 	return p
 }
 
-// store keeps p and, at most once per max(maxAge, 1s), forgets the pages too old to be
-// used (pods that went away).
-func (c *CallerPages) store(url string, p *callerPage) {
+// store keeps p and url's parser and, at most once per max(maxAge, 1s), forgets the pages
+// too old to be used (pods that went away) and their parsers.
+func (c *CallerPages) store(url string, p *callerPage, parser *envoy.HostsParser) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.pages[url] = p
+	c.parsers[url] = parser
 	delete(c.fetching, url)
 	now := c.now()
 	if now.Sub(c.swept) < max(c.maxAge, time.Second) {
@@ -198,6 +208,7 @@ func (c *CallerPages) store(url string, p *callerPage) {
 	}
 	c.swept = now
 	maps.DeleteFunc(c.pages, func(_ string, q *callerPage) bool { return now.Sub(q.at) >= c.maxAge })
+	maps.DeleteFunc(c.parsers, func(u string, _ *envoy.HostsParser) bool { return c.pages[u] == nil })
 }
 
 // cloneReport copies r deeply enough that its reader may change it: the subset map and

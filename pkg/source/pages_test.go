@@ -482,3 +482,58 @@ func TestCallerPagesReadAfterDoesNotQueue(t *testing.T) {
 		t.Errorf("%d requests, want 2", got)
 	}
 }
+
+// A caller's parser serves its every page (its accumulators kept), and a caller that is
+// no longer read loses its page and its parser at the next sweep.
+func TestCallerPagesKeepParserPerCaller(t *testing.T) {
+	kept, gone := &counting{}, &counting{}
+	kept.set(manyHosts(3, 1))
+	gone.set(manyHosts(5, 1))
+	ips, port := standIns(t, kept, gone)
+	urlOf := func(ip string) string {
+		return envoy.CallerStatsURL("http://" + net.JoinHostPort(ip, strconv.Itoa(port)) + DefaultPath)
+	}
+	keptURL, goneURL := urlOf(ips[0]), urlOf(ips[1])
+	clk := &manualClock{t: time.Unix(1_800_000_000, 0)}
+	cp := NewCallerPages(envoy.NewScraper(envoy.ScrapeOptions{Timeout: 2 * time.Second}), DefaultPageMaxAge)
+	cp.now = clk.now
+	read := func(url string, host int, want uint64) {
+		t.Helper()
+		rep, err := cp.Read(context.Background(), url, hostN(host), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rep.Subsets["v2"].Rq5xx; got != want {
+			t.Fatalf("%s, %s: v2 5xx = %d, want %d", url, hostN(host), got, want)
+		}
+	}
+	parserOf := func(url string) *envoy.HostsParser {
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		return cp.parsers[url]
+	}
+	read(keptURL, 2, 1)
+	read(goneURL, 4, 1)
+	first := parserOf(keptURL)
+	if first == nil || parserOf(goneURL) == nil || first == parserOf(goneURL) {
+		t.Fatalf("parsers after one page each: %p and %p, want one per caller", first, parserOf(goneURL))
+	}
+	for tick := 2; tick < 6; tick++ {
+		clk.add(DefaultPageMaxAge)
+		kept.set(manyHosts(3, tick))
+		read(keptURL, 2, uint64(tick))
+		if p := parserOf(keptURL); p != first {
+			t.Fatalf("tick %d: the caller's parser was replaced", tick)
+		}
+	}
+	if n := kept.n.Load(); n != 5 {
+		t.Errorf("%d requests to the caller read every tick, want 5", n)
+	}
+	cp.mu.Lock()
+	_, page := cp.pages[goneURL]
+	_, parser := cp.parsers[goneURL]
+	cp.mu.Unlock()
+	if page || parser {
+		t.Errorf("two seconds after its last read, the gone caller still has a page (%v) or a parser (%v)", page, parser)
+	}
+}
