@@ -15,6 +15,7 @@ import (
 
 	"github.com/sluicedev/sluice/pkg/analysis"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/cacheindex"
 	"github.com/sluicedev/sluice/pkg/lifecycle"
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
 	"github.com/sluicedev/sluice/pkg/reason"
@@ -79,9 +80,9 @@ func (r *Reconciler) read(ctx context.Context, w *world) error {
 		return err
 	}
 	drs := &networkingv1.DestinationRuleList{}
-	// The cache's own objects, not copies (Istio's DeepCopy is a reflective proto.Clone,
-	// and a tick lists the whole namespace): w.drs is read-only.
-	if err := r.Client.List(ctx, drs, client.InNamespace(w.svc.Namespace), client.UnsafeDisableDeepCopy); err != nil {
+	// The cache's own objects, not copies (Istio's DeepCopy is a reflective proto.Clone):
+	// w.drs is read-only.
+	if err := r.Client.List(ctx, drs, r.appliesTo(w.target, client.InNamespace(w.svc.Namespace), client.UnsafeDisableDeepCopy)...); err != nil {
 		return fmt.Errorf("listing DestinationRules in %s: %w", w.svc.Namespace, err)
 	}
 	w.drs = drs.Items
@@ -180,7 +181,7 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 	// read by name through Fresh, which knows which of them sluice wrote last.
 	list := &networkingv1.VirtualServiceList{}
 	// Only looked at, so the cache's own objects, not copies.
-	if err := r.Client.List(ctx, list, client.InNamespace(ns), client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, list, r.appliesTo(w.target, client.InNamespace(ns), client.UnsafeDisableDeepCopy)...); err != nil {
 		return nil, fmt.Errorf("listing VirtualServices in %s: %w", ns, err)
 	}
 	var out []*networkingv1.VirtualService
@@ -204,6 +205,15 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 	}
 	slices.SortFunc(out, func(a, b *networkingv1.VirtualService) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// appliesTo adds to opts, when the cache is indexed, the narrowing of a VirtualService or
+// DestinationRule list to the objects that apply to t; the caller filters as without it.
+func (r *Reconciler) appliesTo(t istio.Target, opts ...client.ListOption) []client.ListOption {
+	if r.Indexed {
+		opts = append(opts, cacheindex.AppliesTo(t))
+	}
+	return opts
 }
 
 // routing is what the VirtualServices do with the host's traffic for one stable and

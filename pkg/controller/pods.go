@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/pkg/analysis"
+	"github.com/sluicedev/sluice/pkg/cacheindex"
 	"github.com/sluicedev/sluice/pkg/lifecycle"
 )
 
@@ -21,9 +23,17 @@ func (r *Reconciler) allSubsetPods(ctx context.Context, w *world, subset string)
 	if pods, ok := w.pods[subset]; ok {
 		return pods, nil
 	}
-	sel := subsetSelector(w, subset)
+	sel := subsetSelector(w, subset).AsSelector()
+	opts := []client.ListOption{client.InNamespace(w.svc.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy}
+	if r.Indexed {
+		// By a label of the Service's selector: the subset's labels (version=v2) are
+		// often shared by every Service's pods.
+		if o := cacheindex.Labelled(sel, slices.Sorted(maps.Keys(w.svc.Spec.Selector))...); o != nil {
+			opts = append(opts, o)
+		}
+	}
 	list := &corev1.PodList{}
-	if err := r.Client.List(ctx, list, client.InNamespace(w.svc.Namespace), client.MatchingLabelsSelector{Selector: sel.AsSelector()}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.Client.List(ctx, list, opts...); err != nil {
 		return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)
 	}
 	pods := slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return p.DeletionTimestamp != nil })

@@ -34,6 +34,10 @@ type DataPlaneChecker interface {
 type Reconciler struct {
 	// Client reads through the manager's cache and writes to the API server.
 	Client client.Client
+	// Indexed says Client's cache has pkg/cacheindex's indexes (cacheindex.Register): a
+	// tick then lists only the VirtualServices, DestinationRules and pods of its Service,
+	// not its whole namespace.
+	Indexed bool
 	// APIReader reads from the API server: what the cache must not hold (notification
 	// Secrets, read by name) and, without Fresh, the TrafficShift and VirtualServices.
 	APIReader client.Reader

@@ -106,12 +106,12 @@ func tickStatusDue(before, after *sluicev1alpha1.TrafficShiftStatus, sinceWrite,
 	if sinceWrite >= every {
 		return true
 	}
-	probe := after.DeepCopy()
+	probe := *after // only compared: a shallow copy shares after's parts unchanged
 	probe.Window, probe.StepRequests = before.Window, before.StepRequests
 	if probe.LastDecision != nil && before.LastDecision != nil && probe.LastDecision.Reason == before.LastDecision.Reason {
 		probe.LastDecision = before.LastDecision
 	}
-	return !equality.Semantic.DeepEqual(before, probe)
+	return !equality.Semantic.DeepEqual(before, &probe)
 }
 
 // markInvalid records bad input: Invalid phase, Ready=False, one Event per new message.

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/sluicedev/sluice/pkg/cacheindex"
 	"github.com/sluicedev/sluice/pkg/envoy"
 	"github.com/sluicedev/sluice/pkg/traffic"
 )
@@ -30,6 +31,9 @@ import (
 type Callers struct {
 	// Reader lists the caller pods.
 	Reader client.Reader
+	// Indexed says Reader is an informer cache with pkg/cacheindex's pod label index: the
+	// callers are then listed by one label of their selector, not from the namespace.
+	Indexed bool
 	// Scraper fetches the pages; it bounds concurrency, time and size.
 	Scraper *envoy.Scraper
 	// Port and Path locate the callers' stats endpoint (defaults DefaultPort, DefaultPath).
@@ -136,15 +140,22 @@ func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
 
 // listCallers returns the Ready caller pods that have an IP.
 func (c *Callers) listCallers(ctx context.Context, sel labels.Selector, ns string) ([]corev1.Pod, error) {
+	if c.Indexed {
+		if o := cacheindex.Labelled(sel); o != nil {
+			return ReadyPods(ctx, c.Reader, sel, ns, o)
+		}
+	}
 	return ReadyPods(ctx, c.Reader, sel, ns)
 }
 
 // ReadyPods lists the pods matching sel in ns that are Ready, not being deleted, and have an IP.
 // From an informer cache, the pods share their maps and slices with the cache (no deep
-// copy: every tick lists its callers): the caller must not change them.
-func ReadyPods(ctx context.Context, r client.Reader, sel labels.Selector, ns string) ([]corev1.Pod, error) {
+// copy: every tick lists its callers): the caller must not change them. more narrows the
+// list further (an index lookup).
+func ReadyPods(ctx context.Context, r client.Reader, sel labels.Selector, ns string, more ...client.ListOption) ([]corev1.Pod, error) {
 	list := &corev1.PodList{}
-	if err := r.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+	opts := append([]client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy}, more...)
+	if err := r.List(ctx, list, opts...); err != nil {
 		return nil, fmt.Errorf("listing stats-from pods %q in namespace %s: %w", sel, ns, err)
 	}
 	out := make([]corev1.Pod, 0, len(list.Items))

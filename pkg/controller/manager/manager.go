@@ -33,6 +33,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/cacheindex"
 	"github.com/sluicedev/sluice/pkg/controller"
 	"github.com/sluicedev/sluice/pkg/dataplane"
 	"github.com/sluicedev/sluice/pkg/envoy"
@@ -194,6 +195,7 @@ func newLogger(o Options) (logr.Logger, *uberzap.Logger, error) {
 		if o.LogDebug {
 			zo.Level = zapcore.DebugLevel
 		}
+		zo.ZapOpts = append(zo.ZapOpts, uberzap.WrapCore(deferFields))
 	})
 	return zapr.NewLogger(raw), raw, nil
 }
@@ -236,15 +238,19 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 		clk = clock.RealClock{}
 	}
 	scraper := envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout})
+	if err := cacheindex.Register(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, err
+	}
 	r := &controller.Reconciler{
 		Client:    FencedClient(mgr.GetClient(), fence, time.Now),
+		Indexed:   true,
 		APIReader: mgr.GetAPIReader(),
 		Fresh:     &ownwrites.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Clock: clk},
 		Recorder:  mgr.GetEventRecorder("sluice"),
 		Clock:     clk,
 		Stats: controller.Sources{
 			Destination: &source.Destination{Scraper: scraper, Port: o.StatsPort},
-			Callers: &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort,
+			Callers: &source.Callers{Reader: mgr.GetClient(), Indexed: true, Scraper: scraper, Port: o.StatsPort,
 				Pages: source.NewCallerPages(scraper, o.CallerPageMaxAge)},
 		},
 		Metrics:           m,

@@ -54,6 +54,73 @@ func (t Target) MatchesHost(host, vsNamespace string) bool {
 	}
 }
 
+// HostTarget returns the Service a destination host names (lowercase), as MatchesHost
+// reads it: MatchesHost(host, ns) is true for exactly the Targets whose lowercase name and
+// namespace are HostTarget(host, ns). ok is false for a host no Service matches (empty,
+// a wildcard, a name outside the cluster domain).
+func HostTarget(host, vsNamespace string) (t Target, ok bool) {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "" || strings.Contains(h, "*") {
+		return Target{}, false
+	}
+	parts := strings.SplitN(h, ".", 3)
+	t.Name = parts[0]
+	switch len(parts) {
+	case 1:
+		t.Namespace = strings.ToLower(vsNamespace)
+	case 2:
+		t.Namespace = parts[1]
+	default:
+		if parts[2] != "svc" && parts[2] != clusterDomain {
+			return Target{}, false
+		}
+		t.Namespace = parts[1]
+	}
+	return t, t.Name != "" && t.Namespace != ""
+}
+
+// Key is the Target's lowercase namespace/name: Keys are equal exactly when MatchesHost
+// takes the Targets for one (a Service's name and namespace have no '/').
+func (t Target) Key() string { return strings.ToLower(t.Namespace) + "/" + strings.ToLower(t.Name) }
+
+// Targets returns the Key of every Service vs has a say in (those RoutesTo is true for),
+// each once: the hosts of its route destinations, and its own hosts when an http route
+// delegates.
+func Targets(vs *networkingv1.VirtualService) []string {
+	if vs == nil {
+		return nil
+	}
+	var out []string
+	add := func(host string) {
+		if t, ok := HostTarget(host, vs.Namespace); ok && !slices.Contains(out, t.Key()) {
+			out = append(out, t.Key())
+		}
+	}
+	delegates := false
+	for _, r := range vs.Spec.GetHttp() {
+		for _, d := range r.GetRoute() {
+			add(d.GetDestination().GetHost())
+		}
+		delegates = delegates || r.GetDelegate() != nil
+	}
+	if delegates {
+		for _, h := range vs.Spec.GetHosts() {
+			add(h)
+		}
+	}
+	for _, r := range vs.Spec.GetTcp() {
+		for _, d := range r.GetRoute() {
+			add(d.GetDestination().GetHost())
+		}
+	}
+	for _, r := range vs.Spec.GetTls() {
+		for _, d := range r.GetRoute() {
+			add(d.GetDestination().GetHost())
+		}
+	}
+	return out
+}
+
 // RoutesTo reports whether vs has a say in the target's traffic: an http, tcp or tls
 // route with a destination to the target, or an http route that delegates the target's
 // host (vs lists it in hosts) to another VirtualService.

@@ -1,6 +1,7 @@
 package istio
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -82,4 +83,124 @@ func TestCheckSubsets(t *testing.T) {
 			}
 		})
 	}
+}
+
+// HostTarget names the Target MatchesHost takes a host for, and none for hosts it never
+// matches.
+func TestHostTarget(t *testing.T) {
+	tests := map[string]struct {
+		host, ns string
+		want     string // Key; "" for none
+	}{
+		"short":                   {"reviews", "Default", "default/reviews"},
+		"name.namespace":          {"reviews.shop", "default", "shop/reviews"},
+		"name.namespace.svc":      {"reviews.shop.svc", "default", "shop/reviews"},
+		"fqdn trailing dot, case": {"Reviews.Shop.svc.cluster.local.", "default", "shop/reviews"},
+		"other cluster domain":    {"reviews.default.svc.example.org", "default", ""},
+		"external host":           {"reviews.example.com", "default", ""},
+		"wildcard":                {"*.default.svc.cluster.local", "default", ""},
+		"empty":                   {"", "default", ""},
+		"empty name":              {".default", "default", ""},
+		"empty namespace":         {"reviews.", "", ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			got, ok := HostTarget(tc.host, tc.ns)
+			if key := got.Key(); ok != (tc.want != "") || (ok && key != tc.want) {
+				t.Errorf("HostTarget(%q, %q) = %q, %t; want %q", tc.host, tc.ns, key, ok, tc.want)
+			}
+		})
+	}
+}
+
+// FuzzHostTarget: MatchesHost(host, ns) holds for a Target exactly when HostTarget names
+// it (for names and namespaces Kubernetes allows: no '.' or '/').
+func FuzzHostTarget(f *testing.F) {
+	f.Add("reviews.default.svc.cluster.local", "shop", "reviews", "default")
+	f.Add("Reviews", "Default", "reviews", "default")
+	f.Add("reviews.default.svc.", "x", "REVIEWS", "default")
+	f.Add("*.default", "default", "*", "default")
+	f.Fuzz(func(t *testing.T, host, ns, name, namespace string) {
+		for _, s := range []string{ns, name, namespace} {
+			if strings.ContainsAny(s, "./") {
+				return
+			}
+		}
+		tg := Target{Name: name, Namespace: namespace}
+		ht, ok := HostTarget(host, ns)
+		if got, want := ok && ht.Key() == tg.Key() && tg.Name != "" && tg.Namespace != "", tg.MatchesHost(host, ns); got != want {
+			t.Errorf("host %q in %q, target %v: HostTarget %v, %t; MatchesHost %t", host, ns, tg, ht, ok, want)
+		}
+	})
+}
+
+// Targets names exactly the Services RoutesTo is true for.
+func TestTargets(t *testing.T) {
+	tests := map[string]struct {
+		yaml string
+		want []string
+	}{
+		"http, tcp and tls destinations": {yaml: `
+metadata: {name: vs, namespace: shop}
+spec:
+  hosts: [front.example.com]
+  http:
+  - route:
+    - destination: {host: reviews, subset: v1}
+    - destination: {host: reviews.shop.svc.cluster.local, subset: v2}
+  tcp:
+  - route:
+    - destination: {host: db.data}
+  tls:
+  - route:
+    - destination: {host: api.example.com}
+    - destination: {host: auth.sec.svc}
+`, want: []string{"shop/reviews", "data/db", "sec/auth"}},
+		"a delegating route: the hosts too": {yaml: `
+metadata: {name: vs, namespace: shop}
+spec:
+  hosts: [reviews, "*.shop.svc.cluster.local"]
+  http:
+  - delegate: {name: reviews-routes}
+  - route:
+    - destination: {host: ratings}
+`, want: []string{"shop/ratings", "shop/reviews"}},
+		"hosts without a delegating route": {yaml: `
+metadata: {name: vs, namespace: shop}
+spec:
+  hosts: [reviews]
+  http:
+  - route:
+    - destination: {host: ratings}
+`, want: []string{"shop/ratings"}},
+		"nothing": {yaml: `
+metadata: {name: vs, namespace: shop}
+spec: {hosts: [reviews]}
+`},
+	}
+	candidates := []Target{{"reviews", "shop"}, {"ratings", "shop"}, {"db", "data"}, {"auth", "sec"}, {"front", "shop"}, {"api", "shop"}}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			vs := mustVS(t, tc.yaml)
+			got := Targets(vs)
+			if !slices.Equal(slices.Sorted(slices.Values(got)), slices.Sorted(slices.Values(tc.want))) {
+				t.Errorf("Targets = %v, want %v", got, tc.want)
+			}
+			for _, c := range candidates {
+				if RoutesTo(vs, c) != slices.Contains(got, c.Key()) {
+					t.Errorf("%v: RoutesTo %t, in Targets %t", c, RoutesTo(vs, c), slices.Contains(got, c.Key()))
+				}
+			}
+		})
+	}
+}
+
+// mustVS decodes one VirtualService from YAML (kind implied).
+func mustVS(t *testing.T, doc string) *networkingv1.VirtualService {
+	t.Helper()
+	objs := parseDocs(t, []byte("kind: VirtualService\n"+strings.TrimLeft(doc, "\n")))
+	if len(objs) != 1 || objs[0].vs == nil {
+		t.Fatalf("want one VirtualService in %s", doc)
+	}
+	return objs[0].vs
 }
