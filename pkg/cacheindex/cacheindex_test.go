@@ -20,7 +20,7 @@ import (
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
 )
 
-func TestLabelled(t *testing.T) {
+func TestPick(t *testing.T) {
 	tests := map[string]struct {
 		sel    string
 		prefer []string
@@ -42,15 +42,9 @@ func TestLabelled(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opt := Labelled(sel, tc.prefer...)
-			if tc.want == "" {
-				if opt != nil {
-					t.Errorf("Labelled(%q) = %v, want none", tc.sel, opt)
-				}
-				return
-			}
-			if got, ok := opt.(client.MatchingFields); !ok || got[podLabel] != tc.want || len(got) != 1 {
-				t.Errorf("Labelled(%q, %v) = %v, want %s=%s", tc.sel, tc.prefer, opt, podLabel, tc.want)
+			got, ok := pick(sel, tc.prefer)
+			if ok != (tc.want != "") || got != tc.want {
+				t.Errorf("pick(%q, %v) = %q, %t; want %q", tc.sel, tc.prefer, got, ok, tc.want)
 			}
 		})
 	}
@@ -65,8 +59,6 @@ func TestExtractors(t *testing.T) {
 		fn   client.IndexerFunc
 		want []string
 	}{
-		"pod labels":        {&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "reviews", "version": "v2"}}}, podLabels, []string{"app=reviews", "version=v2"}},
-		"pod without":       {&corev1.Pod{}, podLabels, []string{}},
 		"dr short host":     {dr("shop", "reviews"), destinationRuleTargets, []string{"shop/reviews"}},
 		"dr fqdn":           {dr("shop", "ratings.data.svc.cluster.local"), destinationRuleTargets, []string{"data/ratings"}},
 		"dr wildcard":       {dr("shop", "*.shop.svc.cluster.local"), destinationRuleTargets, nil},
@@ -146,6 +138,10 @@ func TestIndexedListsAgreeWithNamespaceLists(t *testing.T) {
 	if err := Register(ctx, informers); err != nil {
 		t.Fatal(err)
 	}
+	pods, err := NewPods(ctx, informers)
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() { _ = informers.Start(ctx) }()
 	if !informers.WaitForCacheSync(ctx) {
 		t.Fatal("cache did not sync")
@@ -195,12 +191,46 @@ func TestIndexedListsAgreeWithNamespaceLists(t *testing.T) {
 		}
 		matches := func(o client.Object) bool { return sel.Matches(labels.Set(o.GetLabels())) }
 		want := names(&corev1.PodList{}, matches, inShop)
-		opts := []client.ListOption{inShop, client.MatchingLabelsSelector{Selector: sel}}
-		if o := Labelled(sel); o != nil {
-			opts = append(opts, o)
+		for _, prefer := range [][]string{nil, {"version"}, {"tier", "app"}} {
+			found, err := pods.Matching("shop", sel, prefer...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, p := range found {
+				got = append(got, p.Namespace+"/"+p.Name)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("pods %q (prefer %v): namespace list %v, index %v", s, prefer, want, got)
+			}
 		}
-		if got := names(&corev1.PodList{}, func(client.Object) bool { return true }, opts...); !slices.Equal(got, want) {
-			t.Errorf("pods %q: namespace list %v, index %v", s, want, got)
-		}
+	}
+}
+
+// PodCopies copies pods once, and again only when the objects change.
+func TestPodCopies(t *testing.T) {
+	mk := func(name, ip string) *corev1.Pod {
+		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{PodIP: ip}}
+	}
+	a, b := mk("a", "10.0.0.1"), mk("b", "10.0.0.2")
+	var c PodCopies
+	first := c.Of([]*corev1.Pod{a, b})
+	if len(first) != 2 || first[0].Name != "a" || first[1].Status.PodIP != "10.0.0.2" {
+		t.Fatalf("copies %+v", first)
+	}
+	if again := c.Of([]*corev1.Pod{a, b}); &again[0] != &first[0] {
+		t.Errorf("the same pods were copied again")
+	}
+	b2 := mk("b", "10.0.0.9") // an update: a new object
+	updated := c.Of([]*corev1.Pod{a, b2})
+	if &updated[0] == &first[0] || updated[1].Status.PodIP != "10.0.0.9" || first[1].Status.PodIP != "10.0.0.2" {
+		t.Errorf("after an update: %+v (before: %+v)", updated, first)
+	}
+	if got := c.Of([]*corev1.Pod{b2}); len(got) != 1 || got[0].Name != "b" {
+		t.Errorf("after a pod went away: %+v", got)
+	}
+	if got := c.Of(nil); len(got) != 0 {
+		t.Errorf("no pods: %+v", got)
 	}
 }

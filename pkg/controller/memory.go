@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"github.com/sluicedev/sluice/pkg/cacheindex"
+
 	"sync"
 	"time"
 
@@ -15,6 +17,9 @@ import (
 // windows and bookkeeping between status writes. Losing it (a restart) costs one window
 // of data, never a weight change: the durable state is the TrafficShift status.
 type rolloutMemory struct {
+	// pods are the copies of the subsets' pods its ticks read, by subset (made again only
+	// when the cache's pods change).
+	pods      map[string]*cacheindex.PodCopies
 	canary    string
 	startedAt time.Time
 	canaryW   *window.Window

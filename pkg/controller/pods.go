@@ -16,32 +16,57 @@ import (
 )
 
 // allSubsetPods lists every pod of subset, Ready or not, from the cache (the Service's
-// selector plus the DestinationRule subset's labels), once per reconcile. The pods share
-// their maps and slices with the cache (no deep copy, as for the DestinationRules): they
-// are read, never changed.
+// selector plus the DestinationRule subset's labels), once per reconcile. The pods are
+// read-only: with Pods they are the rollout's copies, shared by its ticks until the cache's
+// pods change; without, they share their maps and slices with the cache (no deep copy, as
+// for the DestinationRules).
 func (r *Reconciler) allSubsetPods(ctx context.Context, w *world, subset string) ([]corev1.Pod, error) {
 	if pods, ok := w.pods[subset]; ok {
 		return pods, nil
 	}
 	sel := subsetSelector(w, subset).AsSelector()
-	opts := []client.ListOption{client.InNamespace(w.svc.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy}
-	if r.Indexed {
+	var pods []corev1.Pod
+	if r.Pods != nil {
 		// By a label of the Service's selector: the subset's labels (version=v2) are
 		// often shared by every Service's pods.
-		if o := cacheindex.Labelled(sel, slices.Sorted(maps.Keys(w.svc.Spec.Selector))...); o != nil {
-			opts = append(opts, o)
+		found, err := r.Pods.Matching(w.svc.Namespace, sel, slices.Sorted(maps.Keys(w.svc.Spec.Selector))...)
+		if err != nil {
+			return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)
 		}
+		found = slices.DeleteFunc(found, func(p *corev1.Pod) bool { return p.DeletionTimestamp != nil })
+		pods = r.podCopies(w, subset).Of(found)
+	} else {
+		list := &corev1.PodList{}
+		if err := r.Client.List(ctx, list, client.InNamespace(w.svc.Namespace), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
+			return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)
+		}
+		pods = slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return p.DeletionTimestamp != nil })
 	}
-	list := &corev1.PodList{}
-	if err := r.Client.List(ctx, list, opts...); err != nil {
-		return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)
-	}
-	pods := slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return p.DeletionTimestamp != nil })
 	if w.pods == nil {
 		w.pods = map[string][]corev1.Pod{}
 	}
 	w.pods[subset] = pods
 	return pods, nil
+}
+
+// podCopies returns where the copies of subset's pods are kept: the rollout's memory, or
+// a new PodCopies for a Service with no rollout in memory.
+func (r *Reconciler) podCopies(w *world, subset string) *cacheindex.PodCopies {
+	rm := r.mem.peek(client.ObjectKeyFromObject(w.svc))
+	if rm == nil {
+		return &cacheindex.PodCopies{}
+	}
+	r.mem.mu.Lock()
+	defer r.mem.mu.Unlock()
+	if rm.pods == nil {
+		rm.pods = map[string]*cacheindex.PodCopies{}
+	}
+	c := rm.pods[subset]
+	if c == nil {
+		c = &cacheindex.PodCopies{}
+		rm.pods[subset] = c
+	}
+	return c
 }
 
 // readiness counts the Ready pods and says why the others are not.
@@ -120,11 +145,25 @@ func podStatesOf(pods []corev1.Pod) []analysis.PodState {
 }
 
 // readyOnly keeps the pods that are Ready and have an IP: the ones stats are read from.
+// When all are, it returns pods itself (read-only, as pods is).
 func readyOnly(pods []corev1.Pod) []corev1.Pod {
-	return slices.DeleteFunc(slices.Clone(pods), func(p corev1.Pod) bool {
-		ready, _ := readyCondition(&p)
-		return !ready || p.Status.PodIP == ""
-	})
+	serving := func(p *corev1.Pod) bool {
+		ready, _ := readyCondition(p)
+		return ready && p.Status.PodIP != ""
+	}
+	out := pods
+	for i := range pods {
+		if !serving(&pods[i]) {
+			out = make([]corev1.Pod, 0, len(pods))
+			for j := range pods {
+				if serving(&pods[j]) {
+					out = append(out, pods[j])
+				}
+			}
+			break
+		}
+	}
+	return out
 }
 
 // podStates are the canary's and stable's pods for the pod-health check.

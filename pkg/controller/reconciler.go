@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
+	"github.com/sluicedev/sluice/pkg/cacheindex"
 	"github.com/sluicedev/sluice/pkg/dataplane"
 	"github.com/sluicedev/sluice/pkg/metrics"
 	"github.com/sluicedev/sluice/pkg/ownwrites"
@@ -35,9 +36,12 @@ type Reconciler struct {
 	// Client reads through the manager's cache and writes to the API server.
 	Client client.Client
 	// Indexed says Client's cache has pkg/cacheindex's indexes (cacheindex.Register): a
-	// tick then lists only the VirtualServices, DestinationRules and pods of its Service,
-	// not its whole namespace.
+	// tick then lists only the VirtualServices and DestinationRules of its Service, not
+	// its whole namespace.
 	Indexed bool
+	// Pods, when set, reads the subsets' pods from the pod informer's store by label
+	// (cacheindex.NewPods); nil lists them through Client.
+	Pods *cacheindex.Pods
 	// APIReader reads from the API server: what the cache must not hold (notification
 	// Secrets, read by name) and, without Fresh, the TrafficShift and VirtualServices.
 	APIReader client.Reader

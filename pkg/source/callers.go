@@ -31,9 +31,10 @@ import (
 type Callers struct {
 	// Reader lists the caller pods.
 	Reader client.Reader
-	// Indexed says Reader is an informer cache with pkg/cacheindex's pod label index: the
-	// callers are then listed by one label of their selector, not from the namespace.
-	Indexed bool
+	// Pods, when set, finds the callers in the pod informer's store by one label of their
+	// selector (not by listing the namespace through Reader), and hands every Service
+	// reading them the same copies until they change.
+	Pods *cacheindex.Pods
 	// Scraper fetches the pages; it bounds concurrency, time and size.
 	Scraper *envoy.Scraper
 	// Port and Path locate the callers' stats endpoint (defaults DefaultPort, DefaultPath).
@@ -44,6 +45,8 @@ type Callers struct {
 	Pages *CallerPages
 
 	pagesOnce sync.Once
+	copiesMu  sync.Mutex
+	copies    map[string]*cacheindex.PodCopies // by namespace and selector
 }
 
 // callerRead is the outcome of scraping one caller.
@@ -139,32 +142,45 @@ func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
 }
 
 // listCallers returns the Ready caller pods that have an IP.
+// With Pods, the list is shared by every reader: read it, never change it.
 func (c *Callers) listCallers(ctx context.Context, sel labels.Selector, ns string) ([]corev1.Pod, error) {
-	if c.Indexed {
-		if o := cacheindex.Labelled(sel); o != nil {
-			return ReadyPods(ctx, c.Reader, sel, ns, o)
-		}
+	if c.Pods == nil {
+		return ReadyPods(ctx, c.Reader, sel, ns)
 	}
-	return ReadyPods(ctx, c.Reader, sel, ns)
+	found, err := c.Pods.Matching(ns, sel)
+	if err != nil {
+		return nil, fmt.Errorf("listing stats-from pods %q in namespace %s: %w", sel, ns, err)
+	}
+	found = slices.DeleteFunc(found, func(p *corev1.Pod) bool { return !serving(p) })
+	key := ns + "/" + sel.String()
+	c.copiesMu.Lock()
+	copies := c.copies[key]
+	if copies == nil {
+		if c.copies == nil {
+			c.copies = map[string]*cacheindex.PodCopies{}
+		}
+		copies = &cacheindex.PodCopies{}
+		c.copies[key] = copies
+	}
+	c.copiesMu.Unlock()
+	return copies.Of(found), nil
 }
 
 // ReadyPods lists the pods matching sel in ns that are Ready, not being deleted, and have an IP.
 // From an informer cache, the pods share their maps and slices with the cache (no deep
 // copy: every tick lists its callers): the caller must not change them. more narrows the
 // list further (an index lookup).
-func ReadyPods(ctx context.Context, r client.Reader, sel labels.Selector, ns string, more ...client.ListOption) ([]corev1.Pod, error) {
+func ReadyPods(ctx context.Context, r client.Reader, sel labels.Selector, ns string) ([]corev1.Pod, error) {
 	list := &corev1.PodList{}
-	opts := append([]client.ListOption{client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy}, more...)
-	if err := r.List(ctx, list, opts...); err != nil {
+	if err := r.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("listing stats-from pods %q in namespace %s: %w", sel, ns, err)
 	}
-	out := make([]corev1.Pod, 0, len(list.Items))
-	for _, p := range list.Items {
-		if p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(&p) {
-			out = append(out, p)
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(list.Items, func(p corev1.Pod) bool { return !serving(&p) }), nil
+}
+
+// serving says whether p answers: Ready, not being deleted, and with an IP.
+func serving(p *corev1.Pod) bool {
+	return p.DeletionTimestamp == nil && p.Status.PodIP != "" && podReady(p)
 }
 
 // scrape reads every caller's page concurrently (the scraper bounds concurrency) and

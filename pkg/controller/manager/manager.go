@@ -241,16 +241,21 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 	if err := cacheindex.Register(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
+	pods, err := cacheindex.NewPods(context.Background(), mgr.GetCache())
+	if err != nil {
+		return nil, err
+	}
 	r := &controller.Reconciler{
 		Client:    FencedClient(mgr.GetClient(), fence, time.Now),
 		Indexed:   true,
+		Pods:      pods,
 		APIReader: mgr.GetAPIReader(),
 		Fresh:     &ownwrites.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Clock: clk},
 		Recorder:  mgr.GetEventRecorder("sluice"),
 		Clock:     clk,
 		Stats: controller.Sources{
 			Destination: &source.Destination{Scraper: scraper, Port: o.StatsPort},
-			Callers: &source.Callers{Reader: mgr.GetClient(), Indexed: true, Scraper: scraper, Port: o.StatsPort,
+			Callers: &source.Callers{Reader: mgr.GetClient(), Pods: pods, Scraper: scraper, Port: o.StatsPort,
 				Pages: source.NewCallerPages(scraper, o.CallerPageMaxAge)},
 		},
 		Metrics:           m,
