@@ -71,7 +71,7 @@ func family(in Input) []member {
 		stable = in.StableBaseline
 	}
 	full := member{where: dur(in.Canary.Span), canary: in.Canary, stable: stable, stableFull: stable}
-	var subs []Trailing
+	subs := make([]Trailing, 0, len(in.Trailing)+1)
 	for _, tr := range in.Trailing {
 		if tr.Span > 0 && (in.Thresholds.Window <= 0 || tr.Span < in.Thresholds.Window) {
 			subs = append(subs, tr)
@@ -84,7 +84,8 @@ func family(in Input) []member {
 	slices.SortStableFunc(subs, func(a, b Trailing) int { return cmp.Compare(a.Span, b.Span) })
 
 	full.share = 1
-	fam := []member{full}
+	fam := make([]member, 1, 1+len(subs))
+	fam[0] = full
 	if len(subs) > 0 {
 		fam[0].share = 0.5
 	}

@@ -200,7 +200,15 @@ func TestIndexedListsAgreeWithNamespaceLists(t *testing.T) {
 			for _, p := range found {
 				got = append(got, p.Namespace+"/"+p.Name)
 			}
-			slices.Sort(got)
+			if !slices.IsSorted(got) {
+				t.Errorf("pods %q: %v, want them by name", s, got)
+			}
+			// Read again, the same objects in the same order: their copies are not made again.
+			var copies PodCopies
+			again, err := pods.Matching("shop", sel, prefer...)
+			if first, second := copies.Of(found), copies.Of(again); err != nil || len(first) > 0 && &first[0] != &second[0] {
+				t.Errorf("pods %q read twice: copied twice (%v)", s, err)
+			}
 			if !slices.Equal(got, want) {
 				t.Errorf("pods %q (prefer %v): namespace list %v, index %v", s, prefer, want, got)
 			}

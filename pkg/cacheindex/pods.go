@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -51,9 +52,9 @@ func podLabelKeys(obj any) ([]string, error) {
 	return out, nil
 }
 
-// Matching returns the pods of namespace ns that sel selects, found by one of sel's exact
-// requirements (see pick) or, without one, among all of ns's. They are the informer's
-// own objects: read them, never change them.
+// Matching returns the pods of namespace ns that sel selects, by name, found by one of
+// sel's exact requirements (see pick) or, without one, among all of ns's. They are the
+// informer's own objects: read them, never change them.
 func (p *Pods) Matching(ns string, sel labels.Selector, prefer ...string) ([]*corev1.Pod, error) {
 	var objs []any
 	var err error
@@ -71,6 +72,8 @@ func (p *Pods) Matching(ns string, sel labels.Selector, prefer ...string) ([]*co
 			out = append(out, pod)
 		}
 	}
+	// The index is a set: its order changes from one read to the next.
+	slices.SortFunc(out, func(a, b *corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
 }
 

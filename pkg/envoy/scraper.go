@@ -31,8 +31,12 @@ type ScrapeOptions struct {
 	// MaxConcurrent bounds scrapes in flight across all targets (default 64).
 	MaxConcurrent int
 	// Backoff is the base delay before a failed target is tried again; it doubles per
-	// consecutive failure, capped at 30s (default 1s).
+	// consecutive failure, capped at MaxBackoff (default 1s).
 	Backoff time.Duration
+	// MaxBackoff caps the delay (default 30s). A target read on behalf of many Services
+	// at once (a caller's page) wants a short one: while it backs off, every Service
+	// reading it is blind.
+	MaxBackoff time.Duration
 	// MaxIdleConns bounds the keep-alive connections kept open between scrapes across all
 	// targets, at most 2 per target (default 4096). Each holds a file descriptor, two
 	// goroutines and the transport's buffers; with fewer than the targets read per tick,
@@ -40,7 +44,8 @@ type ScrapeOptions struct {
 	MaxIdleConns int
 }
 
-const maxBackoff = 30 * time.Second
+// defaultMaxBackoff is ScrapeOptions.MaxBackoff's default.
+const defaultMaxBackoff = 30 * time.Second
 
 var (
 	// ErrBackoff is returned without a request while a target is backing off after failures.
@@ -88,6 +93,10 @@ func NewScraper(o ScrapeOptions) *Scraper {
 	if o.Backoff <= 0 {
 		o.Backoff = time.Second
 	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = defaultMaxBackoff
+	}
+	o.Backoff = min(o.Backoff, o.MaxBackoff)
 	if o.MaxIdleConns <= 0 {
 		o.MaxIdleConns = 4096
 	}
@@ -327,10 +336,10 @@ func (s *Scraper) record(url string, err error) {
 	}
 	t.failures++
 	d := s.o.Backoff
-	for i := 1; i < t.failures && d < maxBackoff; i++ {
+	for i := 1; i < t.failures && d < s.o.MaxBackoff; i++ {
 		d *= 2
 	}
-	t.until = now.Add(min(d, maxBackoff))
+	t.until = now.Add(min(d, s.o.MaxBackoff))
 }
 
 // pruneLocked forgets targets whose backoff ended long ago (pods that went away).
@@ -339,7 +348,7 @@ func (s *Scraper) pruneLocked(now time.Time) {
 		return
 	}
 	for u, t := range s.backoff {
-		if now.Sub(t.until) > 2*maxBackoff {
+		if now.Sub(t.until) > 2*s.o.MaxBackoff {
 			delete(s.backoff, u)
 		}
 	}

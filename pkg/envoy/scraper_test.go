@@ -196,14 +196,31 @@ func TestScraperBackoff(t *testing.T) {
 var errAny = errors.New("any scrape error")
 
 func TestScraperBackoffCap(t *testing.T) {
-	s := NewScraper(ScrapeOptions{Backoff: time.Second})
-	now := time.Unix(0, 0)
-	s.now = func() time.Time { return now }
-	for range 20 {
-		s.record("u", errAny)
+	tests := map[string]struct {
+		o    ScrapeOptions
+		want time.Duration
+	}{
+		"default cap":           {ScrapeOptions{Backoff: time.Second}, 30 * time.Second},
+		"a caller page's cap":   {ScrapeOptions{Backoff: time.Second, MaxBackoff: time.Second}, time.Second},
+		"cap below the base":    {ScrapeOptions{Backoff: time.Second, MaxBackoff: 300 * time.Millisecond}, 300 * time.Millisecond},
+		"cap between doublings": {ScrapeOptions{Backoff: time.Second, MaxBackoff: 5 * time.Second}, 5 * time.Second},
+		"defaults, both unset":  {ScrapeOptions{}, 30 * time.Second},
 	}
-	if left := s.backoffLeft("u"); left != maxBackoff {
-		t.Errorf("backoff after 20 failures = %v, want %v", left, maxBackoff)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			s := NewScraper(tc.o)
+			now := time.Unix(0, 0)
+			s.now = func() time.Time { return now }
+			for i := range 20 {
+				s.record("u", errAny)
+				if left := s.backoffLeft("u"); left > tc.want {
+					t.Fatalf("backoff after %d failures = %v, above the cap %v", i+1, left, tc.want)
+				}
+			}
+			if left := s.backoffLeft("u"); left != tc.want {
+				t.Errorf("backoff after 20 failures = %v, want %v", left, tc.want)
+			}
+		})
 	}
 }
 

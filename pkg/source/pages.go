@@ -22,6 +22,11 @@ import (
 // next is in flight.
 const DefaultPageMaxAge = 500 * time.Millisecond
 
+// CallerMaxBackoff caps how long a caller whose page could not be read is left alone
+// (envoy.ScrapeOptions.MaxBackoff of the callers' scraper): its page serves every Service
+// reading the caller, so a long backoff would leave them all without stats.
+const CallerMaxBackoff = time.Second
+
 // CallerPages reads the callers' host-independent stats pages (envoy.CallerStatsURL) on
 // behalf of every Service at once. Reads of one page that overlap share one request; a
 // page fetched less than maxAge ago (--caller-page-max-age) is reused; each page is

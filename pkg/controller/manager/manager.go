@@ -238,6 +238,9 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 		clk = clock.RealClock{}
 	}
 	scraper := envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout})
+	// A caller's page serves every Service that reads the caller: backing off from it for
+	// up to 30 s would leave them all without stats that long.
+	callerScraper := envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout, MaxBackoff: source.CallerMaxBackoff})
 	if err := cacheindex.Register(context.Background(), mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
@@ -256,7 +259,7 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 		Stats: controller.Sources{
 			Destination: &source.Destination{Scraper: scraper, Port: o.StatsPort},
 			Callers: &source.Callers{Reader: mgr.GetClient(), Pods: pods, Scraper: scraper, Port: o.StatsPort,
-				Pages: source.NewCallerPages(scraper, o.CallerPageMaxAge)},
+				Pages: source.NewCallerPages(callerScraper, o.CallerPageMaxAge)},
 		},
 		Metrics:           m,
 		StatusEvery:       o.StatusEvery,
