@@ -80,9 +80,9 @@ func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Du
 // a page came). A reader that passes its last page never reads an older one, and with
 // maxAge at its tick interval its ticks see a new page each: a caller pod is fetched
 // about once per interval however many readers tick in between. One exception keeps
-// readers from queueing behind a request they did not start: while a request begun
-// after after is in flight and the newest page is the reader's last, that page serves
-// again (no new counts this tick, the next one sees the new page) rather than the read
+// readers from queueing behind a request they did not start: while a request is in
+// flight, the newest page serves (even past maxAge) when it is the reader's last (no new
+// counts this tick, the next one sees the new page) or newer, rather than the read
 // waiting for the request.
 func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, error) {
 	age := c.maxAge
@@ -94,23 +94,26 @@ func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge ti
 	}
 	notBefore := after.Add(time.Nanosecond)
 	if p := c.fresh(url, age, notBefore); p == nil {
-		if p := c.lastWhileFetching(url, after); p != nil {
+		if p := c.newestWhileFetching(url, after); p != nil {
 			return cloneReport(p.hosts[host]), p.at, nil
 		}
 	}
 	return c.read(ctx, url, host, age, notBefore)
 }
 
-// lastWhileFetching returns the stored page of url when it is the one begun at after, was
-// read without error, and a request begun after it is in flight; nil otherwise.
-func (c *CallerPages) lastWhileFetching(url string, after time.Time) *callerPage {
+// newestWhileFetching returns the stored page of url when it began no earlier than after
+// (the reader's last page, or a newer one), was read without error, and a request begun
+// after it is in flight; nil otherwise. Only a reader with no such page waits for the
+// request: bench/scale's 1,000 rollouts reading 3 gateway pods kept two of the four
+// workers waiting when only the reader's own last page was served this way.
+func (c *CallerPages) newestWhileFetching(url string, after time.Time) *callerPage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.pages[url]
-	if p == nil || p.err != nil || !p.at.Equal(after) {
+	if p == nil || p.err != nil || p.at.Before(after) {
 		return nil
 	}
-	if began, ok := c.fetching[url]; !ok || !began.After(after) {
+	if began, ok := c.fetching[url]; !ok || !began.After(p.at) {
 		return nil
 	}
 	return p

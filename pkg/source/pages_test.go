@@ -464,13 +464,15 @@ func TestCallerPagesReadAfterDoesNotQueue(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	newcomer := read(time.Time{})
-	select {
-	case r := <-read(first):
-		if r.v2 != 1 || !r.at.Equal(first) {
-			t.Errorf("reader during the request: page %d begun %v, want its last page again (1, %v)", r.v2, r.at, first)
+	for name, last := range map[string]time.Time{"the newest": first, "older than the newest": first.Add(-time.Second)} {
+		select {
+		case r := <-read(last):
+			if r.v2 != 1 || !r.at.Equal(first) {
+				t.Errorf("reader during the request, its last page %s: page %d begun %v, want the newest (1, %v)", name, r.v2, r.at, first)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("a reader whose last page is %s waited for a request in flight", name)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("a reader whose last page is the newest waited for a request in flight")
 	}
 	close(gw.release)
 	for name, ch := range map[string]chan result{"starter": starter, "newcomer": newcomer} {
