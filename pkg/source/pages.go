@@ -85,20 +85,42 @@ func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Du
 // counts this tick, the next one sees the new page) or newer, rather than the read
 // waiting for the request.
 func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, error) {
-	age := c.maxAge
-	if maxAge > 0 {
-		age = min(age, maxAge)
+	if rep, at, ok := c.Cached(url, host, maxAge, after); ok {
+		return rep, at, nil
 	}
-	if after.IsZero() {
-		return c.read(ctx, url, host, age, time.Time{})
-	}
-	notBefore := after.Add(time.Nanosecond)
-	if p := c.fresh(url, age, notBefore); p == nil {
-		if p := c.newestWhileFetching(url, after); p != nil {
-			return cloneReport(p.hosts[host]), p.at, nil
-		}
+	age, notBefore := c.age(maxAge), time.Time{}
+	if !after.IsZero() {
+		notBefore = after.Add(time.Nanosecond)
 	}
 	return c.read(ctx, url, host, age, notBefore)
+}
+
+// Cached is ReadAfter when it can answer at once, from a page already read without
+// error; ok is false when the read has to wait for a request (or would return an
+// error). A reader of many callers asks it first, and waits, in its own goroutine, only
+// for the callers it does not answer.
+func (c *CallerPages) Cached(url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, bool) {
+	notBefore := after
+	if !after.IsZero() {
+		notBefore = after.Add(time.Nanosecond)
+	}
+	p := c.fresh(url, c.age(maxAge), notBefore)
+	if p == nil && !after.IsZero() {
+		p = c.newestWhileFetching(url, after)
+	}
+	if p == nil || p.err != nil {
+		return envoy.Report{}, time.Time{}, false
+	}
+	return cloneReport(p.hosts[host]), p.at, true
+}
+
+// age is how old a page a read with maxAge may reuse: maxAge when positive and lower
+// than the CallerPages' own.
+func (c *CallerPages) age(maxAge time.Duration) time.Duration {
+	if maxAge > 0 {
+		return min(c.maxAge, maxAge)
+	}
+	return c.maxAge
 }
 
 // newestWhileFetching returns the stored page of url when it began no earlier than after

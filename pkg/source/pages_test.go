@@ -539,3 +539,57 @@ func TestCallerPagesKeepParserPerCaller(t *testing.T) {
 		t.Errorf("two seconds after its last read, the gone caller still has a page (%v) or a parser (%v)", page, parser)
 	}
 }
+
+// Cached answers exactly when a read need not wait: from a page within max age begun
+// after the reader's last, or, while a request is in flight, from the newest page when the
+// reader has read a page before and that one is not newer.
+func TestCallerPagesCached(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	page := func(at time.Time, err error) *callerPage {
+		p := &callerPage{at: at, err: err}
+		if err == nil {
+			p.hosts = map[string]envoy.Report{hostN(0): {Subsets: map[string]traffic.Counts{"v2": {Requests: 3}}}}
+		}
+		return p
+	}
+	tests := map[string]struct {
+		stored   *callerPage
+		fetching bool // a request begun after the stored page is in flight
+		now      time.Duration
+		after    time.Time
+		want     bool
+	}{
+		"fresh, first read":                 {stored: page(t0, nil), now: 100 * time.Millisecond, want: true},
+		"fresh, newer than the last":        {stored: page(t0, nil), now: 100 * time.Millisecond, after: t0.Add(-time.Second), want: true},
+		"fresh, but the last one":           {stored: page(t0, nil), now: 100 * time.Millisecond, after: t0},
+		"stale, nothing in flight":          {stored: page(t0, nil), now: time.Second, after: t0.Add(-time.Second)},
+		"stale, in flight, the last one":    {stored: page(t0, nil), fetching: true, now: time.Second, after: t0, want: true},
+		"stale, in flight, newer than last": {stored: page(t0, nil), fetching: true, now: time.Second, after: t0.Add(-time.Second), want: true},
+		"stale, in flight, first read":      {stored: page(t0, nil), fetching: true, now: time.Second},
+		"in flight, last newer than stored": {stored: page(t0, nil), fetching: true, now: time.Second, after: t0.Add(time.Millisecond)},
+		"fresh error page":                  {stored: page(t0, errors.New("refused")), now: 100 * time.Millisecond},
+		"error page, in flight":             {stored: page(t0, errors.New("refused")), fetching: true, now: time.Second, after: t0},
+		"nothing stored":                    {now: time.Second},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cp := NewCallerPages(envoy.NewScraper(envoy.ScrapeOptions{}), DefaultPageMaxAge)
+			clk := &manualClock{t: t0.Add(tc.now)}
+			cp.now = clk.now
+			const url = "http://127.0.0.1:1/stats/prometheus"
+			if tc.stored != nil {
+				cp.pages[url] = tc.stored
+			}
+			if tc.fetching {
+				cp.fetching[url] = t0.Add(tc.now - time.Millisecond)
+			}
+			rep, at, ok := cp.Cached(url, hostN(0), 0, tc.after)
+			if ok != tc.want {
+				t.Fatalf("Cached ok = %t, want %t", ok, tc.want)
+			}
+			if ok && (!at.Equal(t0) || rep.Subsets["v2"].Requests != 3) {
+				t.Errorf("Cached = %+v begun %v, want the stored page", rep, at)
+			}
+		})
+	}
+}
