@@ -241,25 +241,17 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 	// A caller's page serves every Service that reads the caller: backing off from it for
 	// up to 30 s would leave them all without stats that long.
 	callerScraper := envoy.NewScraper(envoy.ScrapeOptions{Timeout: o.ScrapeTimeout, MaxBackoff: source.CallerMaxBackoff})
-	if err := cacheindex.Register(context.Background(), mgr.GetFieldIndexer()); err != nil {
-		return nil, err
-	}
-	pods, err := cacheindex.NewPods(context.Background(), mgr.GetCache())
-	if err != nil {
-		return nil, err
-	}
+	callers := &source.Callers{Reader: mgr.GetClient(), Scraper: scraper, Port: o.StatsPort,
+		Pages: source.NewCallerPages(callerScraper, o.CallerPageMaxAge)}
 	r := &controller.Reconciler{
 		Client:    FencedClient(mgr.GetClient(), fence, time.Now),
-		Indexed:   true,
-		Pods:      pods,
 		APIReader: mgr.GetAPIReader(),
 		Fresh:     &ownwrites.Reader{Cache: mgr.GetCache(), Live: mgr.GetAPIReader(), Clock: clk},
 		Recorder:  mgr.GetEventRecorder("sluice"),
 		Clock:     clk,
 		Stats: controller.Sources{
 			Destination: &source.Destination{Scraper: scraper, Port: o.StatsPort},
-			Callers: &source.Callers{Reader: mgr.GetClient(), Pods: pods, Scraper: scraper, Port: o.StatsPort,
-				Pages: source.NewCallerPages(callerScraper, o.CallerPageMaxAge)},
+			Callers:     callers,
 		},
 		Metrics:           m,
 		StatusEvery:       o.StatusEvery,
@@ -271,6 +263,15 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 	if err := dataPlane(r, mgr, o, scraper); err != nil {
 		return nil, err
 	}
+	// After the options are checked: the indexes need the API server's discovery.
+	if err := cacheindex.Register(context.Background(), mgr.GetFieldIndexer()); err != nil {
+		return nil, err
+	}
+	pods, err := cacheindex.NewPods(context.Background(), mgr.GetCache())
+	if err != nil {
+		return nil, err
+	}
+	r.Indexed, r.Pods, callers.Pods = true, pods, pods
 	return r, nil
 }
 
