@@ -10,6 +10,8 @@ import (
 	"fmt"
 
 	networkingv1 "istio.io/client-go/pkg/apis/networking/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrlcache "sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
@@ -19,9 +21,15 @@ import (
 // every Service an object applies to.
 const target = "sluice.dev/target"
 
-// Register adds the VirtualService and DestinationRule indexes to a cache; call it before
-// the cache starts. Pods have their own reader (NewPods).
-func Register(ctx context.Context, fi client.FieldIndexer) error {
+// Index is the cache's indexes: VirtualServices and DestinationRules by the Service they
+// apply to (a controller-runtime cache field, used through AppliesTo), and pods by label
+// in the pod informer's store (Pods). Safe for concurrent use.
+type Index struct {
+	pods toolscache.Indexer
+}
+
+// Register adds the indexes to c; call it before c starts.
+func Register(ctx context.Context, c ctrlcache.Cache) (*Index, error) {
 	indexes := []struct {
 		obj     client.Object
 		field   string
@@ -31,11 +39,15 @@ func Register(ctx context.Context, fi client.FieldIndexer) error {
 		{&networkingv1.DestinationRule{}, target, destinationRuleTargets},
 	}
 	for _, ix := range indexes {
-		if err := fi.IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {
-			return fmt.Errorf("indexing %T by %s: %w", ix.obj, ix.field, err)
+		if err := c.IndexField(ctx, ix.obj, ix.field, ix.extract); err != nil {
+			return nil, fmt.Errorf("indexing %T by %s: %w", ix.obj, ix.field, err)
 		}
 	}
-	return nil
+	pods, err := podIndex(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &Index{pods: pods}, nil
 }
 
 func virtualServiceTargets(o client.Object) []string {
@@ -59,6 +71,6 @@ func destinationRuleTargets(o client.Object) []string {
 
 // AppliesTo narrows a list of VirtualServices to those with a say in t's traffic
 // (istio.RoutesTo), or of DestinationRules to those whose host is t (MatchesHost).
-func AppliesTo(t istio.Target) client.ListOption {
+func (*Index) AppliesTo(t istio.Target) client.ListOption {
 	return client.MatchingFields{target: t.Key()}
 }

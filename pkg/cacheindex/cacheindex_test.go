@@ -135,10 +135,7 @@ func TestIndexedListsAgreeWithNamespaceLists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Register(ctx, informers); err != nil {
-		t.Fatal(err)
-	}
-	pods, err := NewPods(ctx, informers)
+	ix, err := Register(ctx, informers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,15 +170,15 @@ func TestIndexedListsAgreeWithNamespaceLists(t *testing.T) {
 		}
 		all := func(client.Object) bool { return true }
 		for kind, lists := range map[string][2][]string{
-			"VirtualServices":  {names(&networkingv1.VirtualServiceList{}, routes, inShop), names(&networkingv1.VirtualServiceList{}, all, inShop, AppliesTo(tg))},
-			"DestinationRules": {names(&networkingv1.DestinationRuleList{}, hosts, inShop), names(&networkingv1.DestinationRuleList{}, all, inShop, AppliesTo(tg))},
+			"VirtualServices":  {names(&networkingv1.VirtualServiceList{}, routes, inShop), names(&networkingv1.VirtualServiceList{}, all, inShop, ix.AppliesTo(tg))},
+			"DestinationRules": {names(&networkingv1.DestinationRuleList{}, hosts, inShop), names(&networkingv1.DestinationRuleList{}, all, inShop, ix.AppliesTo(tg))},
 		} {
 			if !slices.Equal(lists[0], lists[1]) {
 				t.Errorf("%s for %v: namespace list %v, index %v", kind, tg, lists[0], lists[1])
 			}
 		}
 	}
-	if got := names(&networkingv1.VirtualServiceList{}, func(client.Object) bool { return true }, inShop, AppliesTo(istio.Target{Name: "reviews", Namespace: "shop"})); len(got) != 3 {
+	if got := names(&networkingv1.VirtualServiceList{}, func(client.Object) bool { return true }, inShop, ix.AppliesTo(istio.Target{Name: "reviews", Namespace: "shop"})); len(got) != 3 {
 		t.Errorf("VirtualServices routing to shop/reviews by index: %v, want reviews, reviews-fqdn and both", got)
 	}
 	for _, s := range []string{"app=reviews", "app=reviews,version=v2", "version=v2", "istio=ingressgateway", "app in (reviews,ratings)", "app=nothing"} {
@@ -192,7 +189,7 @@ func TestIndexedListsAgreeWithNamespaceLists(t *testing.T) {
 		matches := func(o client.Object) bool { return sel.Matches(labels.Set(o.GetLabels())) }
 		want := names(&corev1.PodList{}, matches, inShop)
 		for _, prefer := range [][]string{nil, {"version"}, {"tier", "app"}} {
-			found, err := pods.Matching("shop", sel, prefer...)
+			found, err := ix.Pods("shop", sel, prefer...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -205,7 +202,7 @@ func TestIndexedListsAgreeWithNamespaceLists(t *testing.T) {
 			}
 			// Read again, the same objects in the same order: their copies are not made again.
 			var copies PodCopies
-			again, err := pods.Matching("shop", sel, prefer...)
+			again, err := ix.Pods("shop", sel, prefer...)
 			if first, second := copies.Of(found), copies.Of(again); err != nil || len(first) > 0 && &first[0] != &second[0] {
 				t.Errorf("pods %q read twice: copied twice (%v)", s, err)
 			}

@@ -17,15 +17,11 @@ import (
 // podsByLabel is the pod informer's index of "namespace/key=value" for each label.
 const podsByLabel = "sluice.dev/pod-label"
 
-// Pods reads pods straight from the pod informer's store, by label: the store's own
-// objects, no list copy and no reflection (a controller-runtime cache list copies every
-// pod it returns into a new slice, through reflection). Safe for concurrent use.
-type Pods struct {
-	store toolscache.Indexer
-}
-
-// NewPods adds the label index to c's pod informer (before c starts) and returns its reader.
-func NewPods(ctx context.Context, c ctrlcache.Informers) (*Pods, error) {
+// podIndex adds the label index to c's pod informer (before c starts) and returns the
+// informer's store: Index.Pods reads the store's own objects, with no list copy and no
+// reflection (a controller-runtime cache list copies every pod it returns into a new
+// slice, through reflection).
+func podIndex(ctx context.Context, c ctrlcache.Informers) (toolscache.Indexer, error) {
 	inf, err := c.GetInformer(ctx, &corev1.Pod{})
 	if err != nil {
 		return nil, fmt.Errorf("getting the pod informer: %w", err)
@@ -37,7 +33,7 @@ func NewPods(ctx context.Context, c ctrlcache.Informers) (*Pods, error) {
 	if err := sii.AddIndexers(toolscache.Indexers{podsByLabel: podLabelKeys}); err != nil {
 		return nil, fmt.Errorf("indexing pods by label: %w", err)
 	}
-	return &Pods{store: sii.GetIndexer()}, nil
+	return sii.GetIndexer(), nil
 }
 
 func podLabelKeys(obj any) ([]string, error) {
@@ -52,16 +48,16 @@ func podLabelKeys(obj any) ([]string, error) {
 	return out, nil
 }
 
-// Matching returns the pods of namespace ns that sel selects, by name, found by one of
-// sel's exact requirements (see pick) or, without one, among all of ns's. They are the
+// Pods returns the pods of namespace ns that sel selects, by name, found by one of sel's
+// exact requirements (see pick) or, without one, among all of ns's. They are the
 // informer's own objects: read them, never change them.
-func (p *Pods) Matching(ns string, sel labels.Selector, prefer ...string) ([]*corev1.Pod, error) {
+func (ix *Index) Pods(ns string, sel labels.Selector, prefer ...string) ([]*corev1.Pod, error) {
 	var objs []any
 	var err error
 	if key, ok := pick(sel, prefer); ok {
-		objs, err = p.store.ByIndex(podsByLabel, ns+"/"+key)
+		objs, err = ix.pods.ByIndex(podsByLabel, ns+"/"+key)
 	} else {
-		objs, err = p.store.ByIndex(toolscache.NamespaceIndex, ns)
+		objs, err = ix.pods.ByIndex(toolscache.NamespaceIndex, ns)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading pods of %s from the cache: %w", ns, err)

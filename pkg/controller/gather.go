@@ -15,7 +15,6 @@ import (
 
 	"github.com/sluicedev/sluice/pkg/analysis"
 	sluicev1alpha1 "github.com/sluicedev/sluice/pkg/apis/sluice/v1alpha1"
-	"github.com/sluicedev/sluice/pkg/cacheindex"
 	"github.com/sluicedev/sluice/pkg/lifecycle"
 	"github.com/sluicedev/sluice/pkg/mesh/istio"
 	"github.com/sluicedev/sluice/pkg/reason"
@@ -210,8 +209,8 @@ func (r *Reconciler) virtualServices(ctx context.Context, w *world) ([]*networki
 // appliesTo adds to opts, when the cache is indexed, the narrowing of a VirtualService or
 // DestinationRule list to the objects that apply to t; the caller filters as without it.
 func (r *Reconciler) appliesTo(t istio.Target, opts ...client.ListOption) []client.ListOption {
-	if r.Indexed {
-		opts = append(opts, cacheindex.AppliesTo(t))
+	if r.Index != nil {
+		opts = append(opts, r.Index.AppliesTo(t))
 	}
 	return opts
 }

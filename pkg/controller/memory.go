@@ -1,14 +1,13 @@
 package controller
 
 import (
-	"github.com/sluicedev/sluice/pkg/cacheindex"
-
 	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/sluicedev/sluice/pkg/analysis"
+	"github.com/sluicedev/sluice/pkg/cacheindex"
 	"github.com/sluicedev/sluice/pkg/source"
 	"github.com/sluicedev/sluice/pkg/window"
 )

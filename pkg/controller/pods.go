@@ -17,7 +17,7 @@ import (
 
 // allSubsetPods lists every pod of subset, Ready or not, from the cache (the Service's
 // selector plus the DestinationRule subset's labels), once per reconcile. The pods are
-// read-only: with Pods they are the rollout's copies, shared by its ticks until the cache's
+// read-only: with an Index they are the rollout's copies, shared by its ticks until the cache's
 // pods change; without, they share their maps and slices with the cache (no deep copy, as
 // for the DestinationRules).
 func (r *Reconciler) allSubsetPods(ctx context.Context, w *world, subset string) ([]corev1.Pod, error) {
@@ -26,10 +26,10 @@ func (r *Reconciler) allSubsetPods(ctx context.Context, w *world, subset string)
 	}
 	sel := subsetSelector(w, subset).AsSelector()
 	var pods []corev1.Pod
-	if r.Pods != nil {
+	if r.Index != nil {
 		// By a label of the Service's selector: the subset's labels (version=v2) are
 		// often shared by every Service's pods.
-		found, err := r.Pods.Matching(w.svc.Namespace, sel, slices.Sorted(maps.Keys(w.svc.Spec.Selector))...)
+		found, err := r.Index.Pods(w.svc.Namespace, sel, slices.Sorted(maps.Keys(w.svc.Spec.Selector))...)
 		if err != nil {
 			return nil, fmt.Errorf("listing pods of subset %q: %w", subset, err)
 		}
@@ -147,23 +147,14 @@ func podStatesOf(pods []corev1.Pod) []analysis.PodState {
 // readyOnly keeps the pods that are Ready and have an IP: the ones stats are read from.
 // When all are, it returns pods itself (read-only, as pods is).
 func readyOnly(pods []corev1.Pod) []corev1.Pod {
-	serving := func(p *corev1.Pod) bool {
-		ready, _ := readyCondition(p)
-		return ready && p.Status.PodIP != ""
+	idle := func(p corev1.Pod) bool {
+		ready, _ := readyCondition(&p)
+		return !ready || p.Status.PodIP == ""
 	}
-	out := pods
-	for i := range pods {
-		if !serving(&pods[i]) {
-			out = make([]corev1.Pod, 0, len(pods))
-			for j := range pods {
-				if serving(&pods[j]) {
-					out = append(out, pods[j])
-				}
-			}
-			break
-		}
+	if !slices.ContainsFunc(pods, idle) {
+		return pods
 	}
-	return out
+	return slices.DeleteFunc(slices.Clone(pods), idle)
 }
 
 // podStates are the canary's and stable's pods for the pod-health check.

@@ -35,13 +35,10 @@ type DataPlaneChecker interface {
 type Reconciler struct {
 	// Client reads through the manager's cache and writes to the API server.
 	Client client.Client
-	// Indexed says Client's cache has pkg/cacheindex's indexes (cacheindex.Register): a
-	// tick then lists only the VirtualServices and DestinationRules of its Service, not
-	// its whole namespace.
-	Indexed bool
-	// Pods, when set, reads the subsets' pods from the pod informer's store by label
-	// (cacheindex.NewPods); nil lists them through Client.
-	Pods *cacheindex.Pods
+	// Index, when set, is the indexes of Client's cache (cacheindex.Register): a tick then
+	// lists only its Service's VirtualServices and DestinationRules, and reads the
+	// subsets' pods from the pod informer's store by label, not its whole namespace.
+	Index *cacheindex.Index
 	// APIReader reads from the API server: what the cache must not hold (notification
 	// Secrets, read by name) and, without Fresh, the TrafficShift and VirtualServices.
 	APIReader client.Reader

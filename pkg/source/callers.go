@@ -31,10 +31,10 @@ import (
 type Callers struct {
 	// Reader lists the caller pods.
 	Reader client.Reader
-	// Pods, when set, finds the callers in the pod informer's store by one label of their
-	// selector (not by listing the namespace through Reader), and hands every Service
-	// reading them the same copies until they change.
-	Pods *cacheindex.Pods
+	// Index, when set, finds the callers in the pod informer's store by one label of their
+	// selector (not by listing the namespace through Reader), and every Service reading
+	// them gets the same copies until they change.
+	Index *cacheindex.Index
 	// Scraper fetches the pages; it bounds concurrency, time and size.
 	Scraper *envoy.Scraper
 	// Port and Path locate the callers' stats endpoint (defaults DefaultPort, DefaultPath).
@@ -142,12 +142,12 @@ func (c *Callers) Read(ctx context.Context, req Request) (Snapshot, error) {
 }
 
 // listCallers returns the Ready caller pods that have an IP.
-// With Pods, the list is shared by every reader: read it, never change it.
+// With an Index, the list is shared by every reader: read it, never change it.
 func (c *Callers) listCallers(ctx context.Context, sel labels.Selector, ns string) ([]corev1.Pod, error) {
-	if c.Pods == nil {
+	if c.Index == nil {
 		return ReadyPods(ctx, c.Reader, sel, ns)
 	}
-	found, err := c.Pods.Matching(ns, sel)
+	found, err := c.Index.Pods(ns, sel)
 	if err != nil {
 		return nil, fmt.Errorf("listing stats-from pods %q in namespace %s: %w", sel, ns, err)
 	}
@@ -168,8 +168,7 @@ func (c *Callers) listCallers(ctx context.Context, sel labels.Selector, ns strin
 
 // ReadyPods lists the pods matching sel in ns that are Ready, not being deleted, and have an IP.
 // From an informer cache, the pods share their maps and slices with the cache (no deep
-// copy: every tick lists its callers): the caller must not change them. more narrows the
-// list further (an index lookup).
+// copy: every tick lists its callers): the caller must not change them.
 func ReadyPods(ctx context.Context, r client.Reader, sel labels.Selector, ns string) ([]corev1.Pod, error) {
 	list := &corev1.PodList{}
 	if err := r.List(ctx, list, client.InNamespace(ns), client.MatchingLabelsSelector{Selector: sel}, client.UnsafeDisableDeepCopy); err != nil {
@@ -198,7 +197,7 @@ func (c *Callers) scrape(ctx context.Context, req Request, callers []corev1.Pod)
 	for i := range callers {
 		p := &callers[i]
 		urls[i] = envoy.CallerStatsURL(endpointURL(p.Status.PodIP, c.Port, c.Path))
-		if req.Seen != nil && !req.Fresh {
+		if !req.Fresh {
 			// Most ticks find every caller's page read already: no goroutine to wait on.
 			if rep, at, ok := c.Pages.Cached(urls[i], req.Host, req.MaxAge, req.Seen.last(urls[i])); ok {
 				reads[i], marks[i] = callerRead{id: PodIdentity(p), rep: rep}, at
@@ -208,13 +207,10 @@ func (c *Callers) scrape(ctx context.Context, req Request, callers []corev1.Pod)
 		wg.Go(func() {
 			var rep envoy.Report
 			var err error
-			switch {
-			case req.Fresh:
+			if req.Fresh {
 				rep, marks[i], err = c.Pages.ReadFresh(ctx, urls[i], req.Host)
-			case req.Seen != nil:
+			} else {
 				rep, marks[i], err = c.Pages.ReadAfter(ctx, urls[i], req.Host, req.MaxAge, req.Seen.last(urls[i]))
-			default:
-				rep, err = c.Pages.Read(ctx, urls[i], req.Host, req.MaxAge)
 			}
 			reads[i] = callerRead{id: PodIdentity(p), rep: rep, err: err}
 		})

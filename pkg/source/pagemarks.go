@@ -14,8 +14,12 @@ type PageMarks struct {
 	at map[string]time.Time
 }
 
-// last returns when the page of url this reader read last began; zero when none.
+// last returns when the page of url this reader read last began; zero when none (or
+// for no reader: a nil PageMarks).
 func (m *PageMarks) last(url string) time.Time {
+	if m == nil {
+		return time.Time{}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.at[url]

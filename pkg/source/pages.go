@@ -88,11 +88,7 @@ func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge ti
 	if rep, at, ok := c.Cached(url, host, maxAge, after); ok {
 		return rep, at, nil
 	}
-	age, notBefore := c.age(maxAge), time.Time{}
-	if !after.IsZero() {
-		notBefore = after.Add(time.Nanosecond)
-	}
-	return c.read(ctx, url, host, age, notBefore)
+	return c.read(ctx, url, host, c.age(maxAge), notBeforeOf(after))
 }
 
 // Cached is ReadAfter when it can answer at once, from a page already read without
@@ -100,18 +96,20 @@ func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge ti
 // error). A reader of many callers asks it first, and waits, in its own goroutine, only
 // for the callers it does not answer.
 func (c *CallerPages) Cached(url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, bool) {
-	notBefore := after
-	if !after.IsZero() {
-		notBefore = after.Add(time.Nanosecond)
-	}
-	p := c.fresh(url, c.age(maxAge), notBefore)
-	if p == nil && !after.IsZero() {
-		p = c.newestWhileFetching(url, after)
-	}
+	p := c.usable(url, c.age(maxAge), after)
 	if p == nil || p.err != nil {
 		return envoy.Report{}, time.Time{}, false
 	}
 	return cloneReport(p.hosts[host]), p.at, true
+}
+
+// notBeforeOf is when the page of a reader whose last page began at after must have
+// begun: after it; any time for a reader with none.
+func notBeforeOf(after time.Time) time.Time {
+	if after.IsZero() {
+		return after
+	}
+	return after.Add(time.Nanosecond)
 }
 
 // age is how old a page a read with maxAge may reuse: maxAge when positive and lower
@@ -123,16 +121,24 @@ func (c *CallerPages) age(maxAge time.Duration) time.Duration {
 	return c.maxAge
 }
 
-// newestWhileFetching returns the stored page of url when it began no earlier than after
-// (the reader's last page, or a newer one), was read without error, and a request begun
-// after it is in flight; nil otherwise. Only a reader with no such page waits for the
-// request: bench/scale's 1,000 rollouts reading 3 gateway pods kept two of the four
-// workers waiting when only the reader's own last page was served this way.
-func (c *CallerPages) newestWhileFetching(url string, after time.Time) *callerPage {
+// usable returns the stored page of url that a reader whose last page began at after may
+// take without waiting, nil when there is none: the page fetched less than age ago and
+// begun after after; or, while a request begun after it is in flight, the page when it
+// began no earlier than after (the reader's last page, or a newer one) and was read
+// without error. Only a reader with no such page waits for the request: bench/scale's
+// 1,000 rollouts reading 3 gateway pods kept two of the four workers waiting when only the
+// reader's own last page was served this way. A reader with no last page (zero after)
+// takes only a page within age.
+func (c *CallerPages) usable(url string, age time.Duration, after time.Time) *callerPage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.pages[url]
-	if p == nil || p.err != nil || p.at.Before(after) {
+	switch {
+	case p == nil:
+		return nil
+	case c.now().Sub(p.at) < age && !p.at.Before(notBeforeOf(after)):
+		return p
+	case after.IsZero() || p.err != nil || p.at.Before(after):
 		return nil
 	}
 	if began, ok := c.fetching[url]; !ok || !began.After(p.at) {

@@ -264,14 +264,11 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 		return nil, err
 	}
 	// After the options are checked: the indexes need the API server's discovery.
-	if err := cacheindex.Register(context.Background(), mgr.GetFieldIndexer()); err != nil {
-		return nil, err
-	}
-	pods, err := cacheindex.NewPods(context.Background(), mgr.GetCache())
+	ix, err := cacheindex.Register(context.Background(), mgr.GetCache())
 	if err != nil {
 		return nil, err
 	}
-	r.Indexed, r.Pods, callers.Pods = true, pods, pods
+	r.Index, callers.Index = ix, ix
 	return r, nil
 }
 

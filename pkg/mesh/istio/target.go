@@ -32,32 +32,14 @@ func (t Target) String() string { return t.Namespace + "/" + t.Name }
 // "reviews.ns", "reviews.ns.svc" or "reviews.ns.svc.cluster.local"; case and a trailing
 // dot are ignored. Wildcards never match.
 func (t Target) MatchesHost(host, vsNamespace string) bool {
-	if t.Name == "" || t.Namespace == "" {
-		return false
-	}
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	if h == "" || strings.Contains(h, "*") {
-		return false
-	}
-	name, ns := strings.ToLower(t.Name), strings.ToLower(t.Namespace)
-	parts := strings.SplitN(h, ".", 3)
-	if parts[0] != name {
-		return false
-	}
-	switch len(parts) {
-	case 1:
-		return strings.EqualFold(vsNamespace, t.Namespace)
-	case 2:
-		return parts[1] == ns
-	default:
-		return parts[1] == ns && (parts[2] == "svc" || parts[2] == clusterDomain)
-	}
+	h, ok := HostTarget(host, vsNamespace)
+	return ok && h.Name == strings.ToLower(t.Name) && h.Namespace == strings.ToLower(t.Namespace)
 }
 
-// HostTarget returns the Service a destination host names (lowercase), as MatchesHost
-// reads it: MatchesHost(host, ns) is true for exactly the Targets whose lowercase name and
-// namespace are HostTarget(host, ns). ok is false for a host no Service matches (empty,
-// a wildcard, a name outside the cluster domain).
+// HostTarget returns the Service a destination host names (lowercase), resolving a short
+// host against vsNamespace: MatchesHost(host, ns) is true for exactly the Targets whose
+// lowercase name and namespace are HostTarget(host, ns). ok is false for a host no Service
+// matches (empty, a wildcard, a name outside the cluster domain).
 func HostTarget(host, vsNamespace string) (t Target, ok bool) {
 	h := strings.ToLower(strings.TrimSuffix(host, "."))
 	if h == "" || strings.Contains(h, "*") {

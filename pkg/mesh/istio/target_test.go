@@ -113,8 +113,10 @@ func TestHostTarget(t *testing.T) {
 	}
 }
 
-// FuzzHostTarget: MatchesHost(host, ns) holds for a Target exactly when HostTarget names
-// it (for names and namespaces Kubernetes allows: no '.' or '/').
+// FuzzHostTarget: MatchesHost(host, ns) holds for a Target exactly when its Key is the
+// Key of the Target HostTarget names (for names and namespaces Kubernetes allows: no '.'
+// or '/'), so an index by Key finds what MatchesHost accepts. What MatchesHost accepts is
+// TestMatchesHost's.
 func FuzzHostTarget(f *testing.F) {
 	f.Add("reviews.default.svc.cluster.local", "shop", "reviews", "default")
 	f.Add("Reviews", "Default", "reviews", "default")
