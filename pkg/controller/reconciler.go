@@ -61,7 +61,7 @@ type Reconciler struct {
 	// status (default DefaultStatusEvery, 5s).
 	StatusEvery time.Duration
 	// StatusRefreshRate bounds the window-only refreshes of all rollouts together, per
-	// second (0: DefaultStatusRefreshRate; negative: no bound).
+	// second and in any second (0: DefaultStatusRefreshRate; negative: no bound).
 	StatusRefreshRate float64
 	// Cluster names this cluster in rollout records (--cluster-name).
 	Cluster string
@@ -75,6 +75,8 @@ type Reconciler struct {
 	Notify   NotifyConfig
 
 	mem memory
+	// refreshes bounds the window-only status refreshes of all rollouts together.
+	refreshes refreshBudget
 	// standby is closed once the standby (standby.go) has stopped; nil without one.
 	standby chan struct{}
 	// firstTick logs this process's first full tick, the end of a takeover.

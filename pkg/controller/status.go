@@ -67,22 +67,13 @@ const DefaultStatusEvery = 5 * time.Second
 // (bench/scale), so 1,000 rollouts refreshed every 5 s would take it 2.5-3 cores.
 const DefaultStatusRefreshRate = 20.0
 
-// refreshEvery is how often each of active rollouts refreshes a window-only status:
-// base, or longer when active rollouts refreshing every base would together write more
-// than rate per second (rate <= 0: no budget).
-func refreshEvery(base time.Duration, active int, rate float64) time.Duration {
-	if rate <= 0 || active <= 0 {
-		return base
-	}
-	return max(base, time.Duration(float64(active)/rate*float64(time.Second)))
-}
-
 // writeTickStatus writes after a tick when anything but the window changed (phase, step,
 // weight, conditions, the decision's reason, …), and otherwise refreshes the window, the
 // step's request count and the decision's message at most every StatusEvery: a steady
 // rollout costs one status write per 5 s rather than one per tick. With more active
 // rollouts than StatusRefreshRate × StatusEvery, the refreshes are spread further apart
-// so that together they stay within the rate.
+// (refreshEvery), and a refresh is written only when the shared budget (refreshBudget)
+// has room: otherwise a later tick writes it.
 func (r *Reconciler) writeTickStatus(ctx context.Context, ts *sluicev1alpha1.TrafficShift, before *sluicev1alpha1.TrafficShiftStatus, rm *rolloutMemory, now time.Time) error {
 	every := r.StatusEvery
 	if every <= 0 {
@@ -92,26 +83,46 @@ func (r *Reconciler) writeTickStatus(ctx context.Context, ts *sluicev1alpha1.Tra
 	if rate == 0 {
 		rate = DefaultStatusRefreshRate
 	}
-	every = refreshEvery(every, r.mem.size(), rate)
-	if !tickStatusDue(before, &ts.Status, now.Sub(rm.lastStatus), every) {
-		return nil
+	switch tickStatus(before, &ts.Status, now.Sub(rm.lastStatus), refreshEvery(every, r.mem.size(), rate)) {
+	case statusChanged:
+		return r.writeStatus(ctx, ts)
+	case statusRefreshDue:
+		if r.refreshes.allow(rate, now) {
+			return r.writeStatus(ctx, ts)
+		}
 	}
-	return r.writeStatus(ctx, ts)
+	return nil
 }
 
-// tickStatusDue says whether a tick's status must be written: when anything but the
-// window, the step's request count and the decision's message (under the same reason)
-// changed from before, or when the last write is at least every old.
-func tickStatusDue(before, after *sluicev1alpha1.TrafficShiftStatus, sinceWrite, every time.Duration) bool {
-	if sinceWrite >= every {
-		return true
-	}
+// statusWrite is what a tick's status needs.
+type statusWrite int
+
+const (
+	// statusCurrent: nothing to write.
+	statusCurrent statusWrite = iota
+	// statusRefreshDue: only the window moved, and the last write is old enough for a
+	// refresh.
+	statusRefreshDue
+	// statusChanged: something besides the window changed; written at once.
+	statusChanged
+)
+
+// tickStatus says what a tick's status needs: a write when anything but the window, the
+// step's request count and the decision's message (under the same reason) changed from
+// before; a refresh when the last write is at least every old; otherwise nothing.
+func tickStatus(before, after *sluicev1alpha1.TrafficShiftStatus, sinceWrite, every time.Duration) statusWrite {
 	probe := *after // only compared: a shallow copy shares after's parts unchanged
 	probe.Window, probe.StepRequests = before.Window, before.StepRequests
 	if probe.LastDecision != nil && before.LastDecision != nil && probe.LastDecision.Reason == before.LastDecision.Reason {
 		probe.LastDecision = before.LastDecision
 	}
-	return !equality.Semantic.DeepEqual(before, &probe)
+	switch {
+	case !equality.Semantic.DeepEqual(before, &probe):
+		return statusChanged
+	case sinceWrite >= every:
+		return statusRefreshDue
+	}
+	return statusCurrent
 }
 
 // markInvalid records bad input: Invalid phase, Ready=False, one Event per new message.

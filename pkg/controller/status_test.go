@@ -71,9 +71,10 @@ func TestWindowStatusQuantile(t *testing.T) {
 	}
 }
 
-// TestTickStatusDue: a tick that moved only the window, the step's request count or the
-// decision's message waits for StatusEvery; anything else is written at once.
-func TestTickStatusDue(t *testing.T) {
+// TestTickStatus: a tick that moved only the window, the step's request count or the
+// decision's message is a refresh once StatusEvery has passed (and nothing before);
+// anything else is a change, written at once.
+func TestTickStatus(t *testing.T) {
 	const every = 5 * time.Second
 	base := func() *sluicev1alpha1.TrafficShiftStatus {
 		return &sluicev1alpha1.TrafficShiftStatus{
@@ -85,51 +86,30 @@ func TestTickStatusDue(t *testing.T) {
 	tests := map[string]struct {
 		change     func(*sluicev1alpha1.TrafficShiftStatus)
 		sinceWrite time.Duration
-		want       bool
+		want       statusWrite
 	}{
-		"nothing changed, written 1 s ago": {change: func(*sluicev1alpha1.TrafficShiftStatus) {}, sinceWrite: time.Second},
-		"window moved, written 4.9 s ago":  {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Window.Canary.Requests = 45 }, sinceWrite: every - 100*time.Millisecond},
-		"window moved, written 5 s ago":    {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Window.Canary.Requests = 45 }, sinceWrite: every, want: true},
-		"step requests grew":               {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.StepRequests = 130 }, sinceWrite: time.Second},
-		"same reason, new message":         {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.LastDecision.Message = "held 2s of 10m" }, sinceWrite: time.Second},
-		"new reason":                       {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.LastDecision.Reason = "NotEnoughRequests" }, sinceWrite: time.Second, want: true},
-		"weight changed":                   {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Weight, s.Step = 25, 2 }, sinceWrite: time.Millisecond, want: true},
-		"phase changed":                    {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Phase = sluicev1alpha1.PhasePaused }, sinceWrite: time.Millisecond, want: true},
+		"nothing changed, written 1 s ago": {change: func(*sluicev1alpha1.TrafficShiftStatus) {}, sinceWrite: time.Second, want: statusCurrent},
+		"window moved, written 4.9 s ago":  {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Window.Canary.Requests = 45 }, sinceWrite: every - 100*time.Millisecond, want: statusCurrent},
+		"window moved, written 5 s ago":    {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Window.Canary.Requests = 45 }, sinceWrite: every, want: statusRefreshDue},
+		"step requests grew":               {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.StepRequests = 130 }, sinceWrite: time.Second, want: statusCurrent},
+		"same reason, new message":         {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.LastDecision.Message = "held 2s of 10m" }, sinceWrite: time.Second, want: statusCurrent},
+		"new reason":                       {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.LastDecision.Reason = "NotEnoughRequests" }, sinceWrite: time.Second, want: statusChanged},
+		"weight changed":                   {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Weight, s.Step = 25, 2 }, sinceWrite: time.Millisecond, want: statusChanged},
+		"phase changed":                    {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Phase = sluicev1alpha1.PhasePaused }, sinceWrite: time.Millisecond, want: statusChanged},
+		"phase changed and a refresh due":  {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Phase = sluicev1alpha1.PhasePaused }, sinceWrite: time.Minute, want: statusChanged},
 		"condition changed with the window": {change: func(s *sluicev1alpha1.TrafficShiftStatus) {
 			s.Window.Canary.Requests = 1
 			s.Conditions = []metav1.Condition{{Type: "Observable"}}
-		}, sinceWrite: time.Millisecond, want: true},
-		"never written (zero last write) is due": {change: func(*sluicev1alpha1.TrafficShiftStatus) {}, sinceWrite: time.Duration(math.MaxInt64), want: true},
+		}, sinceWrite: time.Millisecond, want: statusChanged},
+		"never written (zero last write) is due": {change: func(*sluicev1alpha1.TrafficShiftStatus) {}, sinceWrite: time.Duration(math.MaxInt64), want: statusRefreshDue},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			before := base()
 			after := before.DeepCopy()
 			tc.change(after)
-			if got := tickStatusDue(before, after, tc.sinceWrite, every); got != tc.want {
-				t.Errorf("tickStatusDue = %v, want %v", got, tc.want)
-			}
-		})
-	}
-}
-
-func TestRefreshEvery(t *testing.T) {
-	for name, tc := range map[string]struct {
-		base   time.Duration
-		active int
-		rate   float64
-		want   time.Duration
-	}{
-		"few rollouts keep the base":             {5 * time.Second, 10, 20, 5 * time.Second},
-		"exactly rate × base keeps the base":     {5 * time.Second, 100, 20, 5 * time.Second},
-		"1,000 rollouts at 20/s: every 50 s":     {5 * time.Second, 1000, 20, 50 * time.Second},
-		"101 rollouts spread just past the base": {5 * time.Second, 101, 20, 5050 * time.Millisecond},
-		"no budget":                              {5 * time.Second, 1000, -1, 5 * time.Second},
-		"nothing active":                         {5 * time.Second, 0, 20, 5 * time.Second},
-	} {
-		t.Run(name, func(t *testing.T) {
-			if got := refreshEvery(tc.base, tc.active, tc.rate); got != tc.want {
-				t.Fatalf("refreshEvery(%v, %d, %v) = %v, want %v", tc.base, tc.active, tc.rate, got, tc.want)
+			if got := tickStatus(before, after, tc.sinceWrite, every); got != tc.want {
+				t.Errorf("tickStatus = %v, want %v", got, tc.want)
 			}
 		})
 	}

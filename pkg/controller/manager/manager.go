@@ -107,7 +107,7 @@ func (o *Options) BindFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.ScrapeTimeout, "scrape-timeout", 400*time.Millisecond, "timeout of one stats scrape")
 	fs.IntVar(&o.StatsPort, "stats-port", 15090, "port of the sidecars' Prometheus stats")
 	fs.DurationVar(&o.StatusEvery, "status-every", controller.DefaultStatusEvery, "how often a rollout's TrafficShift status is rewritten when only its stats window changed (a change of phase, step, weight, conditions or decision is written at once)")
-	fs.Float64Var(&o.StatusRefreshRate, "status-refresh-rate", controller.DefaultStatusRefreshRate, "window-only status refreshes per second for all rollouts together: past status-refresh-rate × status-every active rollouts, each refreshes less often (negative: no bound)")
+	fs.Float64Var(&o.StatusRefreshRate, "status-refresh-rate", controller.DefaultStatusRefreshRate, "window-only status refreshes for all rollouts together in any second: past status-refresh-rate × status-every active rollouts, each refreshes less often, and a refresh over the rate waits for a later tick (negative: no bound)")
 	fs.Float64Var(&o.APIQPS, "kube-api-qps", 100, "requests per second to the API server (the Lease has its own connection and limit)")
 	fs.IntVar(&o.APIBurst, "kube-api-burst", 200, "burst of requests to the API server")
 	fs.DurationVar(&o.CallerPageMaxAge, "caller-page-max-age", source.DefaultPageMaxAge, "how old a stats-from caller's page may be and still serve another Service's read: every Service reading a caller pod shares one scrape of it within this age, and a rollout takes only pages newer than the one its last tick read (a rollout with a shorter tick interval asks for younger pages; negative: share only overlapping reads)")
