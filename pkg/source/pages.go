@@ -22,6 +22,12 @@ import (
 // next is in flight.
 const DefaultPageMaxAge = 500 * time.Millisecond
 
+// PageForgetAfter is how long a caller's page is kept after its request began (longer if
+// maxAge is): a page past maxAge still serves readers while the next request is in
+// flight, so only a caller nobody has read for this long (a pod gone) loses its page and
+// its parser.
+const PageForgetAfter = 10 * time.Second
+
 // CallerMaxBackoff caps how long a caller whose page could not be read is left alone
 // (envoy.ScrapeOptions.MaxBackoff of the callers' scraper): its page serves every Service
 // reading the caller, so a long backoff would leave them all without stats.
@@ -85,8 +91,8 @@ func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Du
 // counts this tick, the next one sees the new page) or newer, rather than the read
 // waiting for the request.
 func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, error) {
-	if rep, at, ok := c.Cached(url, host, maxAge, after); ok {
-		return rep, at, nil
+	if p := c.usable(url, c.age(maxAge), after); p != nil {
+		return p.report(host)
 	}
 	return c.read(ctx, url, host, c.age(maxAge), notBeforeOf(after))
 }
@@ -100,7 +106,8 @@ func (c *CallerPages) Cached(url, host string, maxAge time.Duration, after time.
 	if p == nil || p.err != nil {
 		return envoy.Report{}, time.Time{}, false
 	}
-	return cloneReport(p.hosts[host]), p.at, true
+	rep, at, _ := p.report(host)
+	return rep, at, true
 }
 
 // notBeforeOf is when the page of a reader whose last page began at after must have
@@ -124,11 +131,12 @@ func (c *CallerPages) age(maxAge time.Duration) time.Duration {
 // usable returns the stored page of url that a reader whose last page began at after may
 // take without waiting, nil when there is none: the page fetched less than age ago and
 // begun after after; or, while a request begun after it is in flight, the page when it
-// began no earlier than after (the reader's last page, or a newer one) and was read
-// without error. Only a reader with no such page waits for the request: bench/scale's
-// 1,000 rollouts reading 3 gateway pods kept two of the four workers waiting when only the
-// reader's own last page was served this way. A reader with no last page (zero after)
-// takes only a page within age.
+// began no earlier than after (the reader's last page, or a newer one), also when that
+// read failed (the caller counts as failed this tick rather than hold the tick for up to
+// the scrape timeout). Only a reader with no such page waits for the request:
+// bench/scale's 1,000 rollouts reading 3 gateway pods kept two of the four workers
+// waiting when only the reader's own last page was served this way. A reader with no last
+// page (zero after) takes only a page within age.
 func (c *CallerPages) usable(url string, age time.Duration, after time.Time) *callerPage {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -138,7 +146,7 @@ func (c *CallerPages) usable(url string, age time.Duration, after time.Time) *ca
 		return nil
 	case c.now().Sub(p.at) < age && !p.at.Before(notBeforeOf(after)):
 		return p
-	case after.IsZero() || p.err != nil || p.at.Before(after):
+	case after.IsZero() || p.at.Before(after):
 		return nil
 	}
 	if began, ok := c.fetching[url]; !ok || !began.After(p.at) {
@@ -181,6 +189,12 @@ func (c *CallerPages) read(ctx context.Context, url, host string, age time.Durat
 			p = nil
 		}
 	}
+	return p.report(host)
+}
+
+// report is host's Report on the page (a copy), when the page's request began, and why
+// the page could not be read.
+func (p *callerPage) report(host string) (envoy.Report, time.Time, error) {
 	if p.err != nil {
 		return envoy.Report{}, p.at, p.err
 	}
@@ -231,7 +245,10 @@ func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
 }
 
 // store keeps p and url's parser and, at most once per max(maxAge, 1s), forgets the pages
-// too old to be used (pods that went away) and their parsers.
+// of callers nobody read for PageForgetAfter (pods that went away) and their parsers.
+// Forgetting pages once past maxAge, as it did, took the page that serves readers while
+// the next request is in flight from callers read a little less often than the sweep:
+// at 1,000 rollouts all four workers then waited for that request (bench/scale).
 func (c *CallerPages) store(url string, p *callerPage, parser *envoy.HostsParser) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -243,7 +260,8 @@ func (c *CallerPages) store(url string, p *callerPage, parser *envoy.HostsParser
 		return
 	}
 	c.swept = now
-	maps.DeleteFunc(c.pages, func(_ string, q *callerPage) bool { return now.Sub(q.at) >= c.maxAge })
+	forget := max(PageForgetAfter, 2*c.maxAge)
+	maps.DeleteFunc(c.pages, func(_ string, q *callerPage) bool { return now.Sub(q.at) >= forget })
 	maps.DeleteFunc(c.parsers, func(u string, _ *envoy.HostsParser) bool { return c.pages[u] == nil })
 }
 

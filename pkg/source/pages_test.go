@@ -486,7 +486,8 @@ func TestCallerPagesReadAfterDoesNotQueue(t *testing.T) {
 }
 
 // A caller's parser serves its every page (its accumulators kept), and a caller that is
-// no longer read loses its page and its parser at the next sweep.
+// no longer read keeps its page (which serves readers while its next request is in
+// flight) until PageForgetAfter, then loses it and its parser at the next sweep.
 func TestCallerPagesKeepParserPerCaller(t *testing.T) {
 	kept, gone := &counting{}, &counting{}
 	kept.set(manyHosts(3, 1))
@@ -531,12 +532,53 @@ func TestCallerPagesKeepParserPerCaller(t *testing.T) {
 	if n := kept.n.Load(); n != 5 {
 		t.Errorf("%d requests to the caller read every tick, want 5", n)
 	}
-	cp.mu.Lock()
-	_, page := cp.pages[goneURL]
-	_, parser := cp.parsers[goneURL]
-	cp.mu.Unlock()
-	if page || parser {
-		t.Errorf("two seconds after its last read, the gone caller still has a page (%v) or a parser (%v)", page, parser)
+	held := func() (page, parser bool) {
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		_, page = cp.pages[goneURL]
+		_, parser = cp.parsers[goneURL]
+		return page, parser
+	}
+	if page, parser := held(); !page || !parser {
+		t.Errorf("two seconds after its last read, the caller lost its page (kept: %v) or its parser (kept: %v)", page, parser)
+	}
+	clk.add(PageForgetAfter)
+	read(keptURL, 2, 5)
+	if page, parser := held(); page || parser {
+		t.Errorf("%v after its last read, the gone caller still has a page (%v) or a parser (%v)", PageForgetAfter+2*time.Second, page, parser)
+	}
+}
+
+// A page past max age stays to serve readers while its caller's next request is in
+// flight, however the sweeps of other callers' pages fall: it is forgotten only
+// PageForgetAfter after its request began.
+func TestCallerPagesSweepKeepsPagesInUse(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	const a, b = "http://127.0.0.1:1/a", "http://127.0.0.1:2/b"
+	for name, tc := range map[string]struct {
+		sweepAt time.Duration // another caller's page stored, after a's began
+		kept    bool
+	}{
+		"just past max age":              {DefaultPageMaxAge + 100*time.Millisecond, true},
+		"three intervals old":            {3 * DefaultPageMaxAge, true},
+		"just short of forgetting":       {PageForgetAfter - time.Millisecond, true},
+		"PageForgetAfter after it began": {PageForgetAfter, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cp := NewCallerPages(envoy.NewScraper(envoy.ScrapeOptions{}), DefaultPageMaxAge)
+			clk := &manualClock{t: t0}
+			cp.now = clk.now
+			cp.store(a, &callerPage{at: t0, hosts: map[string]envoy.Report{}}, &envoy.HostsParser{})
+			clk.add(tc.sweepAt)
+			cp.mu.Lock()
+			cp.fetching[a] = clk.now() // a's next request, in flight
+			cp.mu.Unlock()
+			cp.store(b, &callerPage{at: clk.now(), hosts: map[string]envoy.Report{}}, &envoy.HostsParser{})
+			_, _, served := cp.Cached(a, hostN(0), 0, t0)
+			if served != tc.kept {
+				t.Errorf("after a sweep at +%v, a reader of a's page while its request is in flight served: %t, want %t", tc.sweepAt, served, tc.kept)
+			}
+		})
 	}
 }
 
@@ -569,6 +611,7 @@ func TestCallerPagesCached(t *testing.T) {
 		"in flight, last newer than stored": {stored: page(t0, nil), fetching: true, now: time.Second, after: t0.Add(time.Millisecond)},
 		"fresh error page":                  {stored: page(t0, errors.New("refused")), now: 100 * time.Millisecond},
 		"error page, in flight":             {stored: page(t0, errors.New("refused")), fetching: true, now: time.Second, after: t0},
+		"error page, in flight, first read": {stored: page(t0, errors.New("refused")), fetching: true, now: time.Second},
 		"nothing stored":                    {now: time.Second},
 	}
 	for name, tc := range tests {
@@ -591,5 +634,24 @@ func TestCallerPagesCached(t *testing.T) {
 				t.Errorf("Cached = %+v begun %v, want the stored page", rep, at)
 			}
 		})
+	}
+}
+
+// While a caller's next request is in flight, a reader whose last page is the caller's
+// failed one is told of that failure at once: the caller counts as failed this tick,
+// rather than the tick waiting up to the scrape timeout for a caller that just failed.
+func TestCallerPagesReadAfterFailedPageInFlight(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	refused := errors.New("refused")
+	const url = "http://127.0.0.1:1/stats/prometheus"
+	cp := NewCallerPages(envoy.NewScraper(envoy.ScrapeOptions{}), DefaultPageMaxAge)
+	cp.now = (&manualClock{t: t0.Add(time.Second)}).now
+	cp.pages[url] = &callerPage{at: t0, err: refused}
+	cp.fetching[url] = t0.Add(900 * time.Millisecond)
+	waiting, cancel := context.WithCancel(context.Background())
+	cancel() // a read that waits for the request returns this context's error instead
+	_, at, err := cp.ReadAfter(waiting, url, hostN(0), 0, t0)
+	if !errors.Is(err, refused) || !at.Equal(t0) {
+		t.Errorf("ReadAfter = (begun %v, %v), want the failed page's error at once (begun %v, %v)", at, err, t0, refused)
 	}
 }
