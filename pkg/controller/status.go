@@ -108,13 +108,20 @@ const (
 )
 
 // tickStatus says what a tick's status needs: a write when anything but the window, the
-// step's request count and the decision's message (under the same reason) changed from
-// before; a refresh when the last write is at least every old; otherwise nothing.
+// step's request count and the messages of the decision and the conditions (under the
+// same reason and status) changed from before; a refresh when the last write is at least
+// every old; otherwise nothing. Messages carry the tick's figures (how many endpoints
+// answered, what a caller said): were they changes, one caller's failed page would have
+// every rollout reading it write its status at once (at 1,000, seconds of nothing but
+// status writes).
 func tickStatus(before, after *sluicev1alpha1.TrafficShiftStatus, sinceWrite, every time.Duration) statusWrite {
 	probe := *after // only compared: a shallow copy shares after's parts unchanged
 	probe.Window, probe.StepRequests = before.Window, before.StepRequests
 	if probe.LastDecision != nil && before.LastDecision != nil && probe.LastDecision.Reason == before.LastDecision.Reason {
 		probe.LastDecision = before.LastDecision
+	}
+	if sameButMessages(before.Conditions, after.Conditions) {
+		probe.Conditions = before.Conditions
 	}
 	switch {
 	case !equality.Semantic.DeepEqual(before, &probe):
@@ -123,6 +130,14 @@ func tickStatus(before, after *sluicev1alpha1.TrafficShiftStatus, sinceWrite, ev
 		return statusRefreshDue
 	}
 	return statusCurrent
+}
+
+// sameButMessages reports whether two condition lists differ at most in their messages.
+func sameButMessages(a, b []metav1.Condition) bool {
+	return slices.EqualFunc(a, b, func(x, y metav1.Condition) bool {
+		return x.Type == y.Type && x.Status == y.Status && x.Reason == y.Reason &&
+			x.ObservedGeneration == y.ObservedGeneration && x.LastTransitionTime.Equal(&y.LastTransitionTime)
+	})
 }
 
 // markInvalid records bad input: Invalid phase, Ready=False, one Event per new message.

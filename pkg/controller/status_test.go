@@ -81,6 +81,8 @@ func TestTickStatus(t *testing.T) {
 			Phase: sluicev1alpha1.PhaseProgressing, Stable: "v1", Canary: "v2", Step: 1, Weight: 5, StepRequests: 100,
 			Window:       &sluicev1alpha1.WindowStatus{Seconds: "10.0", Canary: &sluicev1alpha1.SubsetWindow{Subset: "v2", Requests: 40}},
 			LastDecision: &sluicev1alpha1.Decision{Reason: "StepDwell", Message: "held 1s of 10m"},
+			Conditions: []metav1.Condition{{Type: "Observable", Status: metav1.ConditionTrue, Reason: "StatsAvailable",
+				Message: "reading stats of canary \"v2\" from 3 endpoint(s)", LastTransitionTime: metav1.NewTime(time.Unix(1_800_000_000, 0))}},
 		}
 	}
 	tests := map[string]struct {
@@ -97,6 +99,17 @@ func TestTickStatus(t *testing.T) {
 		"weight changed":                   {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Weight, s.Step = 25, 2 }, sinceWrite: time.Millisecond, want: statusChanged},
 		"phase changed":                    {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Phase = sluicev1alpha1.PhasePaused }, sinceWrite: time.Millisecond, want: statusChanged},
 		"phase changed and a refresh due":  {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Phase = sluicev1alpha1.PhasePaused }, sinceWrite: time.Minute, want: statusChanged},
+		"condition message only": {change: func(s *sluicev1alpha1.TrafficShiftStatus) {
+			s.Conditions[0].Message = "reading stats of canary \"v2\" from 2 endpoint(s); 1 of 3 callers failing"
+		}, sinceWrite: time.Second, want: statusCurrent},
+		"condition message only, refresh due": {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Conditions[0].Message = "other" }, sinceWrite: every, want: statusRefreshDue},
+		"condition status flipped": {change: func(s *sluicev1alpha1.TrafficShiftStatus) {
+			s.Conditions[0].Status, s.Conditions[0].LastTransitionTime = metav1.ConditionFalse, metav1.NewTime(time.Unix(1_800_000_100, 0))
+		}, sinceWrite: time.Second, want: statusChanged},
+		"condition reason changed": {change: func(s *sluicev1alpha1.TrafficShiftStatus) { s.Conditions[0].Reason = "StatsUnavailable" }, sinceWrite: time.Second, want: statusChanged},
+		"condition added": {change: func(s *sluicev1alpha1.TrafficShiftStatus) {
+			s.Conditions = append(s.Conditions, metav1.Condition{Type: "Ready"})
+		}, sinceWrite: time.Second, want: statusChanged},
 		"condition changed with the window": {change: func(s *sluicev1alpha1.TrafficShiftStatus) {
 			s.Window.Canary.Requests = 1
 			s.Conditions = []metav1.Condition{{Type: "Observable"}}
