@@ -77,6 +77,8 @@ type Reconciler struct {
 	mem memory
 	// refreshes bounds the window-only status refreshes of all rollouts together.
 	refreshes refreshBudget
+	// wakes finds the rollouts Wake moves the ticks of (wake.go).
+	wakes wakeIndex
 	// standby is closed once the standby (standby.go) has stopped; nil without one.
 	standby chan struct{}
 	// firstTick logs this process's first full tick, the end of a takeover.

@@ -34,6 +34,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int, skipNameChe
 		Watches(&networkingv1.VirtualService{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&networkingv1.DestinationRule{}, handler.EnqueueRequestsFromMapFunc(r.servicesInNamespace)).
 		Watches(&sluicev1alpha1.ShiftPolicy{}, handler.EnqueueRequestsFromMapFunc(r.servicesUsingPolicy)).
+		WatchesRawSource(r.wakeSource()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers, SkipNameValidation: &skipNameCheck,
 			UsePriorityQueue: &fifo,
 			RateLimiter:      workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](minFailureBackoff, maxFailureBackoff)}).

@@ -97,6 +97,7 @@ func rolloutID(canary string, started time.Time) string {
 // forget drops what sluice keeps in memory about key's rollout and stops its sampling.
 func (r *Reconciler) forget(key types.NamespacedName) {
 	r.mem.forget(key)
+	r.wakes.drop(key)
 	if r.Signals.Runner != nil {
 		r.Signals.Runner.Forget(key)
 	}

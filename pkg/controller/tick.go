@@ -126,6 +126,7 @@ func (r *Reconciler) nextTick(w *world, ts *sluicev1alpha1.TrafficShift, rm *rol
 		r.Metrics.Rechecks.WithLabelValues(w.svc.Namespace, w.svc.Name).Inc()
 	}
 	rm.nextTickAt = now.Add(every)
+	r.wakes.note(client.ObjectKeyFromObject(ts), w.target.FQDN(), rm.canary, w.spec.Interval, now, rm.nextTickAt)
 	next := every - r.Clock.Since(now)
 	if rm.confirm != nil && !rm.confirm.reported {
 		next = min(confirmPoll, next)

@@ -54,6 +54,13 @@ type CallerPages struct {
 	// name the same clusters every time); a fetch takes its URL's out while it parses.
 	parsers map[string]*envoy.HostsParser
 	swept   time.Time
+
+	// Failing, when set (before the first read), is called for each host and subset
+	// whose 5xx count on a caller's new page is above that on the caller's previous page,
+	// outside any lock and before the page serves any reader: the controller moves the
+	// next tick of a rollout whose canary just failed to now, rather than leaving the
+	// failures on the page for up to a tick interval (see controller.Reconciler.Wake).
+	Failing func(host, subset string)
 }
 
 // callerPage is one read of one caller's page: every host's Report, or why it failed.
@@ -217,6 +224,7 @@ func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
 	p := &callerPage{at: c.now()}
 	c.mu.Lock()
 	c.fetching[url] = p.at
+	prev := c.pages[url]
 	parser := c.parsers[url]
 	delete(c.parsers, url)
 	c.mu.Unlock()
@@ -240,8 +248,30 @@ func (c *CallerPages) fetch(ctx context.Context, url string) *callerPage {
 	if p.err != nil {
 		p.hosts = nil
 	}
+	if c.Failing != nil && prev != nil && prev.err == nil && p.err == nil {
+		grownFailures(prev.hosts, p.hosts, c.Failing)
+	}
 	c.store(url, p, parser)
 	return p
+}
+
+// grownFailures calls failing for each host and subset of cur whose 5xx count is above
+// the same host and subset's in prev (one caller's consecutive pages: counters that only
+// grow while the caller lives). A subset new on a host prev had counts from zero (Envoy
+// lists a cluster once it is used: a canary whose first requests fail); a host new on
+// the page has no earlier page to be compared with and is left to its rollout's tick.
+func grownFailures(prev, cur map[string]envoy.Report, failing func(host, subset string)) {
+	for host, rep := range cur {
+		before, ok := prev[host]
+		if !ok {
+			continue
+		}
+		for subset, c := range rep.Subsets {
+			if c.Rq5xx > before.Subsets[subset].Rq5xx {
+				failing(host, subset)
+			}
+		}
+	}
 }
 
 // store keeps p and url's parser and, at most once per max(maxAge, 1s), forgets the pages

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -653,5 +654,58 @@ func TestCallerPagesReadAfterFailedPageInFlight(t *testing.T) {
 	_, at, err := cp.ReadAfter(waiting, url, hostN(0), 0, t0)
 	if !errors.Is(err, refused) || !at.Equal(t0) {
 		t.Errorf("ReadAfter = (begun %v, %v), want the failed page's error at once (begun %v, %v)", at, err, t0, refused)
+	}
+}
+
+// A caller's new page names, before it serves anyone, each host and subset whose 5xx
+// count grew since the caller's previous page: nothing for a first page, for a host new
+// on the page, after a failed page, or for counts that did not grow.
+func TestCallerPagesFailing(t *testing.T) {
+	line := func(host, subset, class string, n int) string {
+		return fmt.Sprintf("envoy_cluster_upstream_rq{response_code_class=%q,cluster_name=\"outbound|9080|%s|%s\"} %d\n", class, subset, host, n)
+	}
+	a, b, c := hostN(0), hostN(1), hostN(2)
+	pages := []struct {
+		body string
+		fail bool // the caller answers 500
+		want []string
+	}{
+		{body: line(a, "v1", "2xx", 10) + line(a, "v2", "5xx", 1) + line(b, "v1", "5xx", 3), want: nil},
+		{body: line(a, "v1", "2xx", 20) + line(a, "v2", "5xx", 4) + line(b, "v1", "5xx", 3) + line(c, "v2", "5xx", 9),
+			want: []string{a + " v2"}},
+		{body: line(a, "v1", "5xx", 1) + line(a, "v2", "5xx", 4) + line(b, "v1", "5xx", 3) + line(b, "v2", "5xx", 2) + line(c, "v2", "5xx", 10),
+			want: []string{a + " v1", b + " v2", c + " v2"}},
+		{fail: true},
+		{body: line(a, "v2", "5xx", 50), want: nil},
+		{body: line(a, "v2", "5xx", 50), want: nil},
+	}
+	gw := &page{}
+	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	var mu sync.Mutex
+	var got []string
+	cp.Failing = func(host, subset string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, host+" "+subset)
+	}
+	for i, pg := range pages {
+		clk.add(DefaultPageMaxAge)
+		if pg.fail { // a failed read of the caller, as fetch stores it
+			cp.store(url, &callerPage{at: clk.now(), err: errors.New("refused")}, &envoy.HostsParser{})
+			continue
+		}
+		gw.set(pg.body)
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		if _, _, err := cp.ReadFresh(context.Background(), url, a); err != nil {
+			t.Fatalf("page %d: %v", i, err)
+		}
+		mu.Lock()
+		slices.Sort(got)
+		if !slices.Equal(got, pg.want) {
+			t.Errorf("page %d: failing %q, want %q", i, got, pg.want)
+		}
+		mu.Unlock()
 	}
 }

@@ -269,6 +269,7 @@ func newReconciler(mgr ctrl.Manager, o Options, m *metrics.Metrics, fence *Fence
 		return nil, err
 	}
 	r.Index, callers.Index = ix, ix
+	callers.Pages.Failing = r.Wake
 	return r, nil
 }
 

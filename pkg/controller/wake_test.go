@@ -1,0 +1,109 @@
+package controller
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	clocktesting "k8s.io/utils/clock/testing"
+)
+
+// TestWakeIndexDue: a failing subset wakes the rollouts of that host whose canary it is,
+// once a recheck's interval has passed since their last tick and unless their next tick
+// is about to come anyway; a rollout that ended, or moved on, is not woken for its past.
+func TestWakeIndexDue(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 7, 0, 0, 0, time.UTC)
+	const interval = 500 * time.Millisecond
+	const host, other = "reviews.shop.svc.cluster.local", "ratings.shop.svc.cluster.local"
+	a, b, c := types.NamespacedName{Namespace: "shop", Name: "a"}, types.NamespacedName{Namespace: "shop", Name: "b"}, types.NamespacedName{Namespace: "shop", Name: "c"}
+	tests := map[string]struct {
+		setup        func(*wakeIndex)
+		host, subset string
+		at           time.Duration // after t0
+		want         []types.NamespacedName
+	}{
+		"canary failing, mid-interval": {
+			setup: func(x *wakeIndex) { x.note(a, host, "v2", interval, t0, t0.Add(interval)) },
+			host:  host, subset: "v2", at: 200 * time.Millisecond, want: []types.NamespacedName{a},
+		},
+		"stable failing": {
+			setup: func(x *wakeIndex) { x.note(a, host, "v2", interval, t0, t0.Add(interval)) },
+			host:  host, subset: "v1", at: 200 * time.Millisecond,
+		},
+		"another host": {
+			setup: func(x *wakeIndex) { x.note(a, host, "v2", interval, t0, t0.Add(interval)) },
+			host:  other, subset: "v2", at: 200 * time.Millisecond,
+		},
+		"just ticked": {
+			setup: func(x *wakeIndex) { x.note(a, host, "v2", interval, t0, t0.Add(interval)) },
+			host:  host, subset: "v2", at: interval/5 - time.Millisecond,
+		},
+		"a recheck's interval after its tick": {
+			setup: func(x *wakeIndex) { x.note(a, host, "v2", interval, t0, t0.Add(interval)) },
+			host:  host, subset: "v2", at: interval / 5, want: []types.NamespacedName{a},
+		},
+		"its tick about to come": {
+			setup: func(x *wakeIndex) { x.note(a, host, "v2", interval, t0, t0.Add(interval)) },
+			host:  host, subset: "v2", at: interval - wakeLead,
+		},
+		"several rollouts of the host, by canary": {
+			setup: func(x *wakeIndex) {
+				x.note(a, host, "v2", interval, t0, t0.Add(interval))
+				x.note(b, host, "v3", interval, t0, t0.Add(interval))
+				x.note(c, host, "v2", 2*time.Second, t0, t0.Add(2*time.Second))
+			},
+			host: host, subset: "v2", at: 400 * time.Millisecond, want: []types.NamespacedName{a, c},
+		},
+		"a longer interval's longer gap": {
+			setup: func(x *wakeIndex) { x.note(c, host, "v2", 2*time.Second, t0, t0.Add(2*time.Second)) },
+			host:  host, subset: "v2", at: 300 * time.Millisecond,
+		},
+		"rollout ended": {
+			setup: func(x *wakeIndex) {
+				x.note(a, host, "v2", interval, t0, t0.Add(interval))
+				x.drop(a)
+			},
+			host: host, subset: "v2", at: 200 * time.Millisecond,
+		},
+		"new canary": {
+			setup: func(x *wakeIndex) {
+				x.note(a, host, "v2", interval, t0, t0.Add(interval))
+				x.note(a, host, "v3", interval, t0, t0.Add(interval))
+			},
+			host: host, subset: "v2", at: 200 * time.Millisecond,
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var x wakeIndex
+			tc.setup(&x)
+			got := x.due(tc.host, tc.subset, t0.Add(tc.at))
+			slices.SortFunc(got, func(p, q types.NamespacedName) int { return strings.Compare(p.String(), q.String()) })
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("due = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWakeNeverBlocks: with the controller not taking wakes, Wake drops them.
+func TestWakeNeverBlocks(t *testing.T) {
+	r := &Reconciler{Clock: clocktesting.NewFakePassiveClock(time.Date(2026, 12, 4, 7, 0, 1, 0, time.UTC))}
+	t0 := time.Date(2026, 12, 4, 7, 0, 0, 0, time.UTC)
+	for i := range wakeBuffer + 10 {
+		r.wakes.note(types.NamespacedName{Namespace: "shop", Name: fmt.Sprintf("svc-%d", i)}, "h", "v2", 500*time.Millisecond, t0, t0.Add(2*time.Second))
+	}
+	done := make(chan struct{})
+	go func() { r.Wake("h", "v2"); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Wake blocked with the controller not reading")
+	}
+	if n := len(r.wakes.events()); n != wakeBuffer {
+		t.Errorf("%d wakes queued, want the buffer's %d", n, wakeBuffer)
+	}
+}
