@@ -7,7 +7,8 @@
 // controller-runtime calls Reconcile (reconciler.go) with a Service's name: when the
 // Service, its TrafficShift or its namespace's VirtualServices or DestinationRules
 // change (setup.go maps those to the opted-in Services), and at every RequeueAfter an
-// active rollout asked for.
+// active rollout asked for, which Wake (wake.go) moves to now when a caller's new page
+// shows the rollout's canary failing.
 //
 //  1. Reconcile reads the Service (cache) and its TrafficShift (through Fresh: the cache,
 //     or sluice's own last status write while the cache lags it; the status is the
@@ -31,8 +32,9 @@
 //     guard's verdicts, conclude (act.go): act writes the weights with setWeight or
 //     promoteRoutes → patchAll → istio.SetWeight/Promote (the pure transform, a JSON
 //     patch with test ops) → istio.ApplyPatch, one patch per VirtualService; then the
-//     status (writeTickStatus: only when something but the window changed, or every
-//     StatusEvery), Events, metrics; nextTick returns the RequeueAfter of the next tick.
+//     status (writeTickStatus: when something but the window and the messages changed,
+//     or every StatusEvery within the shared refresh budget, refresh.go), Events,
+//     metrics; nextTick returns the RequeueAfter of the next tick.
 //
 // With leader election, all of this runs on the leader only. On the other replicas the
 // Standby (standby.go) reads the active rollouts' stats into the same windows (memory.go)
