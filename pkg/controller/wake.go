@@ -121,6 +121,9 @@ func (r *Reconciler) Wake(host, subset string) {
 	for _, key := range r.wakes.due(host, subset, r.Clock.Now()) {
 		select {
 		case ch <- event.TypedGenericEvent[reconcile.Request]{Object: reconcile.Request{NamespacedName: key}}:
+			if r.Metrics != nil {
+				r.Metrics.Wakes.WithLabelValues(key.Namespace, key.Name).Inc()
+			}
 		default:
 			return
 		}

@@ -7,8 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/types"
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/sluicedev/sluice/pkg/metrics"
 )
 
 // TestWakeIndexDue: a failing subset wakes the rollouts of that host whose canary it is,
@@ -89,9 +93,14 @@ func TestWakeIndexDue(t *testing.T) {
 	}
 }
 
-// TestWakeNeverBlocks: with the controller not taking wakes, Wake drops them.
+// TestWakeNeverBlocks: with the controller not taking wakes, Wake drops them, and counts
+// only those it queued.
 func TestWakeNeverBlocks(t *testing.T) {
-	r := &Reconciler{Clock: clocktesting.NewFakePassiveClock(time.Date(2026, 12, 4, 7, 0, 1, 0, time.UTC))}
+	m, err := metrics.New(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &Reconciler{Clock: clocktesting.NewFakePassiveClock(time.Date(2026, 12, 4, 7, 0, 1, 0, time.UTC)), Metrics: m}
 	t0 := time.Date(2026, 12, 4, 7, 0, 0, 0, time.UTC)
 	for i := range wakeBuffer + 10 {
 		r.wakes.note(types.NamespacedName{Namespace: "shop", Name: fmt.Sprintf("svc-%d", i)}, "h", "v2", 500*time.Millisecond, t0, t0.Add(2*time.Second))
@@ -105,5 +114,8 @@ func TestWakeNeverBlocks(t *testing.T) {
 	}
 	if n := len(r.wakes.events()); n != wakeBuffer {
 		t.Errorf("%d wakes queued, want the buffer's %d", n, wakeBuffer)
+	}
+	if n := testutil.CollectAndCount(m.Wakes); n != wakeBuffer {
+		t.Errorf("sluice_wakes_total has %d Services, want the %d woken", n, wakeBuffer)
 	}
 }

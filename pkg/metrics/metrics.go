@@ -18,6 +18,8 @@ type Metrics struct {
 	FaultToZero   prometheus.Histogram
 	Propagation   prometheus.Histogram
 	Rechecks      *prometheus.CounterVec
+	// Wakes counts ticks moved to now because a caller's page showed the canary failing.
+	Wakes *prometheus.CounterVec
 	// AlertsReceived counts the Alertmanager alerts the receiver answered, by result.
 	AlertsReceived *prometheus.CounterVec
 	// Rollouts counts finished rollouts by result; Rollbacks counts rollbacks by reason.
@@ -69,6 +71,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "sluice_guard_rechecks_total",
 			Help: "Ticks run early because the previous decision saw fresh canary failures it could not judge yet, per Service.",
 		}, []string{"namespace", "service"}),
+		Wakes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_wakes_total",
+			Help: "Ticks moved to now because a caller's new stats page showed the canary's 5xx count grown, per Service.",
+		}, []string{"namespace", "service"}),
 		AlertsReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_alerts_received_total",
 			Help: "Alertmanager alerts (and refused webhook calls) the receiver answered, by result: acted, repeat, ignored-resolved, ignored-no-rollout, ignored-other-canary, unknown-service, rejected-auth, bad-request, error.",
@@ -108,5 +114,5 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 // rules name only metrics that exist.
 func (m *Metrics) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.Decisions, m.CanaryWeight, m.TickSeconds, m.ScrapeErrors, m.PatchFailures, m.FaultToZero,
-		m.Propagation, m.Rechecks, m.AlertsReceived, m.Rollouts, m.Rollbacks, m.Phase, m.Detection, m.TickLag}
+		m.Propagation, m.Rechecks, m.Wakes, m.AlertsReceived, m.Rollouts, m.Rollbacks, m.Phase, m.Detection, m.TickLag}
 }
