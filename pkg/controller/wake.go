@@ -29,8 +29,10 @@ import (
 // about once per page, as often as before.
 
 // wakeLead is how far ahead a woken tick is queued, and how close a due tick must be to
-// be left alone: far enough ahead that the work queue moves the tick already waiting
-// (an item added with no delay would be queued besides it, a second tick).
+// be left alone. client-go's delaying queue moves an item's waiting entry earlier when
+// the new time is still ahead as its timer loop takes the add; an add that is already due
+// (no delay, or a loop more than wakeLead behind on a loaded machine) is queued beside the
+// waiting entry instead, and the rollout gets one extra tick, harmless but not intended.
 const wakeLead = 5 * time.Millisecond
 
 // wakeBuffer is how many wakes may wait for the controller; more are dropped (the
