@@ -61,6 +61,7 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	rm.noteFailure(in, now)
 	if d.Recheck {
 		rm.recheckUntil = now.Add(w.spec.Interval)
+		r.readAhead(w, rm, now)
 	}
 	w.guard = &d
 	st.StepRequests = rm.stepReqs
@@ -144,7 +145,7 @@ type subsetObservation struct {
 // no page read before it began: what the callers counted before the rollout stays out.
 func (r *Reconciler) readStats(ctx context.Context, w *world, rm *rolloutMemory, stable, canary string, now time.Time, baseline bool) (c, s subsetObservation, note string, err error) {
 	req := source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, Subsets: map[string][]corev1.Pod{}, StatsFrom: w.spec.StatsFrom,
-		MaxAge: rm.tickEvery(now, w.spec.Interval), Seen: &rm.pages, Fresh: baseline}
+		MaxAge: rm.tickEvery(now, w.spec.Interval), Seen: &rm.pages, Fresh: baseline, Recheck: now.Before(rm.recheckUntil)}
 	for _, sub := range []string{canary, stable} {
 		if req.Subsets[sub], err = r.subsetPods(ctx, w, sub); err != nil {
 			return c, s, "", err
@@ -171,6 +172,19 @@ func (r *Reconciler) readStats(ctx context.Context, w *world, rm *rolloutMemory,
 		sub.out.window = sub.win.Stats(now)
 	}
 	return c, s, snap.Note, nil
+}
+
+// readAhead asks w's stats source, when its reads share pages between rollouts (the
+// callers), to start the pages that this rollout's recheck, due after tickEvery, will
+// read (source.Callers.ReadAhead).
+func (r *Reconciler) readAhead(w *world, rm *rolloutMemory, now time.Time) {
+	src, err := r.Stats.pick(w)
+	ra, ok := src.(source.ReadAheader)
+	if err != nil || !ok {
+		return
+	}
+	ra.ReadAhead(source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, StatsFrom: w.spec.StatsFrom,
+		MaxAge: rm.tickEvery(now, w.spec.Interval), Seen: &rm.pages})
 }
 
 // confirmOnlyDue returns the rollout's memory when this reconcile should only look for a

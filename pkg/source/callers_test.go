@@ -261,3 +261,53 @@ func TestCallersReadErrors(t *testing.T) {
 		})
 	}
 }
+
+// ReadAhead starts the next page of each caller the reader read last (none without
+// marks, none for a page younger than MaxAge), and the reader's recheck then takes those
+// pages as they landed, without a request of its own.
+func TestCallersReadAhead(t *testing.T) {
+	a, b := &counting{}, &counting{}
+	a.set(manyHosts(1, 1))
+	b.set(manyHosts(1, 1))
+	ips, port := standIns(t, a, b)
+	gw := map[string]string{"app": "gw"}
+	callers := []corev1.Pod{testPod("istio-system", "gw-a", ips[0], gw), testPod("istio-system", "gw-b", ips[1], gw)}
+	c := &Callers{Scraper: envoy.NewScraper(envoy.ScrapeOptions{Timeout: 2 * time.Second}), Port: port}
+	var seen PageMarks
+	ctx := context.Background()
+	requests := func() [2]int64 { return [2]int64{a.n.Load(), b.n.Load()} }
+	for _, r := range c.scrape(ctx, Request{Host: hostN(0), MaxAge: DefaultPageMaxAge, Seen: &seen}, callers) {
+		if r.err != nil {
+			t.Fatal(r.err)
+		}
+	}
+	c.ReadAhead(Request{Host: hostN(0), MaxAge: time.Nanosecond})
+	c.ReadAhead(Request{Host: hostN(0), MaxAge: time.Hour, Seen: &seen})
+	if got := requests(); got != [2]int64{1, 1} {
+		t.Fatalf("ReadAhead without marks, then with pages younger than MaxAge: requests %v, want [1 1]", got)
+	}
+	a.set(manyHosts(1, 2))
+	b.set(manyHosts(1, 3))
+	c.ReadAhead(Request{Host: hostN(0), MaxAge: time.Nanosecond, Seen: &seen})
+	deadline := time.Now().Add(10 * time.Second)
+	for _, url := range seen.urls() {
+		for {
+			if _, _, ok := c.Pages.Cached(url, hostN(0), AnyAge, seen.last(url)); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the page read ahead of %s never landed", url)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	reads := c.scrape(ctx, Request{Host: hostN(0), MaxAge: time.Nanosecond, Seen: &seen, Recheck: true}, callers)
+	for i, want := range []uint64{2, 3} {
+		if r := reads[i]; r.err != nil || r.rep.Subsets["v2"].Rq5xx != want {
+			t.Errorf("recheck, caller %d: v2 5xx %d (%v), want %d from the page read ahead", i, r.rep.Subsets["v2"].Rq5xx, r.err, want)
+		}
+	}
+	if got := requests(); got != [2]int64{2, 2} {
+		t.Errorf("requests %v, want [2 2]: one read ahead per caller, none by the recheck", got)
+	}
+}

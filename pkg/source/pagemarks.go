@@ -1,6 +1,8 @@
 package source
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -23,6 +25,13 @@ func (m *PageMarks) last(url string) time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.at[url]
+}
+
+// urls returns the URLs of the caller pages the reader read last, in no order.
+func (m *PageMarks) urls() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Collect(maps.Keys(m.at))
 }
 
 // replace keeps exactly the marks of urls (at[i] for urls[i]): the pages of the callers

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"sync"
 	"time"
 
@@ -27,6 +28,15 @@ const DefaultPageMaxAge = 500 * time.Millisecond
 // flight, so only a caller nobody has read for this long (a pod gone) loses its page and
 // its parser.
 const PageForgetAfter = 10 * time.Second
+
+// AnyAge, as a read's maxAge, lets any page begun after the reader's last one serve it
+// however long ago it began, and makes the read wait only when there is none: the read
+// of a rollout rechecking a suspect canary (Request.Recheck), which wants each new page
+// as soon as it lands rather than one begun within its short recheck interval (a page
+// of 1,000 Services is 100–250 ms old by start when it lands: every recheck waited for a
+// request of its own). A reader with no last page takes a page within the CallerPages'
+// own max age, as with any other maxAge.
+const AnyAge = time.Duration(math.MaxInt64)
 
 // CallerMaxBackoff caps how long a caller whose page could not be read is left alone
 // (envoy.ScrapeOptions.MaxBackoff of the callers' scraper): its page serves every Service
@@ -97,11 +107,13 @@ func (c *CallerPages) Read(ctx context.Context, url, host string, maxAge time.Du
 // flight, the newest page serves (even past maxAge) when it is the reader's last (no new
 // counts this tick, the next one sees the new page) or newer, rather than the read
 // waiting for the request.
+// With maxAge AnyAge any page newer than the reader's last serves at once.
 func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, error) {
-	if p := c.usable(url, c.age(maxAge), after); p != nil {
+	age := c.age(maxAge, after)
+	if p := c.usable(url, age, after); p != nil {
 		return p.report(host)
 	}
-	return c.read(ctx, url, host, c.age(maxAge), notBeforeOf(after))
+	return c.read(ctx, url, host, age, notBeforeOf(after))
 }
 
 // Cached is ReadAfter when it can answer at once, from a page already read without
@@ -109,7 +121,7 @@ func (c *CallerPages) ReadAfter(ctx context.Context, url, host string, maxAge ti
 // error). A reader of many callers asks it first, and waits, in its own goroutine, only
 // for the callers it does not answer.
 func (c *CallerPages) Cached(url, host string, maxAge time.Duration, after time.Time) (envoy.Report, time.Time, bool) {
-	p := c.usable(url, c.age(maxAge), after)
+	p := c.usable(url, c.age(maxAge, after), after)
 	if p == nil || p.err != nil {
 		return envoy.Report{}, time.Time{}, false
 	}
@@ -127,8 +139,11 @@ func notBeforeOf(after time.Time) time.Time {
 }
 
 // age is how old a page a read with maxAge may reuse: maxAge when positive and lower
-// than the CallerPages' own.
-func (c *CallerPages) age(maxAge time.Duration) time.Duration {
+// than the CallerPages' own; AnyAge for a reader with a last page (after) that asks for it.
+func (c *CallerPages) age(maxAge time.Duration, after time.Time) time.Duration {
+	if maxAge == AnyAge && !after.IsZero() {
+		return AnyAge
+	}
 	if maxAge > 0 {
 		return min(c.maxAge, maxAge)
 	}
@@ -160,6 +175,25 @@ func (c *CallerPages) usable(url string, age time.Duration, after time.Time) *ca
 		return nil
 	}
 	return p
+}
+
+// Prefetch starts a request for url's next page in the background and returns at once,
+// unless a request of url is in flight or its newest page began less than gap ago. A
+// reader that will read url again within gap (a recheck: Callers.ReadAhead) calls it so
+// that the page it wants next is on its way or landed by then, rather than its next read
+// starting the request and waiting for it. The page serves every reader and calls
+// Failing, as any other.
+func (c *CallerPages) Prefetch(url string, gap time.Duration) {
+	c.mu.Lock()
+	_, busy := c.fetching[url]
+	p := c.pages[url]
+	c.mu.Unlock()
+	if busy || (p != nil && c.now().Sub(p.at) < gap) {
+		return
+	}
+	// DoChan joins a request begun since the check; its result channel is buffered, so
+	// nobody needs to take it.
+	c.flight.DoChan(url, func() (any, error) { return c.fetch(context.Background(), url), nil })
 }
 
 // ReadFresh is Read from a page whose request started after ReadFresh was called: no

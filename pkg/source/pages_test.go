@@ -709,3 +709,119 @@ func TestCallerPagesFailing(t *testing.T) {
 		mu.Unlock()
 	}
 }
+
+// A rechecking reader (maxAge AnyAge) takes any page newer than its last at once, however
+// long ago its request began, and makes a request only when there is none; a reader with
+// no last page is held to the CallerPages' max age, as with any other maxAge.
+func TestCallerPagesAnyAge(t *testing.T) {
+	gw := &counting{}
+	gw.set(manyHosts(1, 1))
+	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	ctx := context.Background()
+	_, first, err := cp.ReadAfter(ctx, url, hostN(0), 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.add(time.Millisecond)
+	_, second, err := cp.ReadAfter(ctx, url, hostN(0), 0, first)
+	if err != nil || !second.After(first) {
+		t.Fatalf("second page begun %v (%v), want after %v", second, err, first)
+	}
+	clk.add(10 * DefaultPageMaxAge) // the second page is long past any max age
+	latest := second
+	steps := []struct {
+		name         string
+		maxAge       time.Duration
+		after        *time.Time // nil: no last page
+		wantAt       *time.Time // nil: a page newer than the latest
+		wantRequests int64
+	}{
+		{name: "AnyAge, last page the first: the second, however old", maxAge: AnyAge, after: &first, wantAt: &second, wantRequests: 2},
+		{name: "default max age, last page the first: a new request", after: &first, wantRequests: 3},
+		{name: "AnyAge, last page the newest: a new request", maxAge: AnyAge, after: &latest, wantRequests: 4},
+		{name: "AnyAge, no last page, newest past max age: a new request", maxAge: AnyAge, wantRequests: 5},
+	}
+	for _, s := range steps {
+		var after time.Time
+		if s.after != nil {
+			after = *s.after
+		}
+		_, at, err := cp.ReadAfter(ctx, url, hostN(0), s.maxAge, after)
+		switch {
+		case err != nil:
+			t.Fatalf("%s: %v", s.name, err)
+		case s.wantAt != nil && !at.Equal(*s.wantAt):
+			t.Errorf("%s: page begun %v, want %v", s.name, at, *s.wantAt)
+		case s.wantAt == nil && !at.After(latest):
+			t.Errorf("%s: page begun %v, want a new page (after %v)", s.name, at, latest)
+		}
+		if got := gw.n.Load(); got != s.wantRequests {
+			t.Errorf("%s: %d requests, want %d", s.name, got, s.wantRequests)
+		}
+		if at.After(latest) {
+			latest = at
+		}
+		clk.add(10 * DefaultPageMaxAge)
+	}
+}
+
+// Prefetch starts the next page in the background and returns at once; it starts none
+// while the newest page began less than gap ago, nor a second while one is in flight.
+// The page it fetched calls Failing when the failures grew, and serves the next read
+// without a request.
+func TestCallerPagesPrefetch(t *testing.T) {
+	gw := &gated{release: make(chan struct{}), hold: 2}
+	gw.set(manyHosts(1, 1))
+	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	failing := make(chan string, 8)
+	cp.Failing = func(host, subset string) { failing <- host + " " + subset }
+	ctx := context.Background()
+	_, first, err := cp.ReadAfter(ctx, url, hostN(0), 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const gap = 100 * time.Millisecond
+	clk.add(gap / 2)
+	cp.Prefetch(url, gap)
+	if got := gw.n.Load(); got != 1 {
+		t.Fatalf("Prefetch with the page begun gap/2 ago: %d requests, want none more than the first", got)
+	}
+	gw.set(manyHosts(1, 2))
+	clk.add(gap)
+	returned := make(chan struct{})
+	go func() {
+		cp.Prefetch(url, gap) // the gateway holds this request until released
+		cp.Prefetch(url, gap) // in flight: nothing more
+		close(returned)
+	}()
+	select {
+	case <-returned:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Prefetch waited for the request it started")
+	}
+	close(gw.release)
+	deadline := time.Now().Add(10 * time.Second)
+	var rep envoy.Report
+	var at time.Time
+	for ok := false; !ok; {
+		if time.Now().After(deadline) {
+			t.Fatal("the prefetched page never landed")
+		}
+		time.Sleep(time.Millisecond)
+		rep, at, ok = cp.Cached(url, hostN(0), AnyAge, first)
+	}
+	if rep.Subsets["v2"].Rq5xx != 2 || !at.After(first) {
+		t.Errorf("after the prefetch: v2 5xx %d on a page begun %v, want 2 on a page after %v", rep.Subsets["v2"].Rq5xx, at, first)
+	}
+	if got := gw.n.Load(); got != 2 {
+		t.Errorf("%d requests, want 2 (one prefetch)", got)
+	}
+	select {
+	case got := <-failing:
+		if want := hostN(0) + " v2"; got != want || len(failing) != 0 {
+			t.Errorf("Failing(%q) and %d more, want only %q", got, len(failing), want)
+		}
+	default:
+		t.Error("the prefetched page with more v2 failures did not call Failing")
+	}
+}

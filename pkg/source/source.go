@@ -61,6 +61,11 @@ type Request struct {
 	// fetched, the same again: see CallerPages.ReadAfter), and updates it. A rollout
 	// keeps one across its ticks.
 	Seen *PageMarks
+	// Recheck says the reader is rechecking a suspect canary: it reads again every MaxAge
+	// (a fraction of its interval) while the suspicion lasts. The caller side then serves
+	// it each caller's page that is newer than its last at once, however old (AnyAge),
+	// and waits only when there is none; ReadAhead keeps new pages coming.
+	Recheck bool
 	// Fresh asks for data read after Read began, never a page read earlier for another
 	// Service: a rollout's baseline, so that what was counted before the rollout began
 	// stays out of its window. The destination side always reads afresh.
@@ -72,6 +77,13 @@ type Request struct {
 // individually are counted in SubsetSnapshot.Failed instead.
 type Source interface {
 	Read(ctx context.Context, req Request) (Snapshot, error)
+}
+
+// ReadAheader is a Source whose reads share what they fetch between readers (the
+// callers' pages): ReadAhead starts, without waiting, what the reader's next read of req
+// will want, unless it is on its way or younger than req.MaxAge.
+type ReadAheader interface {
+	ReadAhead(req Request)
 }
 
 // PodIdentity names a pod's counter series: it changes when the pod is replaced or a
