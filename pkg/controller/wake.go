@@ -24,9 +24,13 @@ import (
 // a subset's 5xx count grown, source.CallerPages calls Wake, which moves the next tick of
 // every active rollout of that host whose canary is that subset to now: the tick it would
 // have had anyway, sooner, reading the page that showed the failures. A rollout that
-// ticked less than a recheck's interval ago (its interval / analysis.RecheckDivisor), or
-// whose tick is due within wakeLead, is left alone; a canary that keeps failing is ticked
-// about once per page, as often as before.
+// ticked less than a recheck's interval ago (its interval / analysis.RecheckDivisor) is
+// woken a recheck's interval after that tick instead: the callers' pages land close
+// together, and the first to land often shows too few failures for the woken tick to
+// act on, nor even to recheck; the others' failures, had their wakes been dropped as
+// they were, waited for the next regular tick. A rollout whose tick comes within
+// wakeLead of the wake anyway, or that a wake already moved as early, is left alone; a
+// canary that keeps failing is ticked about once per page, as often as before.
 
 // wakeLead is how far ahead a woken tick is queued, and how close a due tick must be to
 // be left alone. client-go's delaying queue moves an item's waiting entry earlier when
@@ -48,15 +52,21 @@ type wakeIndex struct {
 	mu    sync.Mutex
 	by    map[wakeKey]map[types.NamespacedName]ticks
 	of    map[types.NamespacedName]wakeKey
-	queue chan event.TypedGenericEvent[reconcile.Request]
+	queue chan event.TypedGenericEvent[wake]
 	once  sync.Once
 }
 
-// ticks are a rollout's last tick, its next, and the least time between the two a wake
-// may leave.
+// ticks are a rollout's last tick, its next, the least time between the two a wake may
+// leave, and when a wake queued since the last tick moves the next one to (zero: none).
 type ticks struct {
-	last, next time.Time
-	gap        time.Duration
+	last, next, woken time.Time
+	gap               time.Duration
+}
+
+// wake is a rollout's tick moved to at.
+type wake struct {
+	key types.NamespacedName
+	at  time.Time
 }
 
 // note records that key's rollout of canary on host, ticking every interval, ticked at
@@ -96,35 +106,47 @@ func (x *wakeIndex) dropLocked(key types.NamespacedName) {
 	delete(x.of, key)
 }
 
-// due returns the rollouts of host whose canary is subset that may be woken at now.
-func (x *wakeIndex) due(host, subset string, now time.Time) []types.NamespacedName {
+// due returns the wakes of the rollouts of host whose canary is subset for failures seen
+// at now: each at now, or a recheck's interval after the rollout's last tick when that is
+// later; none for a rollout whose next tick is within wakeLead of that anyway, or that
+// an earlier wake moves as early. It remembers the wakes it returns.
+func (x *wakeIndex) due(host, subset string, now time.Time) []wake {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	var out []types.NamespacedName
-	for key, t := range x.by[wakeKey{host, subset}] {
-		if now.Sub(t.last) >= t.gap && t.next.Sub(now) > wakeLead {
-			out = append(out, key)
+	var out []wake
+	byKey := x.by[wakeKey{host, subset}]
+	for key, t := range byKey {
+		at := t.last.Add(t.gap)
+		if at.Before(now) {
+			at = now
 		}
+		if t.next.Sub(at) <= wakeLead || (!t.woken.IsZero() && !t.woken.After(at)) {
+			continue
+		}
+		t.woken = at
+		byKey[key] = t
+		out = append(out, wake{key: key, at: at})
 	}
 	return out
 }
 
 // events is the channel the controller takes wakes from.
-func (x *wakeIndex) events() chan event.TypedGenericEvent[reconcile.Request] {
-	x.once.Do(func() { x.queue = make(chan event.TypedGenericEvent[reconcile.Request], wakeBuffer) })
+func (x *wakeIndex) events() chan event.TypedGenericEvent[wake] {
+	x.once.Do(func() { x.queue = make(chan event.TypedGenericEvent[wake], wakeBuffer) })
 	return x.queue
 }
 
-// Wake moves the next tick of each active rollout of host whose canary is subset to now
-// (source.CallerPages.Failing). It never blocks: with the controller behind, a wake is
-// dropped and the rollout ticks on schedule.
+// Wake moves the next tick of each active rollout of host whose canary is subset to now,
+// or to a recheck's interval after its last tick (source.CallerPages.Failing). It never
+// blocks: with the controller behind, a wake is dropped and the rollout ticks on
+// schedule.
 func (r *Reconciler) Wake(host, subset string) {
 	ch := r.wakes.events()
-	for _, key := range r.wakes.due(host, subset, r.Clock.Now()) {
+	for _, wk := range r.wakes.due(host, subset, r.Clock.Now()) {
 		select {
-		case ch <- event.TypedGenericEvent[reconcile.Request]{Object: reconcile.Request{NamespacedName: key}}:
+		case ch <- event.TypedGenericEvent[wake]{Object: wk}:
 			if r.Metrics != nil {
-				r.Metrics.Wakes.WithLabelValues(key.Namespace, key.Name).Inc()
+				r.Metrics.Wakes.WithLabelValues(wk.key.Namespace, wk.key.Name).Inc()
 			}
 		default:
 			return
@@ -133,11 +155,11 @@ func (r *Reconciler) Wake(host, subset string) {
 }
 
 // wakeSource is the controller's source of wakes: each moves the rollout's waiting tick
-// to wakeLead from now.
+// to its time, and never closer than wakeLead from now.
 func (r *Reconciler) wakeSource() source.TypedSource[reconcile.Request] {
-	return source.Channel(r.wakes.events(), handler.TypedFuncs[reconcile.Request, reconcile.Request]{
-		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[reconcile.Request], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			q.AddAfter(e.Object, wakeLead)
+	return source.Channel(r.wakes.events(), handler.TypedFuncs[wake, reconcile.Request]{
+		GenericFunc: func(_ context.Context, e event.TypedGenericEvent[wake], q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			q.AddAfter(reconcile.Request{NamespacedName: e.Object.key}, max(e.Object.at.Sub(r.Clock.Now()), wakeLead))
 		},
 	})
 }
