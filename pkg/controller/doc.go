@@ -7,8 +7,10 @@
 // controller-runtime calls Reconcile (reconciler.go) with a Service's name: when the
 // Service, its TrafficShift or its namespace's VirtualServices or DestinationRules
 // change (setup.go maps those to the opted-in Services), and at every RequeueAfter an
-// active rollout asked for, which Wake (wake.go) moves to now when a caller's new page
-// shows the rollout's canary failing.
+// active rollout asked for, which Wake (wake.go) moves to now (or a recheck's interval
+// after the last tick) when a caller's new page shows the rollout's canary failing. A
+// decision that asks for a recheck has the callers' next pages requested at once
+// (readAhead, tick.go).
 //
 //  1. Reconcile reads the Service (cache) and its TrafficShift (through Fresh: the cache,
 //     or sluice's own last status write while the cache lags it; the status is the
