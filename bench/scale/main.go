@@ -28,7 +28,7 @@ func main() {
 	var o options
 	ns := flag.String("n", "10,100,1000", "comma-separated numbers of active rollouts, each measured on a fresh API server")
 	flag.DurationVar(&o.Window, "window", 60*time.Second, "steady window measured at each N")
-	flag.IntVar(&o.Faults, "faults", 10, "fault → weight 0 runs at each N")
+	flag.IntVar(&o.Faults, "faults", 20, "fault → weight 0 runs at each N")
 	flag.DurationVar(&o.FaultBudget, "fault-budget", 8*time.Minute, "time after which no further fault run starts")
 	flag.IntVar(&o.Callers, "callers", 3, "shared caller (gateway) pods")
 	flag.Float64Var(&o.Rate, "rate", 20, "requests per second to each Service (the canary gets 5 %)")
