@@ -64,6 +64,22 @@ func newPagesFor(t *testing.T, stand http.Handler, maxAge time.Duration) (string
 	return envoy.CallerStatsURL("http://" + net.JoinHostPort(ips[0], strconv.Itoa(port)) + DefaultPath), cp, clk
 }
 
+// pagesAfterFirst is newPagesFor a stand-in serving manyHosts(1, 1), with a first page read:
+// it also returns when that page began.
+func pagesAfterFirst(t *testing.T, gw interface {
+	http.Handler
+	set(string)
+}) (string, *CallerPages, *manualClock, time.Time) {
+	t.Helper()
+	gw.set(manyHosts(1, 1))
+	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	_, first, err := cp.ReadAfter(context.Background(), url, hostN(0), 0, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return url, cp, clk, first
+}
+
 // Fifty Services reading one gateway pod in the same tick cost one request and one parse;
 // the next tick (MaxAge later) costs one more. Run with -race (make test does).
 func TestCallerPagesOneRequestPerTick(t *testing.T) {
@@ -435,13 +451,8 @@ func TestPageMarksReplace(t *testing.T) {
 // that started it. Both then get the new page.
 func TestCallerPagesReadAfterDoesNotQueue(t *testing.T) {
 	gw := &gated{release: make(chan struct{}), hold: 2}
-	gw.set(manyHosts(1, 1))
-	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	url, cp, clk, first := pagesAfterFirst(t, gw)
 	ctx := context.Background()
-	_, first, err := cp.ReadAfter(ctx, url, hostN(0), 0, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	gw.set(manyHosts(1, 2))
 	clk.add(DefaultPageMaxAge + 100*time.Millisecond) // the first page is too old now
 
@@ -715,13 +726,8 @@ func TestCallerPagesFailing(t *testing.T) {
 // no last page is held to the CallerPages' max age, as with any other maxAge.
 func TestCallerPagesAnyAge(t *testing.T) {
 	gw := &counting{}
-	gw.set(manyHosts(1, 1))
-	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	url, cp, clk, first := pagesAfterFirst(t, gw)
 	ctx := context.Background()
-	_, first, err := cp.ReadAfter(ctx, url, hostN(0), 0, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	clk.add(time.Millisecond)
 	_, second, err := cp.ReadAfter(ctx, url, hostN(0), 0, first)
 	if err != nil || !second.After(first) {
@@ -771,15 +777,9 @@ func TestCallerPagesAnyAge(t *testing.T) {
 // without a request.
 func TestCallerPagesPrefetch(t *testing.T) {
 	gw := &gated{release: make(chan struct{}), hold: 2}
-	gw.set(manyHosts(1, 1))
-	url, cp, clk := newPagesFor(t, gw, DefaultPageMaxAge)
+	url, cp, clk, first := pagesAfterFirst(t, gw)
 	failing := make(chan string, 8)
 	cp.Failing = func(host, subset string) { failing <- host + " " + subset }
-	ctx := context.Background()
-	_, first, err := cp.ReadAfter(ctx, url, hostN(0), 0, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const gap = 100 * time.Millisecond
 	clk.add(gap / 2)
 	cp.Prefetch(url, gap)
