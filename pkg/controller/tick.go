@@ -61,7 +61,7 @@ func (r *Reconciler) observe(ctx context.Context, w *world, ts *sluicev1alpha1.T
 	rm.noteFailure(in, now)
 	if d.Recheck {
 		rm.recheckUntil = now.Add(w.spec.Interval)
-		r.readAhead(w, rm, now)
+		r.readAhead(w, rm)
 	}
 	w.guard = &d
 	st.StepRequests = rm.stepReqs
@@ -175,16 +175,15 @@ func (r *Reconciler) readStats(ctx context.Context, w *world, rm *rolloutMemory,
 }
 
 // readAhead asks w's stats source, when its reads share pages between rollouts (the
-// callers), to start the pages that this rollout's recheck, due after tickEvery, will
-// read (source.Callers.ReadAhead).
-func (r *Reconciler) readAhead(w *world, rm *rolloutMemory, now time.Time) {
+// callers), to start the pages that this rollout's recheck will read
+// (source.Callers.ReadAhead).
+func (r *Reconciler) readAhead(w *world, rm *rolloutMemory) {
 	src, err := r.Stats.pick(w)
 	ra, ok := src.(source.ReadAheader)
 	if err != nil || !ok {
 		return
 	}
-	ra.ReadAhead(source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, StatsFrom: w.spec.StatsFrom,
-		MaxAge: rm.tickEvery(now, w.spec.Interval), Seen: &rm.pages})
+	ra.ReadAhead(source.Request{Host: w.target.FQDN(), Namespace: w.svc.Namespace, StatsFrom: w.spec.StatsFrom, Seen: &rm.pages})
 }
 
 // confirmOnlyDue returns the rollout's memory when this reconcile should only look for a

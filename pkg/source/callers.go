@@ -233,9 +233,9 @@ func (c *Callers) pages() *CallerPages {
 }
 
 // ReadAhead starts the next page of each caller req.Seen read last, unless its request
-// is in flight or its newest page began less than req.MaxAge ago (CallerPages.Prefetch).
-// A rollout rechecking a suspect canary calls it after each decision that asks for a
-// recheck, with its recheck interval as MaxAge: its callers' pages then come back to back
+// is in flight or a page newer than the one the reader read last is there
+// (CallerPages.Prefetch). A rollout rechecking a suspect canary calls it after each
+// decision that asks for a recheck: its callers' pages then come back to back
 // while the recheck lasts, a page that shows more failures wakes it
 // (CallerPages.Failing), and its rechecks take each page as it lands (Request.Recheck)
 // instead of each starting a request and waiting for it (bench/scale at 1,000: a page
@@ -246,7 +246,7 @@ func (c *Callers) ReadAhead(req Request) {
 	}
 	pages := c.pages()
 	for _, url := range req.Seen.urls() {
-		pages.Prefetch(url, req.MaxAge)
+		pages.Prefetch(url, req.Seen.last(url))
 	}
 }
 

@@ -263,8 +263,8 @@ func TestCallersReadErrors(t *testing.T) {
 }
 
 // ReadAhead starts the next page of each caller the reader read last (none without
-// marks, none for a page younger than MaxAge), and the reader's recheck then takes those
-// pages as they landed, without a request of its own.
+// marks, none while a newer page than the reader's last is there), and the reader's
+// recheck then takes those pages as they landed, without a request of its own.
 func TestCallersReadAhead(t *testing.T) {
 	a, b := &counting{}, &counting{}
 	a.set(manyHosts(1, 1))
@@ -281,17 +281,25 @@ func TestCallersReadAhead(t *testing.T) {
 			t.Fatal(r.err)
 		}
 	}
-	c.ReadAhead(Request{Host: hostN(0), MaxAge: time.Nanosecond})
-	c.ReadAhead(Request{Host: hostN(0), MaxAge: time.Hour, Seen: &seen})
+	// A reader whose last pages are older than the callers' newest has new pages waiting.
+	var behind PageMarks
+	urls := seen.urls()
+	marks := make([]time.Time, len(urls))
+	for i, url := range urls {
+		marks[i] = seen.last(url).Add(-time.Nanosecond)
+	}
+	behind.replace(urls, marks)
+	c.ReadAhead(Request{Host: hostN(0)})
+	c.ReadAhead(Request{Host: hostN(0), Seen: &behind})
 	if got := requests(); got != [2]int64{1, 1} {
-		t.Fatalf("ReadAhead without marks, then with pages younger than MaxAge: requests %v, want [1 1]", got)
+		t.Fatalf("ReadAhead without marks, then for a reader behind the newest pages: requests %v, want [1 1]", got)
 	}
 	a.set(manyHosts(1, 2))
 	b.set(manyHosts(1, 3))
 	a.mu.Lock()
 	a.delay = 50 * time.Millisecond // a's page read ahead is in flight a while
 	a.mu.Unlock()
-	c.ReadAhead(Request{Host: hostN(0), MaxAge: time.Nanosecond, Seen: &seen})
+	c.ReadAhead(Request{Host: hostN(0), Seen: &seen})
 	deadline := time.Now().Add(10 * time.Second)
 	for _, url := range seen.urls() {
 		for {

@@ -772,26 +772,24 @@ func TestCallerPagesAnyAge(t *testing.T) {
 }
 
 // Prefetch starts the next page in the background and returns at once; it starts none
-// while the newest page began less than gap ago, nor a second while one is in flight.
-// The page it fetched calls Failing when the failures grew, and serves the next read
-// without a request.
+// while a page newer than the reader's last is there, nor a second while one is in
+// flight. The page it fetched calls Failing when the failures grew, and serves the next
+// read without a request.
 func TestCallerPagesPrefetch(t *testing.T) {
 	gw := &gated{release: make(chan struct{}), hold: 2}
 	url, cp, clk, first := pagesAfterFirst(t, gw)
 	failing := make(chan string, 8)
 	cp.Failing = func(host, subset string) { failing <- host + " " + subset }
-	const gap = 100 * time.Millisecond
-	clk.add(gap / 2)
-	cp.Prefetch(url, gap)
+	clk.add(time.Millisecond)
+	cp.Prefetch(url, first.Add(-time.Nanosecond))
 	if got := gw.n.Load(); got != 1 {
-		t.Fatalf("Prefetch with the page begun gap/2 ago: %d requests, want none more than the first", got)
+		t.Fatalf("Prefetch for a reader whose last page is older than the newest: %d requests, want none more than the first", got)
 	}
 	gw.set(manyHosts(1, 2))
-	clk.add(gap)
 	returned := make(chan struct{})
 	go func() {
-		cp.Prefetch(url, gap) // the gateway holds this request until released
-		cp.Prefetch(url, gap) // in flight: nothing more
+		cp.Prefetch(url, first) // the gateway holds this request until released
+		cp.Prefetch(url, first) // in flight: nothing more
 		close(returned)
 	}()
 	select {
@@ -814,6 +812,7 @@ func TestCallerPagesPrefetch(t *testing.T) {
 	if rep.Subsets["v2"].Rq5xx != 2 || !at.After(first) {
 		t.Errorf("after the prefetch: v2 5xx %d on a page begun %v, want 2 on a page after %v", rep.Subsets["v2"].Rq5xx, at, first)
 	}
+	cp.Prefetch(url, first) // the reader has not read the prefetched page yet: nothing
 	if got := gw.n.Load(); got != 2 {
 		t.Errorf("%d requests, want 2 (one prefetch)", got)
 	}

@@ -81,7 +81,7 @@ type Source interface {
 
 // ReadAheader is a Source whose reads share what they fetch between readers (the
 // callers' pages): ReadAhead starts, without waiting, what the reader's next read of req
-// will want, unless it is on its way or younger than req.MaxAge.
+// will want, unless it is on its way or already there.
 type ReadAheader interface {
 	ReadAhead(req Request)
 }
