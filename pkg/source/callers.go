@@ -245,8 +245,8 @@ func (c *Callers) ReadAhead(req Request) {
 		return
 	}
 	pages := c.pages()
-	for _, url := range req.Seen.urls() {
-		pages.Prefetch(url, req.Seen.last(url))
+	for url, last := range req.Seen.marks() {
+		pages.Prefetch(url, last)
 	}
 }
 

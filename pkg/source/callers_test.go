@@ -283,10 +283,10 @@ func TestCallersReadAhead(t *testing.T) {
 	}
 	// A reader whose last pages are older than the callers' newest has new pages waiting.
 	var behind PageMarks
-	urls := seen.urls()
-	marks := make([]time.Time, len(urls))
-	for i, url := range urls {
-		marks[i] = seen.last(url).Add(-time.Nanosecond)
+	var urls []string
+	var marks []time.Time
+	for url, last := range seen.marks() {
+		urls, marks = append(urls, url), append(marks, last.Add(-time.Nanosecond))
 	}
 	behind.replace(urls, marks)
 	c.ReadAhead(Request{Host: hostN(0)})
@@ -301,7 +301,7 @@ func TestCallersReadAhead(t *testing.T) {
 	a.mu.Unlock()
 	c.ReadAhead(Request{Host: hostN(0), Seen: &seen})
 	deadline := time.Now().Add(10 * time.Second)
-	for _, url := range seen.urls() {
+	for url := range seen.marks() {
 		for {
 			// While the request is in flight, Cached serves the reader's last page again.
 			if _, at, ok := c.Pages.Cached(url, hostN(0), AnyAge, seen.last(url)); ok && at.After(seen.last(url)) {

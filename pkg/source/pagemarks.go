@@ -2,7 +2,6 @@ package source
 
 import (
 	"maps"
-	"slices"
 	"sync"
 	"time"
 )
@@ -27,11 +26,12 @@ func (m *PageMarks) last(url string) time.Time {
 	return m.at[url]
 }
 
-// urls returns the URLs of the caller pages the reader read last, in no order.
-func (m *PageMarks) urls() []string {
+// marks returns a copy of the marks: per caller page URL the reader read last, when that
+// page began.
+func (m *PageMarks) marks() map[string]time.Time {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return slices.Collect(maps.Keys(m.at))
+	return maps.Clone(m.at)
 }
 
 // replace keeps exactly the marks of urls (at[i] for urls[i]): the pages of the callers

@@ -190,14 +190,13 @@ func (c *CallerPages) usable(url string, age time.Duration, after time.Time) *ca
 // waited for it.
 func (c *CallerPages) Prefetch(url string, after time.Time) {
 	c.mu.Lock()
-	_, busy := c.fetching[url]
 	p := c.pages[url]
 	c.mu.Unlock()
-	if busy || (p != nil && p.at.After(after)) {
+	if p != nil && p.at.After(after) {
 		return
 	}
-	// DoChan joins a request begun since the check; its result channel is buffered, so
-	// nobody needs to take it.
+	// Every request of url goes through flight: DoChan joins one in flight rather than
+	// start another. Its result channel is buffered, so nobody needs to take it.
 	c.flight.DoChan(url, func() (any, error) { return c.fetch(context.Background(), url), nil })
 }
 
